@@ -1,0 +1,54 @@
+#pragma once
+/// \file
+/// The exception hierarchy. Every problem a caller or a file can cause throws a
+/// subclass of r2plus1d::Error; nothing in the library aborts or returns codes.
+
+#include <stdexcept>
+#include <string>
+
+namespace r2plus1d {
+
+/// Base of every exception the library throws.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& what) : std::runtime_error(what) {}
+};
+
+/// A tensor has the wrong rank, size, channel count or is too small for a kernel.
+class ShapeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A constructor option or function argument is out of its valid range
+/// (non-positive sizes, groups that do not divide the channels, ...).
+class OptionError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file could not be opened, read or written (missing, a directory, I/O failure).
+class IoError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A file's contents do not follow its format (truncated, bad header, bad offsets).
+class FormatError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A tensor's element type is not one this operation supports.
+class DTypeError : public FormatError {
+ public:
+  using FormatError::FormatError;
+};
+
+/// A state dict does not fit a module: missing keys, unexpected keys, shape mismatches.
+class StateDictError : public Error {
+ public:
+  using Error::Error;
+};
+
+}  // namespace r2plus1d

@@ -1,0 +1,63 @@
+#pragma once
+/// \file
+/// The library's one thread-count setting and its parallel loop. With OpenMP
+/// (the CMake target links it when found) work is split statically over
+/// `get_num_threads()` threads; without it everything runs on the caller's thread.
+
+#include <algorithm>
+#include <atomic>
+#include <string>
+
+#include <Eigen/Core>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/shape.hpp"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+namespace r2plus1d {
+
+namespace detail {
+inline std::atomic<int>& thread_setting() {
+  static std::atomic<int> n{0};  // 0: not set, use the hardware's count
+  return n;
+}
+}  // namespace detail
+
+/// Number of threads every parallel kernel uses (1 without OpenMP).
+inline int get_num_threads() {
+#ifdef _OPENMP
+  const int n = detail::thread_setting().load();
+  return n > 0 ? n : std::max(1, omp_get_max_threads());
+#else
+  return 1;
+#endif
+}
+
+/// Sets the number of threads for all of the library's parallelism, Eigen's GEMM included.
+/// Throws OptionError for n < 1.
+inline void set_num_threads(int n) {
+  if (n < 1) throw OptionError("set_num_threads: expected a positive thread count, got " + std::to_string(n));
+  detail::thread_setting().store(n);
+  Eigen::setNbThreads(n);
+}
+
+/// Calls f(i) for every i in [begin, end), split statically over the threads.
+/// f must not throw; iterations must be independent.
+template <class F>
+void parallel_for(index_t begin, index_t end, F&& f) {
+  if (end <= begin) return;
+#ifdef _OPENMP
+  const int nt = static_cast<int>(std::min<index_t>(get_num_threads(), end - begin));
+  if (nt > 1 && !omp_in_parallel()) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (index_t i = begin; i < end; ++i) f(i);
+    return;
+  }
+#endif
+  for (index_t i = begin; i < end; ++i) f(i);
+}
+
+}  // namespace r2plus1d

@@ -1,0 +1,34 @@
+#pragma once
+/// \file
+/// A seedable random generator whose sequence is the same on every platform
+/// (std::mt19937_64 is specified bit for bit; the distributions here are our own).
+
+#include <cstdint>
+#include <random>
+
+namespace r2plus1d {
+
+/// Seedable source of the uniform numbers that default initialisation draws.
+class Generator {
+ public:
+  static constexpr std::uint64_t kDefaultSeed = 0x5eed2b1dULL;
+
+  explicit Generator(std::uint64_t seed = kDefaultSeed) : engine_(seed) {}
+  void manual_seed(std::uint64_t seed) { engine_.seed(seed); }
+
+  /// A double uniform in [0, 1), from 53 random bits.
+  double next_unit() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
+  /// A double uniform in [lo, hi).
+  double uniform(double lo, double hi) { return lo + (hi - lo) * next_unit(); }
+
+ private:
+  std::mt19937_64 engine_;
+};
+
+/// The process-wide generator that modules draw from when none is given.
+inline Generator& default_generator() {
+  static Generator g;
+  return g;
+}
+
+}  // namespace r2plus1d

@@ -1,0 +1,162 @@
+#pragma once
+/// \file
+/// Module<Derived>: the CRTP base every module derives from. A module lists its
+/// children, parameters and buffers in one member template, in torch's
+/// registration order:
+///
+///     template <class V> void visit(V& v) {
+///       v.parameter("weight", weight_);   // own parameters first,
+///       v.buffer("running_mean", mean_);  // then own buffers,
+///       v.child("bn1", bn1_);             // then children, recursively
+///     }
+///
+/// From that one list the base derives train()/eval(), named_parameters(),
+/// named_buffers(), state_dict() and load_state_dict(), with torch's key names.
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/state_dict.hpp"
+#include "r2plus1d/core/tensor.hpp"
+
+namespace r2plus1d::nn {
+
+namespace detail {
+
+template <class U, int R>
+TensorRef ref_of(Tensor<U, R>& t) {
+  return TensorRef{dtype_of<U>(), static_cast<void*>(t.data()), std::vector<index_t>(t.shape().begin(), t.shape().end())};
+}
+
+/// Collects (prefixed name, TensorRef) for parameters and/or buffers.
+struct CollectVisitor {
+  StateDict* out;
+  bool parameters;
+  bool buffers;
+  std::string prefix;
+
+  template <class M>
+  void child(const std::string& name, M& m) {
+    const std::size_t len = prefix.size();
+    prefix += name;
+    prefix += '.';
+    m.visit(*this);
+    prefix.resize(len);
+  }
+  template <class U, int R>
+  void parameter(const char* name, Tensor<U, R>& t) {
+    if (parameters) out->add(prefix + name, ref_of(t));
+  }
+  template <class U, int R>
+  void buffer(const char* name, Tensor<U, R>& t) {
+    if (buffers) out->add(prefix + name, ref_of(t));
+  }
+};
+
+/// Sets the training flag of every child.
+struct TrainVisitor {
+  bool on;
+  template <class M>
+  void child(const std::string&, M& m) {
+    m.train(on);
+  }
+  template <class U, int R>
+  void parameter(const char*, Tensor<U, R>&) {}
+  template <class U, int R>
+  void buffer(const char*, Tensor<U, R>&) {}
+};
+
+}  // namespace detail
+
+/// Loads `source` into `dst` by name. `source` is a StateDict, an
+/// io::SafetensorsReader, or anything with `infos()` and `read(name, TensorRef)`.
+/// Strict: every missing key, unexpected key and shape mismatch is gathered into
+/// one StateDictError naming each key (and both shapes). Element types convert
+/// (F16/BF16/F32/F64 to the module's scalar type, integers to I64). Nothing is
+/// written unless the whole check passes.
+template <class Source>
+void load_state_dict_into(const StateDict& dst, const Source& source) {
+  const std::vector<TensorInfo> infos = source.infos();
+  std::vector<std::string> missing, unexpected, mismatched;
+  for (const auto& e : dst) {
+    auto it = std::find_if(infos.begin(), infos.end(), [&](const TensorInfo& i) { return i.name == e.name; });
+    if (it == infos.end()) {
+      missing.push_back(e.name);
+    } else if (it->shape != e.ref.shape) {
+      mismatched.push_back("'" + e.name + "' has shape " + format_shape(it->shape) + ", expected " +
+                           format_shape(e.ref.shape));
+    } else if (!dtype_convertible(it->dtype, e.ref.dtype)) {
+      mismatched.push_back("'" + e.name + "' has dtype " + dtype_name(it->dtype) + ", expected " +
+                           dtype_name(e.ref.dtype));
+    }
+  }
+  for (const auto& i : infos)
+    if (!dst.contains(i.name)) unexpected.push_back(i.name);
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = "load_state_dict: state dict does not match the module";
+    auto list = [&msg](const char* what, const std::vector<std::string>& v, bool quote) {
+      if (v.empty()) return;
+      msg += std::string("; ") + what + " (" + std::to_string(v.size()) + "): ";
+      for (std::size_t k = 0; k < v.size(); ++k) msg += (k ? ", " : "") + (quote ? "'" + v[k] + "'" : v[k]);
+    };
+    list("missing keys", missing, true);
+    list("unexpected keys", unexpected, true);
+    list("mismatches", mismatched, false);
+    throw StateDictError(msg);
+  }
+  for (const auto& e : dst) source.read(e.name, e.ref);
+}
+
+/// CRTP base of every module: training flag and the generic state walkers.
+template <class Derived>
+class Module {
+ public:
+  /// Sets training mode on this module and all children (BatchNorm uses batch statistics).
+  Derived& train(bool on = true) {
+    training_ = on;
+    detail::TrainVisitor v{on};
+    self().visit(v);
+    return self();
+  }
+  /// Sets evaluation mode (BatchNorm uses running statistics).
+  Derived& eval() { return train(false); }
+  bool is_training() const { return training_; }
+
+  /// Parameters with torch's names and order (references into this module).
+  StateDict named_parameters() { return collect(true, false); }
+  /// Buffers (running statistics) with torch's names and order.
+  StateDict named_buffers() { return collect(false, true); }
+  /// Parameters and buffers, exactly the keys, shapes and order of torch's state_dict().
+  StateDict state_dict() { return collect(true, true); }
+
+  /// Strict load by name; see load_state_dict_into.
+  template <class Source>
+  void load_state_dict(const Source& source) {
+    load_state_dict_into(state_dict(), source);
+  }
+
+  /// Total number of parameter elements, as sum(p.numel() for p in m.parameters()).
+  index_t num_parameters() {
+    index_t n = 0;
+    for (const auto& e : named_parameters()) n += e.ref.numel();
+    return n;
+  }
+
+ protected:
+  Module() = default;
+  bool training_ = true;
+
+ private:
+  Derived& self() { return static_cast<Derived&>(*this); }
+  StateDict collect(bool params, bool buffers) {
+    StateDict out;
+    detail::CollectVisitor v{&out, params, buffers, std::string()};
+    self().visit(v);
+    return out;
+  }
+};
+
+}  // namespace r2plus1d::nn
