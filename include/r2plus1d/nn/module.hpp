@@ -110,6 +110,33 @@ void load_state_dict_into(const StateDict& dst, const Source& source) {
   for (const auto& e : dst) source.read(e.name, e.ref);
 }
 
+/// A tensor source restricted to the keys of `source` that start with `prefix`,
+/// seen without the prefix: e.g. prefixed(reader, "res2plus1d.") loads an
+/// R2Plus1DClassifier checkpoint's backbone into an R2Plus1DNet. `source` must
+/// outlive the adapter.
+template <class Source>
+class PrefixedSource {
+ public:
+  PrefixedSource(const Source& source, std::string prefix) : source_(&source), prefix_(std::move(prefix)) {}
+  std::vector<TensorInfo> infos() const {
+    std::vector<TensorInfo> out;
+    for (auto& i : source_->infos())
+      if (i.name.compare(0, prefix_.size(), prefix_) == 0) out.push_back({i.name.substr(prefix_.size()), i.dtype, i.shape});
+    return out;
+  }
+  void read(const std::string& name, const TensorRef& dst) const { source_->read(prefix_ + name, dst); }
+
+ private:
+  const Source* source_;
+  std::string prefix_;
+};
+
+/// See PrefixedSource.
+template <class Source>
+PrefixedSource<Source> prefixed(const Source& source, std::string prefix) {
+  return PrefixedSource<Source>(source, std::move(prefix));
+}
+
 /// CRTP base of every module: training flag and the generic state walkers.
 template <class Derived>
 class Module {

@@ -1,0 +1,39 @@
+#pragma once
+/// \file
+/// R2Plus1DClassifier: R2Plus1DNet followed by a linear layer to class scores.
+
+#include "r2plus1d/models/r2plus1d_net.hpp"
+#include "r2plus1d/nn/linear.hpp"
+
+namespace r2plus1d {
+
+/// scores = linear(res2plus1d(x)): input (N, 3, T, H, W), output (N, num_classes)
+/// raw scores (no softmax). Keys `res2plus1d.*` and `linear.weight`, `linear.bias`.
+template <class T, template <class> class Block = SpatioTemporalResBlock>
+class R2Plus1DClassifier : public nn::Module<R2Plus1DClassifier<T, Block>> {
+ public:
+  R2Plus1DClassifier(index_t num_classes, const std::array<index_t, 4>& layer_sizes,
+                     Generator& gen = default_generator())
+      : res2plus1d_(layer_sizes, gen), linear_(nn::LinearOptions(R2Plus1DNet<T, Block>::kFeatures, num_classes), gen) {}
+
+  Tensor<T, 2> forward(TensorView<const T, 5> x) { return linear_(res2plus1d_(x)); }
+  Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// The 512-d features before the linear layer.
+  Tensor<T, 2> features(TensorView<const T, 5> x) { return res2plus1d_(x); }
+
+  R2Plus1DNet<T, Block>& res2plus1d() { return res2plus1d_; }
+  nn::Linear<T>& linear() { return linear_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("res2plus1d", res2plus1d_);
+    v.child("linear", linear_);
+  }
+
+ private:
+  R2Plus1DNet<T, Block> res2plus1d_;
+  nn::Linear<T> linear_;
+};
+
+}  // namespace r2plus1d

@@ -1,0 +1,71 @@
+#pragma once
+/// \file
+/// R2Plus1DNet: the R(2+1)D feature extractor, a (2+1)D stem, four residual
+/// layers and global average pooling to one 512-d vector per clip.
+
+#include <algorithm>
+#include <array>
+#include <string>
+
+#include "r2plus1d/models/spatio_temporal_res_layer.hpp"
+#include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
+
+namespace r2plus1d {
+
+/// Input (N, 3, T, H, W), output (N, 512).
+/// - conv1: SpatioTemporalConv(3, 64, (1, 7, 7), stride (1, 2, 2), padding (0, 3, 3), first_conv)
+/// - conv2: SpatioTemporalResLayer(64, 64, 3, layer_sizes[0])
+/// - conv3..conv5: SpatioTemporalResLayer to 128, 256, 512 channels with downsample
+/// - pool: AdaptiveAvgPool3d(1)
+/// layer_sizes (2, 2, 2, 2) gives R(2+1)D-18. Any N, T, H, W >= 1 work (every conv
+/// is padded); an empty input or one without 3 channels raises ShapeError.
+template <class T, template <class> class Block = SpatioTemporalResBlock>
+class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
+ public:
+  using Layer = SpatioTemporalResLayer<T, Block>;
+  static constexpr index_t kFeatures = 512;
+
+  explicit R2Plus1DNet(const std::array<index_t, 4>& layer_sizes, Generator& gen = default_generator())
+      : conv1_(3, 64, Triple{1, 7, 7}, Triple{1, 2, 2}, Triple{0, 3, 3}, false, true, gen),
+        conv2_(64, 64, 3, layer_sizes[0], false, gen),
+        conv3_(64, 128, 3, layer_sizes[1], true, gen),
+        conv4_(128, 256, 3, layer_sizes[2], true, gen),
+        conv5_(256, 512, 3, layer_sizes[3], true, gen),
+        pool_(Triple{1, 1, 1}),
+        layer_sizes_(layer_sizes) {}
+
+  /// Pooled features (N, 512).
+  Tensor<T, 2> forward(TensorView<const T, 5> x) {
+    const auto& s = x.shape();
+    if (s[1] != 3 || std::find(s.begin(), s.end(), index_t(0)) != s.end())
+      throw ShapeError("R2Plus1DNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
+    Tensor<T, 5> y = pool_(conv5_(conv4_(conv3_(conv2_(conv1_(x))))));
+    return std::move(y).template reshape<2>({y.size(0), kFeatures});
+  }
+  Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  const std::array<index_t, 4>& layer_sizes() const { return layer_sizes_; }
+  SpatioTemporalConv<T>& conv1() { return conv1_; }
+  Layer& conv2() { return conv2_; }
+  Layer& conv3() { return conv3_; }
+  Layer& conv4() { return conv4_; }
+  Layer& conv5() { return conv5_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("conv1", conv1_);
+    v.child("conv2", conv2_);
+    v.child("conv3", conv3_);
+    v.child("conv4", conv4_);
+    v.child("conv5", conv5_);
+    v.child("pool", pool_);
+  }
+
+ private:
+  SpatioTemporalConv<T> conv1_;
+  Layer conv2_, conv3_, conv4_, conv5_;
+  nn::AdaptiveAvgPool3d<T> pool_;
+  std::array<index_t, 4> layer_sizes_;
+};
+
+}  // namespace r2plus1d

@@ -1,0 +1,100 @@
+#pragma once
+/// \file
+/// SpatioTemporalConv: a (2+1)D convolution, a spatial (1, kh, kw) Conv3d and a
+/// temporal (kt, 1, 1) Conv3d, each followed by BatchNorm3d and ReLU.
+
+#include <string>
+
+#include "r2plus1d/core/random.hpp"
+#include "r2plus1d/nn/batch_norm3d.hpp"
+#include "r2plus1d/nn/conv3d.hpp"
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/nn/relu.hpp"
+#include "r2plus1d/ops/relu.hpp"
+
+namespace r2plus1d {
+
+/// The (2+1)D factorisation of a kt x kh x kw Conv3d from `in_channels` to
+/// `out_channels`: spatial_conv -> bn1 -> relu -> temporal_conv -> bn2 -> relu.
+///
+/// Intermediate channels, fixed at construction:
+/// - `first_conv`: 45; the spatial conv takes `kernel_size`, `padding` and
+///   stride (1, sh, sw) as given; the temporal conv is (3, 1, 1), stride
+///   (st, 1, 1), padding (1, 0, 0) — the stem of R(2+1)D.
+/// - otherwise: floor(kt*kh*kw*in*out / (kh*kw*in + kt*out)), which keeps the
+///   parameter count of the full 3D kernel; spatial (1, kh, kw), stride
+///   (1, sh, sw), padding (0, ph, pw); temporal (kt, 1, 1), stride (st, 1, 1),
+///   padding (pt, 0, 0).
+/// Input and output (N, C, T, H, W); state_dict keys `spatial_conv.weight`,
+/// `bn1.*`, `temporal_conv.weight`, `bn2.*` as torch's module.
+template <class T>
+class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
+ public:
+  SpatioTemporalConv(index_t in_channels, index_t out_channels, Triple kernel_size, Triple stride = 1,
+                     Triple padding = 0, bool bias = false, bool first_conv = false,
+                     Generator& gen = default_generator())
+      : intermed_channels_(intermediate_channels(in_channels, out_channels, kernel_size, first_conv)),
+        spatial_conv_(nn::Conv3dOptions(in_channels, intermed_channels_, spatial_kernel(kernel_size, first_conv))
+                          .stride({1, stride.h, stride.w})
+                          .padding(first_conv ? padding : Triple{0, padding.h, padding.w})
+                          .bias(bias),
+                      gen),
+        bn1_(nn::BatchNorm3dOptions(intermed_channels_)),
+        temporal_conv_(nn::Conv3dOptions(intermed_channels_, out_channels,
+                                         first_conv ? Triple{3, 1, 1} : Triple{kernel_size.d, 1, 1})
+                           .stride({stride.d, 1, 1})
+                           .padding(first_conv ? Triple{1, 0, 0} : Triple{padding.d, 0, 0})
+                           .bias(bias),
+                       gen),
+        bn2_(nn::BatchNorm3dOptions(out_channels)) {}
+
+  /// The intermediate channel count the constructor uses (see the class comment).
+  /// Throws OptionError for non-positive channels or kernel sizes.
+  static index_t intermediate_channels(index_t in_channels, index_t out_channels, Triple kernel_size,
+                                       bool first_conv) {
+    if (in_channels <= 0 || out_channels <= 0)
+      throw OptionError("SpatioTemporalConv: expected positive channel counts, got in_channels " +
+                        std::to_string(in_channels) + ", out_channels " + std::to_string(out_channels));
+    if (kernel_size.d <= 0 || kernel_size.h <= 0 || kernel_size.w <= 0)
+      throw OptionError("SpatioTemporalConv: expected a positive kernel_size, got " + format_triple(kernel_size));
+    if (first_conv) return 45;
+    const index_t kt = kernel_size.d, khw = kernel_size.h * kernel_size.w;
+    return (kt * khw * in_channels * out_channels) / (khw * in_channels + kt * out_channels);
+  }
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = bn1_(spatial_conv_(x));
+    ops::relu_(y.view());
+    y = bn2_(temporal_conv_(y));
+    ops::relu_(y.view());
+    return y;
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  index_t intermed_channels() const { return intermed_channels_; }
+  nn::Conv3d<T>& spatial_conv() { return spatial_conv_; }
+  nn::BatchNorm3d<T>& bn1() { return bn1_; }
+  nn::Conv3d<T>& temporal_conv() { return temporal_conv_; }
+  nn::BatchNorm3d<T>& bn2() { return bn2_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("spatial_conv", spatial_conv_);
+    v.child("bn1", bn1_);
+    v.child("temporal_conv", temporal_conv_);
+    v.child("bn2", bn2_);
+    v.child("relu", relu_);
+  }
+
+ private:
+  static Triple spatial_kernel(Triple k, bool first_conv) { return first_conv ? k : Triple{1, k.h, k.w}; }
+
+  index_t intermed_channels_;
+  nn::Conv3d<T> spatial_conv_;
+  nn::BatchNorm3d<T> bn1_;
+  nn::Conv3d<T> temporal_conv_;
+  nn::BatchNorm3d<T> bn2_;
+  nn::ReLU<T> relu_;
+};
+
+}  // namespace r2plus1d

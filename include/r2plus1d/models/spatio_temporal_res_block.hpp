@@ -1,0 +1,101 @@
+#pragma once
+/// \file
+/// SpatioTemporalResBlock: the ResNet basic block built from SpatioTemporalConv.
+
+#include <optional>
+#include <string>
+
+#include "r2plus1d/models/spatio_temporal_conv.hpp"
+
+namespace r2plus1d {
+
+/// out = relu(shortcut(x) + bn2(conv2(relu(bn1(conv1(x)))))), input and output
+/// (N, C, T, H, W). Both convs are SpatioTemporalConv with `kernel_size` and
+/// padding kernel_size / 2 ("same"). With `downsample`, conv1 has stride 2 and
+/// the shortcut is downsamplebn(downsampleconv(x)), downsampleconv being
+/// SpatioTemporalConv(in, out, 1, stride 2); without it the shortcut is x, so
+/// in_channels must equal out_channels.
+template <class T>
+class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
+ public:
+  SpatioTemporalResBlock(index_t in_channels, index_t out_channels, Triple kernel_size, bool downsample = false,
+                         Generator& gen = default_generator())
+      : downsample_(downsample),
+        conv1_(in_channels, out_channels, kernel_size, downsample ? 2 : 1, same_padding(kernel_size), false, false,
+               gen),
+        bn1_(nn::BatchNorm3dOptions(out_channels)),
+        conv2_(out_channels, out_channels, kernel_size, 1, same_padding(kernel_size), false, false, gen),
+        bn2_(nn::BatchNorm3dOptions(out_channels)) {
+    if (!downsample && in_channels != out_channels)
+      throw OptionError("SpatioTemporalResBlock: without downsample the shortcut is the identity, so in_channels (" +
+                        std::to_string(in_channels) + ") must equal out_channels (" + std::to_string(out_channels) +
+                        ")");
+    if (downsample) {
+      downsampleconv_.emplace(in_channels, out_channels, 1, 2, 0, false, false, gen);
+      downsamplebn_.emplace(nn::BatchNorm3dOptions(out_channels));
+    }
+  }
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    Tensor<T, 5> res = bn1_(conv1_(x));
+    ops::relu_(res.view());
+    res = bn2_(conv2_(res));
+    if (downsample_) {
+      Tensor<T, 5> shortcut = (*downsamplebn_)((*downsampleconv_)(x));
+      add_relu(res, shortcut.cview());
+    } else {
+      add_relu(res, x);
+    }
+    return res;
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  bool downsample() const { return downsample_; }
+  SpatioTemporalConv<T>& conv1() { return conv1_; }
+  SpatioTemporalConv<T>& conv2() { return conv2_; }
+  /// The shortcut's conv; throws OptionError when the block does not downsample.
+  SpatioTemporalConv<T>& downsampleconv() {
+    if (!downsampleconv_) throw OptionError("SpatioTemporalResBlock: this block has no downsampleconv");
+    return *downsampleconv_;
+  }
+
+  template <class V>
+  void visit(V& v) {
+    if (downsample_) {
+      v.child("downsampleconv", *downsampleconv_);
+      v.child("downsamplebn", *downsamplebn_);
+    }
+    v.child("conv1", conv1_);
+    v.child("bn1", bn1_);
+    v.child("relu", relu_);
+    v.child("conv2", conv2_);
+    v.child("bn2", bn2_);
+  }
+
+ private:
+  static Triple same_padding(Triple k) { return {k.d / 2, k.h / 2, k.w / 2}; }
+
+  static void add_relu(Tensor<T, 5>& res, TensorView<const T, 5> shortcut) {
+    if (res.shape() != shortcut.shape())
+      throw ShapeError("SpatioTemporalResBlock: residual " + format_shape<5>(res.shape()) +
+                       " and shortcut " + format_shape<5>(shortcut.shape()) + " differ in shape");
+    T* r = res.data();
+    const T* s = shortcut.data();
+    const index_t n = res.numel();
+    for (index_t i = 0; i < n; ++i) {
+      const T v = s[i] + r[i];
+      r[i] = v < T(0) ? T(0) : v;  // NaN propagates, as torch.relu
+    }
+  }
+
+  bool downsample_;
+  std::optional<SpatioTemporalConv<T>> downsampleconv_;  // registered first, as in torch
+  std::optional<nn::BatchNorm3d<T>> downsamplebn_;
+  SpatioTemporalConv<T> conv1_;
+  nn::BatchNorm3d<T> bn1_;
+  nn::ReLU<T> relu_;
+  SpatioTemporalConv<T> conv2_;
+  nn::BatchNorm3d<T> bn2_;
+};
+
+}  // namespace r2plus1d

@@ -1,0 +1,52 @@
+#pragma once
+/// \file
+/// SpatioTemporalResLayer: `layer_size` residual blocks stacked.
+
+#include <string>
+#include <vector>
+
+#include "r2plus1d/models/spatio_temporal_res_block.hpp"
+
+namespace r2plus1d {
+
+/// `block1` = Block(in, out, kernel_size, downsample), then `layer_size - 1`
+/// blocks Block(out, out, kernel_size) in `blocks` (keys `blocks.0.*`, ...).
+/// `Block` is the block type, as the seed's `block_type` argument: any module
+/// template constructible as Block<T>(in, out, kernel_size, downsample, gen).
+template <class T, template <class> class Block = SpatioTemporalResBlock>
+class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block>> {
+ public:
+  using block_type = Block<T>;
+
+  SpatioTemporalResLayer(index_t in_channels, index_t out_channels, Triple kernel_size, index_t layer_size,
+                         bool downsample = false, Generator& gen = default_generator())
+      : block1_(in_channels, out_channels, kernel_size, downsample, gen) {
+    if (layer_size < 1)
+      throw OptionError("SpatioTemporalResLayer: expected layer_size >= 1, got " + std::to_string(layer_size));
+    blocks_.reserve(static_cast<std::size_t>(layer_size - 1));
+    for (index_t i = 0; i + 1 < layer_size; ++i) blocks_.emplace_back(out_channels, out_channels, kernel_size, false, gen);
+  }
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = block1_(x);
+    for (auto& b : blocks_) y = b(y);
+    return y;
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  index_t layer_size() const { return 1 + static_cast<index_t>(blocks_.size()); }
+  block_type& block1() { return block1_; }
+  std::vector<block_type>& blocks() { return blocks_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("block1", block1_);
+    for (std::size_t i = 0; i < blocks_.size(); ++i) v.child("blocks." + std::to_string(i), blocks_[i]);
+  }
+
+ private:
+  block_type block1_;
+  std::vector<block_type> blocks_;
+};
+
+}  // namespace r2plus1d

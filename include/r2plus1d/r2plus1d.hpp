@@ -1,0 +1,41 @@
+#pragma once
+/// \file
+/// Umbrella header: the whole library in dependency order,
+/// core <- ops <- nn <- models, with io beside nn.
+
+// core: tensors, shapes, errors, element types, threading, randomness
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/core/dtype.hpp"
+#include "r2plus1d/core/state_dict.hpp"
+#include "r2plus1d/core/parallel.hpp"
+#include "r2plus1d/core/random.hpp"
+
+// ops: stateless kernels
+#include "r2plus1d/ops/conv3d.hpp"
+#include "r2plus1d/ops/batch_norm3d.hpp"
+#include "r2plus1d/ops/relu.hpp"
+#include "r2plus1d/ops/adaptive_avg_pool3d.hpp"
+#include "r2plus1d/ops/linear.hpp"
+#include "r2plus1d/ops/flops.hpp"
+
+// nn: modules with torch's options and state_dict names
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/nn/init.hpp"
+#include "r2plus1d/nn/conv3d.hpp"
+#include "r2plus1d/nn/batch_norm3d.hpp"
+#include "r2plus1d/nn/relu.hpp"
+#include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
+#include "r2plus1d/nn/linear.hpp"
+
+// io: safetensors weights, .npy arrays
+#include "r2plus1d/io/safetensors.hpp"
+#include "r2plus1d/io/npy.hpp"
+
+// models: the R(2+1)D module hierarchy
+#include "r2plus1d/models/spatio_temporal_conv.hpp"
+#include "r2plus1d/models/spatio_temporal_res_block.hpp"
+#include "r2plus1d/models/spatio_temporal_res_layer.hpp"
+#include "r2plus1d/models/r2plus1d_net.hpp"
+#include "r2plus1d/models/r2plus1d_classifier.hpp"

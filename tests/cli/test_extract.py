@@ -1,0 +1,147 @@
+"""End-to-end tests of r2plus1d-extract: features against torch on the same
+weights and clips (plain R2Plus1DNet and R2Plus1DClassifier checkpoints), and
+bad arguments and files (one-line error, non-zero exit, never a crash).
+Prints 'N passed, N failed' and exits non-zero on any failure."""
+
+import argparse
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
+
+import seed_model as sm  # noqa: E402
+from convert_checkpoint import save_safetensors  # noqa: E402
+from gen_models import randomize_batch_norms  # noqa: E402
+
+TOL = 1e-4  # float: max |ours - torch| <= 1e-4 * max |torch|
+
+results = []
+
+
+def check(name, cond, detail=""):
+    results.append((name, bool(cond)))
+    print(("ok   " if cond else "FAIL ") + name + ("" if cond else ": " + detail), flush=True)
+
+
+def run(exe, *args):
+    return subprocess.run([exe, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+def rel_err(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    exe, work = a.exe, a.work
+    os.makedirs(work, exist_ok=True)
+    for f in os.listdir(work):
+        os.remove(os.path.join(work, f))
+    p = lambda f: os.path.join(work, f)  # noqa: E731
+
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    net = sm.R2Plus1DNet((1, 1, 1, 1))
+    randomize_batch_norms(net, gen)
+    net.eval()
+    save_safetensors(net.state_dict(), p("net.safetensors"))
+    clf = sm.R2Plus1DClassifier(7, (1, 1, 1, 1))
+    randomize_batch_norms(clf, gen)
+    clf.eval()
+    save_safetensors(clf.state_dict(), p("clf.safetensors"))
+
+    x = torch.randn(2, 3, 4, 32, 40, generator=gen)
+    np.save(p("x32.npy"), x.numpy())
+    np.save(p("x64.npy"), x.double().numpy())
+    with torch.no_grad():
+        want_net = net(x).numpy()
+        want_clf = clf.res2plus1d(x).numpy()
+
+    # --- features match torch
+    r = run(exe, "--layers", "1,1,1,1", "--weights", p("net.safetensors"), "--input", p("x32.npy"),
+            "--output", p("y.npy"), "--threads", "2")
+    check("net weights, float32 clip: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        y = np.load(p("y.npy"))
+        check("output is float32 (N, 512)", y.dtype == np.float32 and y.shape == (2, 512), str((y.dtype, y.shape)))
+        e = rel_err(y, want_net)
+        print("parity[cli] worst relative error = %.3g" % e)
+        check("features match torch within 1e-4", e <= TOL, "rel err %g" % e)
+    r = run(exe, "--layers", "1,1,1,1", "--weights", p("clf.safetensors"), "--input", p("x64.npy"),
+            "--output", p("y_clf.npy"))
+    check("classifier weights, float64 clip: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        e = rel_err(np.load(p("y_clf.npy")), want_clf)
+        check("classifier backbone features match torch", e <= TOL, "rel err %g" % e)
+
+    # --- defaults
+    r = run(exe, "--layers", "1,1,1,1")
+    check("no --input/--weights: exit 0", r.returncode == 0, r.stderr)
+    check("random weights announced on stderr", "random weights" in r.stderr, r.stderr)
+    check("built-in clip announced on stderr", "built-in" in r.stderr, r.stderr)
+    check("summary printed on stdout", r.stdout.startswith("clip 0: 512-d features"), r.stdout)
+
+    r = run(exe, "--help")
+    check("--help exits 0", r.returncode == 0, r.stderr)
+    for opt in ("--arch", "--layers", "--weights", "--input", "--output", "--threads", "--overwrite", "--seed"):
+        check("--help explains " + opt, opt in r.stdout, r.stdout)
+
+    # --- bad arguments and files: one line on stderr, non-zero exit, no signal
+    np.save(p("rank4.npy"), np.zeros((3, 4, 8, 8), np.float32))
+    np.save(p("int.npy"), np.zeros((1, 3, 4, 8, 8), np.int64))
+    np.save(p("chan4.npy"), np.zeros((1, 4, 4, 8, 8), np.float32))
+    with open(p("garbage.safetensors"), "wb") as f:
+        f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    with open(p("truncated.npy"), "wb") as f:
+        f.write(open(p("x32.npy"), "rb").read()[:200])
+    with open(p("exists.npy"), "wb") as f:
+        f.write(b"keep me")
+    bad = [
+        ("unknown option", ["--bogus"]),
+        ("layers not integers", ["--layers", "2,2,x,2"]),
+        ("three layers", ["--layers", "2,2,2"]),
+        ("zero layer", ["--layers", "2,0,2,2"]),
+        ("unknown arch", ["--arch", "resnet"]),
+        ("threads zero", ["--threads", "0"]),
+        ("threads not a number", ["--threads", "two"]),
+        ("missing input", ["--input", p("nope.npy")]),
+        ("input is a directory", ["--input", work]),
+        ("rank-4 input", ["--input", p("rank4.npy")]),
+        ("integer input", ["--input", p("int.npy")]),
+        ("4-channel input", ["--input", p("chan4.npy"), "--layers", "1,1,1,1"]),
+        ("truncated npy", ["--input", p("truncated.npy")]),
+        ("missing weights", ["--weights", p("nope.safetensors")]),
+        ("garbage weights", ["--weights", p("garbage.safetensors")]),
+        ("weights of another depth", ["--weights", p("net.safetensors"), "--layers", "2,2,2,2"]),
+        ("existing output", ["--layers", "1,1,1,1", "--output", p("exists.npy")]),
+    ]
+    for name, args in bad:
+        r = run(exe, *args)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        err_lines = [l for l in lines if "error" in l]
+        check("bad input (%s): non-zero exit without a signal" % name, r.returncode > 0,
+              "rc=%d stderr=%r" % (r.returncode, r.stderr))
+        check("bad input (%s): one error line" % name, len(err_lines) == 1 and "error: " in err_lines[0],
+              repr(r.stderr))
+    check("existing output left untouched", open(p("exists.npy"), "rb").read() == b"keep me")
+    r = run(exe, "--layers", "1,1,1,1", "--output", p("exists.npy"), "--overwrite")
+    check("--overwrite replaces the output", r.returncode == 0 and np.load(p("exists.npy")).shape == (1, 512),
+          r.stderr)
+
+    passed = sum(1 for _, ok in results if ok)
+    failed = len(results) - passed
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
