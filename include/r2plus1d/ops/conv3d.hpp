@@ -1,0 +1,96 @@
+#pragma once
+/// \file
+/// 3-D convolution as torch.nn.functional.conv3d: parameters, the output-shape
+/// rule with its checks, and the kernel entry point.
+
+#include <string>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/ops/conv3d_internal.hpp"
+
+namespace r2plus1d::ops {
+
+/// Stride, zero padding (each side), dilation and groups of a 3-D convolution,
+/// with torch's defaults.
+struct Conv3dParams {
+  Triple stride{1};
+  Triple padding{0};
+  Triple dilation{1};
+  index_t groups = 1;
+};
+
+namespace detail {
+inline void check_conv3d_params(const Conv3dParams& p) {
+  auto bad = [](const Triple& t, index_t min) { return t.d < min || t.h < min || t.w < min; };
+  if (p.groups < 1) throw OptionError("conv3d: expected groups >= 1, got " + std::to_string(p.groups));
+  if (bad(p.stride, 1)) throw OptionError("conv3d: expected a positive stride, got " + format_triple(p.stride));
+  if (bad(p.padding, 0))
+    throw OptionError("conv3d: expected a non-negative padding, got " + format_triple(p.padding));
+  if (bad(p.dilation, 1))
+    throw OptionError("conv3d: expected a positive dilation, got " + format_triple(p.dilation));
+}
+}  // namespace detail
+
+/// Output shape (N, out_channels, D', H', W') of conv3d on an (N, C, D, H, W) input
+/// with an (out_channels, C / groups, kd, kh, kw) weight, by torch's rule
+/// out = floor((in + 2 * padding - dilation * (k - 1) - 1) / stride) + 1.
+/// Throws OptionError for invalid parameters and ShapeError for shapes that do not fit.
+inline Shape<5> conv3d_output_shape(const Shape<5>& input, const Shape<5>& weight, const Conv3dParams& p) {
+  detail::check_conv3d_params(p);
+  for (index_t v : weight)
+    if (v < 1) throw ShapeError("conv3d: expected a weight with positive sizes, got " + format_shape<5>(weight));
+  if (weight[0] % p.groups != 0)
+    throw ShapeError("conv3d: weight has " + std::to_string(weight[0]) + " output channels, not divisible by groups " +
+                     std::to_string(p.groups) + " (weight " + format_shape<5>(weight) + ")");
+  if (input[1] != weight[1] * p.groups)
+    throw ShapeError("conv3d: input has " + std::to_string(input[1]) + " channels, expected " +
+                     std::to_string(weight[1] * p.groups) + " (weight " + format_shape<5>(weight) + ", groups " +
+                     std::to_string(p.groups) + ")");
+  Shape<5> out{input[0], weight[0], 0, 0, 0};
+  index_t padded[3] = {0, 0, 0}, dilated[3] = {0, 0, 0};
+  bool fits = true;
+  for (int i = 0; i < 3; ++i) {
+    const auto k = static_cast<std::size_t>(i + 2);
+    padded[i] = input[k] + 2 * p.padding[i];
+    dilated[i] = p.dilation[i] * (weight[k] - 1) + 1;
+    if (padded[i] < dilated[i]) fits = false;
+    else out[k] = (padded[i] - dilated[i]) / p.stride[i] + 1;
+  }
+  if (!fits)
+    throw ShapeError("conv3d: input size " + format_triple({input[2], input[3], input[4]}) + " (padded " +
+                     format_triple({padded[0], padded[1], padded[2]}) + ") is smaller than the dilated kernel " +
+                     format_triple({dilated[0], dilated[1], dilated[2]}) + " (input " + format_shape<5>(input) + ")");
+  return out;
+}
+
+/// Convolution of an (N, C, D, H, W) input with an (out_channels, C / groups, kd, kh, kw)
+/// weight plus an optional bias (nullptr, or out_channels values), as
+/// torch.nn.functional.conv3d. Results do not depend on the thread count.
+template <class T>
+Tensor<T, 5> conv3d(TensorView<const T, 5> x, TensorView<const T, 5> w, const T* bias, const Conv3dParams& p) {
+  const Shape<5> out = conv3d_output_shape(x.shape(), w.shape(), p);
+  detail::Conv3dGeometry g;
+  g.batch = x.size(0);
+  g.groups = p.groups;
+  g.in_channels = x.size(1);
+  g.out_channels = w.size(0);
+  g.in_d = x.size(2);
+  g.in_h = x.size(3);
+  g.in_w = x.size(4);
+  g.out_d = out[2];
+  g.out_h = out[3];
+  g.out_w = out[4];
+  g.k_d = w.size(2);
+  g.k_h = w.size(3);
+  g.k_w = w.size(4);
+  g.stride = p.stride;
+  g.padding = p.padding;
+  g.dilation = p.dilation;
+  Tensor<T, 5> y = Tensor<T, 5>::empty(out);
+  detail::conv3d_gemm(g, x.data(), w.data(), bias, y.data());
+  return y;
+}
+
+}  // namespace r2plus1d::ops

@@ -1,0 +1,46 @@
+#pragma once
+/// \file
+/// Rectified linear unit, as torch.relu: max(x, 0) with NaN kept as NaN.
+
+#include <algorithm>
+
+#include "r2plus1d/core/parallel.hpp"
+#include "r2plus1d/core/tensor.hpp"
+
+namespace r2plus1d::ops {
+
+namespace detail {
+/// Elements per parallel work item.
+inline constexpr index_t kEltwiseBlock = index_t(1) << 16;
+
+template <class T>
+void relu_range(const T* src, T* dst, index_t n) {
+  // `v < 0 ? 0 : v` keeps NaN (the comparison is false), as torch.relu does.
+  for (index_t i = 0; i < n; ++i) dst[i] = src[i] < T(0) ? T(0) : src[i];
+}
+
+template <class T>
+void relu_blocks(const T* src, T* dst, index_t n) {
+  const index_t blocks = (n + kEltwiseBlock - 1) / kEltwiseBlock;
+  parallel_for(0, blocks, [&](index_t b) {
+    const index_t begin = b * kEltwiseBlock;
+    relu_range(src + begin, dst + begin, std::min(kEltwiseBlock, n - begin));
+  });
+}
+}  // namespace detail
+
+/// Replaces every element of `x` by max(x, 0) in place (NaN stays NaN), as torch.relu_.
+template <class T, int R>
+void relu_(TensorView<T, R> x) {
+  detail::relu_blocks(x.data(), x.data(), x.numel());
+}
+
+/// max(x, 0) element-wise in a new tensor (NaN stays NaN), as torch.relu.
+template <class T, int R>
+Tensor<T, R> relu(TensorView<const T, R> x) {
+  Tensor<T, R> y = Tensor<T, R>::empty(x.shape());
+  detail::relu_blocks(x.data(), y.data(), x.numel());
+  return y;
+}
+
+}  // namespace r2plus1d::ops
