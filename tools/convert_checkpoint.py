@@ -140,6 +140,11 @@ def load_safetensors(path):
         else:
             buf = bytearray(data[begin:end])
             out[name] = torch.frombuffer(buf, dtype=torch.uint8).view(dtype).reshape(shape).clone()
+    spans = sorted((e["data_offsets"][0], e["data_offsets"][1], k) for k, e in header.items()
+                   if e["data_offsets"][1] > e["data_offsets"][0])
+    for (_, end_a, a), (begin_b, _, b) in zip(spans, spans[1:]):
+        if begin_b < end_a:
+            raise ConvertError(f"{where}: '{a}' and '{b}' overlap")
     out.metadata = dict(metadata)
     return out
 
