@@ -11,13 +11,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <r2plus1d/core/error.hpp>
 #include <string>
 #include <typeindex>
 #include <typeinfo>
 #include <utility>
 #include <vector>
-
-#include <r2plus1d/core/error.hpp>
 
 namespace r2plus1d::io::test {
 

@@ -3,11 +3,10 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <r2plus1d/io/npy.hpp>
 #include <string>
 #include <typeindex>
 #include <vector>
-
-#include <r2plus1d/io/npy.hpp>
 
 #include "io_test_util.hpp"
 
@@ -41,8 +40,8 @@ std::string dict(const std::string& descr, const std::string& shape, const std::
 
 TEST(Npy, RoundTripsEveryNumpyDType) {
   TempDir dir;
-  for (DType t : {DType::F64, DType::F32, DType::F16, DType::I64, DType::I32, DType::I16, DType::I8, DType::U8,
-                  DType::BOOL}) {
+  for (DType t :
+       {DType::F64, DType::F32, DType::F16, DType::I64, DType::I32, DType::I16, DType::I8, DType::U8, DType::BOOL}) {
     SCOPED_TRACE(dtype_name(t));
     std::vector<unsigned char> bytes(6 * dtype_size(t));
     for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(i * 13 + 5);
@@ -108,7 +107,7 @@ TEST(Npy, LoadNpyChecksRankAndKind) {
   TempDir dir;
   const std::string path = dir.file("x.npy");
   Tensor<float, 2> x({3, 4}, 1.0f);
-  save_npy(path, x.cview());
+  save_npy<float, 2>(path, x.cview());  // the README's spelling
   expect_error<ShapeError>([&] { load_npy<float, 5>(path); },
                            "npy: '" + path + "': expected a 5-D array, got shape [3, 4]");
   expect_error<DTypeError>([&] { load_npy<std::int64_t, 2>(path); }, "cannot load '<f4' data as I64");
@@ -183,7 +182,8 @@ std::vector<Malformed> malformed_files() {
       {"duplicate key", npy_file("{'descr': '<f4', 'descr': '<f4'}", 4), format, "key 'descr' appears twice"},
       {"negative size", npy_file(dict("<f4", "(-1, 2)"), 4), format, "'shape' must hold non-negative integers"},
       {"shape not a tuple", npy_file(dict("<f4", "5"), 4), format, "'shape' must be a tuple"},
-      {"fortran_order not a bool", npy_file(dict("<f4", "(1,)", "0"), 4), format, "'fortran_order' must be True or False"},
+      {"fortran_order not a bool", npy_file(dict("<f4", "(1,)", "0"), 4), format,
+       "'fortran_order' must be True or False"},
       {"huge integer", npy_file(dict("<f4", "(99999999999999999999999,)"), 4), format, "integer too large"},
       {"numel overflow", npy_file(dict("<f4", "(4294967296, 4294967296)"), 4), format, "shape has too many elements"},
       {"nested too deeply", npy_file(dict("<f4", "((((((((((1,),),),),),),),),)"), 4), format, "nested too deeply"},

@@ -4,12 +4,11 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <r2plus1d/io/safetensors.hpp>
+#include <r2plus1d/nn/module.hpp>
 #include <string>
 #include <typeindex>
 #include <vector>
-
-#include <r2plus1d/io/safetensors.hpp>
-#include <r2plus1d/nn/module.hpp>
 
 #include "io_test_util.hpp"
 
@@ -27,7 +26,8 @@ constexpr DType kAllDTypes[] = {DType::F64, DType::F32, DType::F16, DType::BF16,
 /// `n` elements of type `t` with distinct, type-specific bytes.
 std::vector<unsigned char> pattern(DType t, std::size_t n) {
   std::vector<unsigned char> b(n * dtype_size(t));
-  for (std::size_t i = 0; i < b.size(); ++i) b[i] = static_cast<unsigned char>(i * 7 + static_cast<std::size_t>(t) * 31 + 1);
+  for (std::size_t i = 0; i < b.size(); ++i)
+    b[i] = static_cast<unsigned char>(i * 7 + static_cast<std::size_t>(t) * 31 + 1);
   if (t == DType::BOOL)
     for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<unsigned char>(i % 3 == 0);
   return b;
@@ -180,8 +180,11 @@ TEST(Safetensors, ReadChecksNamesElementCountsAndRank) {
   EXPECT_FALSE(r.contains("conv.bias"));
   expect_error<StateDictError>([&] { r.info("conv.bias"); }, "no tensor named 'conv.bias'");
   float out[5];
-  expect_error<StateDictError>([&] { r.read("conv.weight", {DType::F32, out, {5}}); },
-                               "'conv.weight' has 6 elements, expected 5");
+  expect_error<StateDictError>(
+      [&] {
+        r.read("conv.weight", {DType::F32, out, {5}});
+      },
+      "'conv.weight' has 6 elements, expected 5");
   expect_error<ShapeError>([&] { r.tensor<float, 5>("conv.weight"); },
                            "'conv.weight' is a 2-D tensor [2, 3], expected a 5-D tensor");
 }
@@ -251,7 +254,11 @@ TEST(Safetensors, DetectsAFileTruncatedAfterOpening) {
   const SafetensorsReader r(path);
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 40);
   std::vector<float> out(64);
-  expect_error<FormatError>([&] { r.read("w", {DType::F32, out.data(), {64}}); }, "file is truncated: read 232 of 256 bytes of 'w'");
+  expect_error<FormatError>(
+      [&] {
+        r.read("w", {DType::F32, out.data(), {64}});
+      },
+      "file is truncated: read 232 of 256 bytes of 'w'");
   expect_error<FormatError>([&] { r.read("h", {DType::F32, out.data(), {8}}); }, "file is truncated: read 0 of 16");
   std::filesystem::remove(path);
   expect_error<IoError>([&] { r.read("w", {DType::F32, out.data(), {64}}); }, "cannot open '" + path + "'");
@@ -300,19 +307,32 @@ std::vector<Malformed> malformed_files() {
   return {
       {"empty file", {}, format, "file is empty, too short for the 8-byte header length"},
       {"shorter than 8 bytes", {1, 0, 0, 0, 0}, format, "file is 5 bytes, too short"},
-      {"header length past eof", [] { auto b = le64(3); b.push_back('{'); b.push_back('}'); return b; }(), format,
-       "header length 3 exceeds file size 10"},
-      {"header length past eof 2", [] { auto b = le64(100); b.push_back('{'); return b; }(), format,
-       "header length 100 exceeds file size 9"},
+      {"header length past eof",
+       [] {
+         auto b = le64(3);
+         b.push_back('{');
+         b.push_back('}');
+         return b;
+       }(),
+       format, "header length 3 exceeds file size 10"},
+      {"header length past eof 2",
+       [] {
+         auto b = le64(100);
+         b.push_back('{');
+         return b;
+       }(),
+       format, "header length 100 exceeds file size 9"},
       {"header over 100 MB", huge, format, "header length 200000000 exceeds the limit of 100000000 bytes"},
       {"header length 2^64-1", max, format, "exceeds the limit of 100000000 bytes"},
       {"invalid json", st_file(R"({"a": )", 0), format, "header is not valid JSON"},
       {"invalid utf-8", st_file("{\"\xff\":1}", 0), format, "header is not valid JSON"},
       {"json not an object", st_file("[1, 2]", 0), format, "expected the header to be a JSON object, got array"},
-      {"entry not an object", st_file(R"({"a":3})", 0), format, "'a': expected an object with dtype, shape and data_offsets, got number"},
+      {"entry not an object", st_file(R"({"a":3})", 0), format,
+       "'a': expected an object with dtype, shape and data_offsets, got number"},
       {"missing dtype", st_file(R"({"a":{"shape":[1],"data_offsets":[0,4]}})", 4), format, "'a': missing \"dtype\""},
       {"missing shape", st_file(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", 4), format, "'a': missing \"shape\""},
-      {"missing data_offsets", st_file(R"({"a":{"dtype":"F32","shape":[1]}})", 4), format, "'a': missing \"data_offsets\""},
+      {"missing data_offsets", st_file(R"({"a":{"dtype":"F32","shape":[1]}})", 4), format,
+       "'a': missing \"data_offsets\""},
       {"dtype not a string", st_file(R"({"a":{"dtype":4,"shape":[1],"data_offsets":[0,4]}})", 4), format,
        "\"dtype\" must be a string, got 4"},
       {"unknown dtype", st_file(R"({"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", 1), dtype,
@@ -336,11 +356,14 @@ std::vector<Malformed> malformed_files() {
       {"size not matching shape", st_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", 8), format,
        "data_offsets [0, 4] hold 4 bytes, expected 8 for F32 shape [2]"},
       {"overlapping offsets",
-       st_file(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+       st_file(
+           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+           12),
        format, "'a' and 'b' overlap (data_offsets [0, 8] and [4, 12])"},
       {"truncated data", st_file(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8), format,
        "run past the end of the 8-byte data section"},
-      {"duplicate names", st_file("{\"a\":{" + f4 + "},\"a\":{" + f4 + "}}", 4), format, "header names 'a' more than once"},
+      {"duplicate names", st_file("{\"a\":{" + f4 + "},\"a\":{" + f4 + "}}", 4), format,
+       "header names 'a' more than once"},
       {"metadata not an object", st_file(R"({"__metadata__":[1]})", 0), format,
        "\"__metadata__\" must be an object of strings, got array"},
       {"metadata value not a string", st_file(R"({"__metadata__":{"k":1}})", 0), format,

@@ -74,7 +74,8 @@ struct PyValue {
 /// Parses the dict literal of an .npy header; FormatError on anything else.
 class PyDictParser {
  public:
-  PyDictParser(const std::string& text, std::string where) : p_(text.data()), end_(p_ + text.size()), where_(std::move(where)) {}
+  PyDictParser(const std::string& text, std::string where)
+      : p_(text.data()), end_(p_ + text.size()), where_(std::move(where)) {}
 
   std::map<std::string, PyValue> parse_dict() {
     std::map<std::string, PyValue> out;
@@ -205,8 +206,7 @@ inline std::uint32_t load_le(const unsigned char* p, int n) {
 template <class ReadAt>
 NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& read_at) {
   unsigned char pre[12];
-  if (size < 10)
-    throw FormatError(where + "file is " + std::to_string(size) + " bytes, too short for an .npy header");
+  if (size < 10) throw FormatError(where + "file is " + std::to_string(size) + " bytes, too short for an .npy header");
   if (read_at(0, pre, 10) != 10) throw FormatError(where + "file is truncated: cannot read the .npy prefix");
   if (std::memcmp(pre, "\x93NUMPY", 6) != 0) throw FormatError(where + "not an .npy file (bad magic)");
   const int major = pre[6], minor = pre[7];
@@ -215,7 +215,8 @@ NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& r
                       ", expected 1.0, 2.0 or 3.0");
   std::uint64_t prefix = 10, hlen = load_le(pre + 8, 2);
   if (major > 1) {
-    if (size < 12 || read_at(10, pre + 10, 2) != 2) throw FormatError(where + "file is truncated: cannot read the header length");
+    if (size < 12 || read_at(10, pre + 10, 2) != 2)
+      throw FormatError(where + "file is truncated: cannot read the header length");
     prefix = 12;
     hlen = load_le(pre + 8, 4);
   }
@@ -223,7 +224,8 @@ NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& r
     throw FormatError(where + "file is truncated: header length " + std::to_string(hlen) + " exceeds file size " +
                       std::to_string(size));
   std::string text(static_cast<std::size_t>(hlen), '\0');
-  if (read_at(prefix, text.data(), hlen) != hlen) throw FormatError(where + "file is truncated: cannot read the header");
+  if (read_at(prefix, text.data(), hlen) != hlen)
+    throw FormatError(where + "file is truncated: cannot read the header");
 
   std::map<std::string, PyValue> dict = PyDictParser(text, where).parse_dict();
   for (const auto& kv : dict)
@@ -232,7 +234,8 @@ NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& r
   for (const char* k : {"descr", "fortran_order", "shape"})
     if (dict.count(k) == 0) throw FormatError(where + "malformed header: missing '" + k + "'");
   const PyValue& fortran = dict["fortran_order"];
-  if (fortran.kind != PyValue::Kind::Bool) throw FormatError(where + "malformed header: 'fortran_order' must be True or False");
+  if (fortran.kind != PyValue::Kind::Bool)
+    throw FormatError(where + "malformed header: 'fortran_order' must be True or False");
   if (fortran.boolean) throw FormatError(where + "fortran order is not supported, expected a C-order array");
   const PyValue& descr = dict["descr"];
   if (descr.kind == PyValue::Kind::Seq) throw DTypeError(where + "structured dtypes are not supported");
@@ -248,10 +251,12 @@ NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& r
   for (const PyValue& d : shape.items) {
     if (d.kind != PyValue::Kind::Int || d.negative)
       throw FormatError(where + "malformed header: 'shape' must hold non-negative integers");
-    if (d.integer == 0) zero = true;
+    if (d.integer == 0)
+      zero = true;
     else if (d.integer > limit || numel > limit / d.integer)
       throw FormatError(where + "shape has too many elements");
-    else numel *= d.integer;
+    else
+      numel *= d.integer;
     a.shape.push_back(static_cast<index_t>(d.integer));
   }
   if (zero) numel = 0;
@@ -273,8 +278,9 @@ NpyArray parse_npy_from(const std::string& where, std::uint64_t size, ReadAt&& r
 inline NpyArray read_npy(const std::string& path) {
   std::ifstream in;
   const std::uint64_t size = detail::open_for_reading("npy", path, in);
-  return detail::parse_npy_from("npy: '" + path + "': ", size,
-                                [&](std::uint64_t off, void* dst, std::uint64_t n) { return detail::read_at(in, off, dst, n); });
+  return detail::parse_npy_from("npy: '" + path + "': ", size, [&](std::uint64_t off, void* dst, std::uint64_t n) {
+    return detail::read_at(in, off, dst, n);
+  });
 }
 
 /// Parses an .npy file held in memory (for fuzzers and tests); messages name it "<memory>".

@@ -20,12 +20,11 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "r2plus1d/core/dtype.hpp"
 #include "r2plus1d/core/error.hpp"
@@ -205,8 +204,8 @@ class SafetensorsReader {
   template <class ReadAt>
   void parse(std::uint64_t size, ReadAt&& read_at) {
     if (size < 8)
-      throw FormatError(where() + (size == 0 ? std::string("file is empty")
-                                              : "file is " + std::to_string(size) + " bytes") +
+      throw FormatError(where() +
+                        (size == 0 ? std::string("file is empty") : "file is " + std::to_string(size) + " bytes") +
                         ", too short for the 8-byte header length");
     unsigned char len[8];
     if (read_at(0, len, 8) != 8) throw FormatError(where() + "file is truncated: cannot read the header length");
@@ -325,8 +324,8 @@ class SafetensorsReader {
       const Entry& b = *order[i];
       if (b.begin < a.end)
         throw FormatError(where() + "'" + a.info.name + "' and '" + b.info.name + "' overlap (data_offsets [" +
-                          std::to_string(a.begin) + ", " + std::to_string(a.end) + "] and [" +
-                          std::to_string(b.begin) + ", " + std::to_string(b.end) + "])");
+                          std::to_string(a.begin) + ", " + std::to_string(a.end) + "] and [" + std::to_string(b.begin) +
+                          ", " + std::to_string(b.end) + "])");
     }
   }
 
@@ -375,7 +374,8 @@ inline void save_safetensors(const std::string& path, const StateDict& tensors,
     out.write(reinterpret_cast<const char*>(len), 8);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     for (const NamedTensor& e : tensors)
-      if (e.ref.nbytes() > 0) out.write(static_cast<const char*>(e.ref.data), static_cast<std::streamsize>(e.ref.nbytes()));
+      if (e.ref.nbytes() > 0)
+        out.write(static_cast<const char*>(e.ref.data), static_cast<std::streamsize>(e.ref.nbytes()));
   });
 }
 
