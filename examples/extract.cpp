@@ -1,6 +1,6 @@
 // r2plus1d-extract: R(2+1)D features (N, 512) for clips (N, 3, T, H, W).
 //
-//   r2plus1d-extract --arch seed --layers 2,2,2,2 --weights W.safetensors \
+//   r2plus1d-extract --arch seed --layers 2,2,2,2 --weights W.safetensors
 //                    --input X.npy --output Y.npy [--threads N]
 //
 // Without --input it runs a built-in synthetic clip (1, 3, 16, 112, 112);

@@ -83,7 +83,7 @@ void check_case(const std::string& name) {
         auto y = model(x);
         using Out = decltype(y);
         const Out expected = ref.tensor<T, Out::rank>("output_" + suffix);
-        EXPECT_TRUE(test::matches_reference<T, Out::rank>(y.cview(), expected.cview(), group, name + " output"));
+        EXPECT_TRUE((test::matches_reference<T, Out::rank>(y.cview(), expected.cview(), group, name + " output")));
 
         if (train) {  // running statistics and num_batches_tracked after one training step
           for (const auto& e : model.named_buffers()) {
@@ -94,7 +94,7 @@ void check_case(const std::string& name) {
             } else {
               const Tensor<T, 1> want = ref.tensor<T, 1>(key);
               const TensorView<const T, 1> got(e.ref.template data_as<T>(), {e.ref.shape[0]});
-              EXPECT_TRUE(test::matches_reference<T, 1>(got, want.cview(), group, name + " " + e.name));
+              EXPECT_TRUE((test::matches_reference<T, 1>(got, want.cview(), group, name + " " + e.name)));
             }
           }
         }
