@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
                  "clip (1, 3, 16, 112, 112)");
   app.add_option("--output", a.output, ".npy file for the float32 (N, 512) features; default: a summary on stdout");
   app.add_flag("--overwrite", a.overwrite, "Replace --output if it exists");
-  app.add_option("--threads", a.threads, "Threads for all parallel work (default: all cores)");
+  app.add_option("--threads", a.threads, "Threads for all parallel work (default: all cores)")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();
   try {
     app.parse(argc, argv);
