@@ -56,10 +56,10 @@ void channel_moments(TensorView<const T, 5> x, index_t c, double& mean, double& 
 /// With `training` true, or without running statistics (both nullptr), it uses the
 /// batch mean and biased variance; in training it then updates non-null running
 /// statistics to (1 - momentum) * running + momentum * batch, using the unbiased
-/// variance. Otherwise it uses `running_mean` and `running_var`.
-/// Statistics are accumulated in double. Throws ShapeError when batch statistics
-/// are needed but a channel has a single value, OptionError when exactly one of
-/// the running statistics is given.
+/// variance. Otherwise it uses `running_mean` and `running_var`. Statistics and
+/// the normalisation are computed in double. Throws ShapeError when batch
+/// statistics are needed but a channel has a single value, OptionError when
+/// exactly one of the running statistics is given.
 template <class T>
 Tensor<T, 5> batch_norm3d(TensorView<const T, 5> x, const T* weight, const T* bias, T* running_mean, T* running_var,
                           bool training, double momentum, double eps) {
@@ -73,9 +73,11 @@ Tensor<T, 5> batch_norm3d(TensorView<const T, 5> x, const T* weight, const T* bi
     throw ShapeError("batch_norm3d: expected more than 1 value per channel when training, got input " +
                      format_shape<5>(x.shape()));
 
-  // Per channel: y = x * scale + shift.
-  std::vector<T> scale(static_cast<std::size_t>(channels)), shift(static_cast<std::size_t>(channels));
+  // Per channel: y = (x - mean) * scale + shift, evaluated in double so that a
+  // mean far from zero costs no precision.
+  std::vector<double> center(static_cast<std::size_t>(channels)), scale(center.size()), shift(center.size());
   parallel_for(0, channels, [&](index_t c) {
+    const auto k = static_cast<std::size_t>(c);
     double mean, var;
     if (batch_stats) {
       double sq_sum;
@@ -90,19 +92,18 @@ Tensor<T, 5> batch_norm3d(TensorView<const T, 5> x, const T* weight, const T* bi
       mean = static_cast<double>(running_mean[c]);
       var = static_cast<double>(running_var[c]);
     }
-    const double invstd = 1.0 / std::sqrt(var + eps);
-    const double a = (weight != nullptr ? static_cast<double>(weight[c]) : 1.0) * invstd;
-    const double b = (bias != nullptr ? static_cast<double>(bias[c]) : 0.0) - mean * a;
-    scale[static_cast<std::size_t>(c)] = static_cast<T>(a);
-    shift[static_cast<std::size_t>(c)] = static_cast<T>(b);
+    center[k] = mean;
+    scale[k] = (weight != nullptr ? static_cast<double>(weight[c]) : 1.0) / std::sqrt(var + eps);
+    shift[k] = bias != nullptr ? static_cast<double>(bias[c]) : 0.0;
   });
 
   Tensor<T, 5> y = Tensor<T, 5>::empty(x.shape());
   parallel_for(0, n_batch * channels, [&](index_t nc) {
-    const T a = scale[static_cast<std::size_t>(nc % channels)], b = shift[static_cast<std::size_t>(nc % channels)];
+    const auto k = static_cast<std::size_t>(nc % channels);
+    const double m = center[k], a = scale[k], b = shift[k];
     const T* src = x.data() + nc * plane;
     T* dst = y.data() + nc * plane;
-    for (index_t i = 0; i < plane; ++i) dst[i] = src[i] * a + b;
+    for (index_t i = 0; i < plane; ++i) dst[i] = static_cast<T>((static_cast<double>(src[i]) - m) * a + b);
   });
   return y;
 }
