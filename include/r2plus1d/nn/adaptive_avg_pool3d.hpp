@@ -1,0 +1,35 @@
+#pragma once
+/// \file
+/// AdaptiveAvgPool3d: torch.nn.AdaptiveAvgPool3d as a module (no parameters).
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/ops/adaptive_avg_pool3d.hpp"
+
+namespace r2plus1d::nn {
+
+/// Averages (N, C, D, H, W) inputs over torch's adaptive bins into
+/// (N, C, output_size.d, output_size.h, output_size.w). No parameters or buffers.
+template <class T>
+class AdaptiveAvgPool3d : public Module<AdaptiveAvgPool3d<T>> {
+ public:
+  /// Throws OptionError for a negative output size.
+  explicit AdaptiveAvgPool3d(Triple output_size) : output_size_(output_size) {
+    if (output_size.d < 0 || output_size.h < 0 || output_size.w < 0)
+      throw OptionError("AdaptiveAvgPool3d: expected a non-negative output_size, got " + format_triple(output_size));
+  }
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) const { return ops::adaptive_avg_pool3d<T>(x, output_size_); }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
+
+  const Triple& output_size() const { return output_size_; }
+
+  template <class V>
+  void visit(V&) {}
+
+ private:
+  Triple output_size_;
+};
+
+}  // namespace r2plus1d::nn

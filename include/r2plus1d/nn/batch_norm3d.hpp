@@ -1,0 +1,162 @@
+#pragma once
+/// \file
+/// BatchNorm3d: torch.nn.BatchNorm3d with libtorch-style options.
+
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/ops/batch_norm3d.hpp"
+
+namespace r2plus1d::nn {
+
+/// Options of BatchNorm3d, as torch::nn::BatchNorm3dOptions:
+/// `BatchNorm3dOptions(64).eps(1e-3).momentum(0.01)`. momentum std::nullopt is
+/// torch's momentum=None (a cumulative average of the batch statistics).
+class BatchNorm3dOptions {
+ public:
+  explicit BatchNorm3dOptions(index_t num_features) : num_features_(num_features) {}
+
+  BatchNorm3dOptions& num_features(index_t v) {
+    num_features_ = v;
+    return *this;
+  }
+  BatchNorm3dOptions& eps(double v) {
+    eps_ = v;
+    return *this;
+  }
+  BatchNorm3dOptions& momentum(std::optional<double> v) {
+    momentum_ = v;
+    return *this;
+  }
+  BatchNorm3dOptions& affine(bool v) {
+    affine_ = v;
+    return *this;
+  }
+  BatchNorm3dOptions& track_running_stats(bool v) {
+    track_running_stats_ = v;
+    return *this;
+  }
+
+  index_t num_features() const { return num_features_; }
+  double eps() const { return eps_; }
+  const std::optional<double>& momentum() const { return momentum_; }
+  bool affine() const { return affine_; }
+  bool track_running_stats() const { return track_running_stats_; }
+
+ private:
+  index_t num_features_;
+  double eps_ = 1e-5;
+  std::optional<double> momentum_ = 0.1;
+  bool affine_ = true;
+  bool track_running_stats_ = true;
+};
+
+/// Batch normalisation of (N, C, D, H, W) inputs over (N, D, H, W) per channel,
+/// as torch.nn.BatchNorm3d. In training mode it normalises with the batch
+/// statistics and, when tracking, increments num_batches_tracked and updates the
+/// running statistics (momentum, or 1 / num_batches_tracked for momentum
+/// nullopt); in eval mode it uses the running statistics, or the batch's when
+/// not tracking. weight 1, bias 0, running_mean 0, running_var 1 at construction.
+/// state_dict keys "weight", "bias" (affine), then "running_mean",
+/// "running_var", "num_batches_tracked" (tracking).
+template <class T>
+class BatchNorm3d : public Module<BatchNorm3d<T>> {
+ public:
+  /// Throws OptionError for num_features < 1 or a negative or non-finite eps.
+  explicit BatchNorm3d(const BatchNorm3dOptions& options)
+      : options_(checked(options)),
+        weight_(Shape<1>{options.affine() ? options.num_features() : 0}, T(1)),
+        bias_(Shape<1>{options.affine() ? options.num_features() : 0}, T(0)),
+        running_mean_(Shape<1>{options.track_running_stats() ? options.num_features() : 0}, T(0)),
+        running_var_(Shape<1>{options.track_running_stats() ? options.num_features() : 0}, T(1)) {}
+
+  /// Normalised output, the input's shape. Throws ShapeError when the input does not
+  /// have num_features channels, or when batch statistics are needed and a channel
+  /// holds a single value (then nothing is updated).
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    if (x.size(1) != options_.num_features())
+      throw ShapeError("BatchNorm3d: expected input with " + std::to_string(options_.num_features()) +
+                       " channels, got " + std::to_string(x.size(1)) + " (input " + format_shape<5>(x.shape()) + ")");
+    const bool tracking = options_.track_running_stats();
+    const bool use_batch_stats = this->is_training() || !tracking;
+    if (use_batch_stats && x.size(0) * x.size(2) * x.size(3) * x.size(4) <= 1)
+      throw ShapeError("BatchNorm3d: expected more than 1 value per channel when training, got input " +
+                       format_shape<5>(x.shape()));
+    double factor = options_.momentum().value_or(0.0);
+    if (this->is_training() && tracking) {
+      num_batches_tracked_() += 1;
+      if (!options_.momentum()) factor = 1.0 / static_cast<double>(num_batches_tracked_());
+    }
+    const T* w = options_.affine() ? weight_.data() : nullptr;
+    const T* b = options_.affine() ? bias_.data() : nullptr;
+    T* rm = tracking ? running_mean_.data() : nullptr;
+    T* rv = tracking ? running_var_.data() : nullptr;
+    return ops::batch_norm3d<T>(x, w, b, rm, rv, use_batch_stats, factor, options_.eps());
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// Running mean 0, running variance 1, num_batches_tracked 0.
+  void reset_running_stats() {
+    running_mean_.fill(T(0));
+    running_var_.fill(T(1));
+    num_batches_tracked_() = 0;
+  }
+  /// reset_running_stats, then weight 1 and bias 0.
+  void reset_parameters() {
+    reset_running_stats();
+    weight_.fill(T(1));
+    bias_.fill(T(0));
+  }
+
+  /// Affine scale (empty when not affine).
+  Tensor<T, 1>& weight() { return weight_; }
+  const Tensor<T, 1>& weight() const { return weight_; }
+  /// Affine shift (empty when not affine).
+  Tensor<T, 1>& bias() { return bias_; }
+  const Tensor<T, 1>& bias() const { return bias_; }
+  /// Running statistics (empty when not tracking).
+  Tensor<T, 1>& running_mean() { return running_mean_; }
+  const Tensor<T, 1>& running_mean() const { return running_mean_; }
+  Tensor<T, 1>& running_var() { return running_var_; }
+  const Tensor<T, 1>& running_var() const { return running_var_; }
+  /// Training forward passes counted so far (torch's int64 scalar buffer).
+  Tensor<std::int64_t, 0>& num_batches_tracked() { return num_batches_tracked_; }
+  const Tensor<std::int64_t, 0>& num_batches_tracked() const { return num_batches_tracked_; }
+  const BatchNorm3dOptions& options() const { return options_; }
+
+  template <class V>
+  void visit(V& v) {
+    if (options_.affine()) {
+      v.parameter("weight", weight_);
+      v.parameter("bias", bias_);
+    }
+    if (options_.track_running_stats()) {
+      v.buffer("running_mean", running_mean_);
+      v.buffer("running_var", running_var_);
+      v.buffer("num_batches_tracked", num_batches_tracked_);
+    }
+  }
+
+ private:
+  static const BatchNorm3dOptions& checked(const BatchNorm3dOptions& o) {
+    if (o.num_features() < 1)
+      throw OptionError("BatchNorm3d: expected positive num_features, got " + std::to_string(o.num_features()));
+    if (!(o.eps() >= 0.0) || !std::isfinite(o.eps()))
+      throw OptionError("BatchNorm3d: expected a finite non-negative eps, got " + std::to_string(o.eps()));
+    return o;
+  }
+
+  BatchNorm3dOptions options_;
+  Tensor<T, 1> weight_;
+  Tensor<T, 1> bias_;
+  Tensor<T, 1> running_mean_;
+  Tensor<T, 1> running_var_;
+  Tensor<std::int64_t, 0> num_batches_tracked_;
+};
+
+}  // namespace r2plus1d::nn

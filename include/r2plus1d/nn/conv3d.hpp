@@ -1,0 +1,150 @@
+#pragma once
+/// \file
+/// Conv3d: torch.nn.Conv3d with libtorch-style options.
+
+#include <string>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/random.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/init.hpp"
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/ops/conv3d.hpp"
+
+namespace r2plus1d::nn {
+
+/// Options of Conv3d, as torch::nn::Conv3dOptions:
+/// `Conv3dOptions(3, 64, {1, 7, 7}).stride({1, 2, 2}).padding({0, 3, 3})`.
+class Conv3dOptions {
+ public:
+  Conv3dOptions(index_t in_channels, index_t out_channels, Triple kernel_size)
+      : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
+
+  Conv3dOptions& in_channels(index_t v) {
+    in_channels_ = v;
+    return *this;
+  }
+  Conv3dOptions& out_channels(index_t v) {
+    out_channels_ = v;
+    return *this;
+  }
+  Conv3dOptions& kernel_size(Triple v) {
+    kernel_size_ = v;
+    return *this;
+  }
+  Conv3dOptions& stride(Triple v) {
+    stride_ = v;
+    return *this;
+  }
+  Conv3dOptions& padding(Triple v) {
+    padding_ = v;
+    return *this;
+  }
+  Conv3dOptions& dilation(Triple v) {
+    dilation_ = v;
+    return *this;
+  }
+  Conv3dOptions& groups(index_t v) {
+    groups_ = v;
+    return *this;
+  }
+  Conv3dOptions& bias(bool v) {
+    bias_ = v;
+    return *this;
+  }
+
+  index_t in_channels() const { return in_channels_; }
+  index_t out_channels() const { return out_channels_; }
+  const Triple& kernel_size() const { return kernel_size_; }
+  const Triple& stride() const { return stride_; }
+  const Triple& padding() const { return padding_; }
+  const Triple& dilation() const { return dilation_; }
+  index_t groups() const { return groups_; }
+  bool bias() const { return bias_; }
+
+ private:
+  index_t in_channels_;
+  index_t out_channels_;
+  Triple kernel_size_;
+  Triple stride_ = 1;
+  Triple padding_ = 0;
+  Triple dilation_ = 1;
+  index_t groups_ = 1;
+  bool bias_ = true;
+};
+
+/// A 3-D convolution over (N, C, D, H, W) inputs, as torch.nn.Conv3d (zero padding).
+/// Weight (out_channels, in_channels / groups, kd, kh, kw), bias (out_channels),
+/// initialised as torch's reset_parameters from `gen`. state_dict keys "weight",
+/// then "bias" when present.
+template <class T>
+class Conv3d : public Module<Conv3d<T>> {
+ public:
+  /// Throws OptionError for non-positive channels, kernel, stride, dilation or groups,
+  /// negative padding, or groups that do not divide both channel counts.
+  explicit Conv3d(const Conv3dOptions& options, Generator& gen = default_generator())
+      : options_(checked(options)),
+        weight_({options.out_channels(), options.in_channels() / options.groups(), options.kernel_size().d,
+                 options.kernel_size().h, options.kernel_size().w}),
+        bias_(Shape<1>{options.bias() ? options.out_channels() : 0}) {
+    reset_parameters(gen);
+  }
+
+  /// Re-draws weight and bias from `gen` as torch's reset_parameters.
+  void reset_parameters(Generator& gen = default_generator()) {
+    reset_weight_and_bias(weight_, bias_, fan_in(), gen);
+  }
+
+  /// Output (N, out_channels, D', H', W'); see ops::conv3d_output_shape.
+  Tensor<T, 5> forward(TensorView<const T, 5> x) const {
+    return ops::conv3d<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr, params());
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
+
+  Tensor<T, 5>& weight() { return weight_; }
+  const Tensor<T, 5>& weight() const { return weight_; }
+  /// The bias, empty (shape [0]) when the options say bias(false).
+  Tensor<T, 1>& bias() { return bias_; }
+  const Tensor<T, 1>& bias() const { return bias_; }
+  bool has_bias() const { return options_.bias(); }
+  const Conv3dOptions& options() const { return options_; }
+  /// The kernel parameters ops::conv3d receives.
+  ops::Conv3dParams params() const {
+    return {options_.stride(), options_.padding(), options_.dilation(), options_.groups()};
+  }
+
+  template <class V>
+  void visit(V& v) {
+    v.parameter("weight", weight_);
+    if (has_bias()) v.parameter("bias", bias_);
+  }
+
+ private:
+  index_t fan_in() const { return weight_.size(1) * options_.kernel_size().product(); }
+
+  static const Conv3dOptions& checked(const Conv3dOptions& o) {
+    auto positive = [](const Triple& t) { return t.d > 0 && t.h > 0 && t.w > 0; };
+    if (o.in_channels() <= 0 || o.out_channels() <= 0)
+      throw OptionError("Conv3d: expected positive in_channels and out_channels, got " +
+                        std::to_string(o.in_channels()) + " and " + std::to_string(o.out_channels()));
+    if (!positive(o.kernel_size()))
+      throw OptionError("Conv3d: expected a positive kernel_size, got " + format_triple(o.kernel_size()));
+    if (!positive(o.stride())) throw OptionError("Conv3d: expected a positive stride, got " + format_triple(o.stride()));
+    if (o.padding().d < 0 || o.padding().h < 0 || o.padding().w < 0)
+      throw OptionError("Conv3d: expected a non-negative padding, got " + format_triple(o.padding()));
+    if (!positive(o.dilation()))
+      throw OptionError("Conv3d: expected a positive dilation, got " + format_triple(o.dilation()));
+    if (o.groups() <= 0) throw OptionError("Conv3d: expected positive groups, got " + std::to_string(o.groups()));
+    if (o.in_channels() % o.groups() != 0 || o.out_channels() % o.groups() != 0)
+      throw OptionError("Conv3d: expected in_channels and out_channels divisible by groups, got in_channels " +
+                        std::to_string(o.in_channels()) + ", out_channels " + std::to_string(o.out_channels()) +
+                        ", groups " + std::to_string(o.groups()));
+    return o;
+  }
+
+  Conv3dOptions options_;
+  Tensor<T, 5> weight_;
+  Tensor<T, 1> bias_;
+};
+
+}  // namespace r2plus1d::nn

@@ -1,0 +1,96 @@
+#pragma once
+/// \file
+/// Linear: torch.nn.Linear with libtorch-style options.
+
+#include <string>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/random.hpp"
+#include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/init.hpp"
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/ops/linear.hpp"
+
+namespace r2plus1d::nn {
+
+/// Options of Linear, as torch::nn::LinearOptions: `LinearOptions(512, 400).bias(false)`.
+class LinearOptions {
+ public:
+  LinearOptions(index_t in_features, index_t out_features) : in_features_(in_features), out_features_(out_features) {}
+
+  LinearOptions& in_features(index_t v) {
+    in_features_ = v;
+    return *this;
+  }
+  LinearOptions& out_features(index_t v) {
+    out_features_ = v;
+    return *this;
+  }
+  LinearOptions& bias(bool v) {
+    bias_ = v;
+    return *this;
+  }
+
+  index_t in_features() const { return in_features_; }
+  index_t out_features() const { return out_features_; }
+  bool bias() const { return bias_; }
+
+ private:
+  index_t in_features_;
+  index_t out_features_;
+  bool bias_ = true;
+};
+
+/// y = x w^T + b on (N, in_features) inputs, as torch.nn.Linear. Weight
+/// (out_features, in_features), bias (out_features), initialised as torch's
+/// reset_parameters from `gen`. state_dict keys "weight", then "bias" when present.
+template <class T>
+class Linear : public Module<Linear<T>> {
+ public:
+  /// Throws OptionError for non-positive feature counts.
+  explicit Linear(const LinearOptions& options, Generator& gen = default_generator())
+      : options_(checked(options)),
+        weight_({options.out_features(), options.in_features()}),
+        bias_(Shape<1>{options.bias() ? options.out_features() : 0}) {
+    reset_parameters(gen);
+  }
+
+  /// Re-draws weight and bias from `gen` as torch's reset_parameters.
+  void reset_parameters(Generator& gen = default_generator()) {
+    reset_weight_and_bias(weight_, bias_, options_.in_features(), gen);
+  }
+
+  /// Output (N, out_features). Throws ShapeError when the input has another feature count.
+  Tensor<T, 2> forward(TensorView<const T, 2> x) const {
+    return ops::linear<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr);
+  }
+  Tensor<T, 2> operator()(TensorView<const T, 2> x) const { return forward(x); }
+
+  Tensor<T, 2>& weight() { return weight_; }
+  const Tensor<T, 2>& weight() const { return weight_; }
+  /// The bias, empty (shape [0]) when the options say bias(false).
+  Tensor<T, 1>& bias() { return bias_; }
+  const Tensor<T, 1>& bias() const { return bias_; }
+  bool has_bias() const { return options_.bias(); }
+  const LinearOptions& options() const { return options_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.parameter("weight", weight_);
+    if (has_bias()) v.parameter("bias", bias_);
+  }
+
+ private:
+  static const LinearOptions& checked(const LinearOptions& o) {
+    if (o.in_features() < 1 || o.out_features() < 1)
+      throw OptionError("Linear: expected positive in_features and out_features, got " +
+                        std::to_string(o.in_features()) + " and " + std::to_string(o.out_features()));
+    return o;
+  }
+
+  LinearOptions options_;
+  Tensor<T, 2> weight_;
+  Tensor<T, 1> bias_;
+};
+
+}  // namespace r2plus1d::nn
