@@ -1,0 +1,237 @@
+// ops::conv3d: torch's output-shape rule and its errors, hand-computed values, a
+// brute-force reference over many geometries, thread-count independence, and
+// parity with torch.nn.functional.conv3d.
+
+#include <gtest/gtest.h>
+
+#include <r2plus1d/ops/conv3d.hpp>
+
+#include <string>
+#include <vector>
+
+#include "parity.hpp"
+#include "primitives_reference.hpp"
+#include "test_util.hpp"
+
+namespace r2plus1d {
+namespace {
+
+using ops::Conv3dParams;
+
+// Direct definition of the convolution, accumulated in double.
+template <class T>
+Tensor<T, 5> conv3d_naive(const Tensor<T, 5>& x, const Tensor<T, 5>& w, const T* bias, const Conv3dParams& p) {
+  const Shape<5> os = ops::conv3d_output_shape(x.shape(), w.shape(), p);
+  Tensor<T, 5> y(os);
+  const index_t og = w.size(0) / p.groups, cg = w.size(1);
+  for (index_t n = 0; n < os[0]; ++n)
+    for (index_t o = 0; o < os[1]; ++o)
+      for (index_t d = 0; d < os[2]; ++d)
+        for (index_t h = 0; h < os[3]; ++h)
+          for (index_t v = 0; v < os[4]; ++v) {
+            double s = bias != nullptr ? static_cast<double>(bias[o]) : 0.0;
+            for (index_t c = 0; c < cg; ++c)
+              for (index_t i = 0; i < w.size(2); ++i)
+                for (index_t j = 0; j < w.size(3); ++j)
+                  for (index_t l = 0; l < w.size(4); ++l) {
+                    const index_t id = d * p.stride.d - p.padding.d + i * p.dilation.d;
+                    const index_t ih = h * p.stride.h - p.padding.h + j * p.dilation.h;
+                    const index_t iw = v * p.stride.w - p.padding.w + l * p.dilation.w;
+                    if (id < 0 || ih < 0 || iw < 0 || id >= x.size(2) || ih >= x.size(3) || iw >= x.size(4)) continue;
+                    s += static_cast<double>(x(n, (o / og) * cg + c, id, ih, iw)) * static_cast<double>(w(o, c, i, j, l));
+                  }
+            y(n, o, d, h, v) = static_cast<T>(s);
+          }
+  return y;
+}
+
+Conv3dParams params(Triple stride, Triple padding, Triple dilation = 1, index_t groups = 1) {
+  Conv3dParams p;
+  p.stride = stride;
+  p.padding = padding;
+  p.dilation = dilation;
+  p.groups = groups;
+  return p;
+}
+
+template <class F>
+std::string message_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no exception)";
+}
+
+TEST(Conv3dShape, FollowsTorchRule) {
+  // The R(2+1)D stem's spatial conv on a 16x112x112 clip.
+  EXPECT_EQ(ops::conv3d_output_shape({1, 3, 16, 112, 112}, {45, 3, 1, 7, 7}, params({1, 2, 2}, {0, 3, 3})),
+            (Shape<5>{1, 45, 16, 56, 56}));
+  // floor((in + 2p - d(k-1) - 1) / s) + 1 per dimension.
+  EXPECT_EQ(ops::conv3d_output_shape({2, 4, 5, 9, 11}, {8, 2, 2, 3, 4}, params({2, 1, 3}, {1, 0, 2}, {1, 2, 1}, 2)),
+            (Shape<5>{2, 8, 3, 5, 4}));
+  EXPECT_EQ(ops::conv3d_output_shape({1, 4, 5, 9, 11}, {8, 4, 3, 3, 3}, params(1, 0, 2)), (Shape<5>{1, 8, 1, 5, 7}));
+  EXPECT_EQ(ops::conv3d_output_shape({0, 4, 5, 9, 11}, {8, 4, 1, 1, 1}, {}), (Shape<5>{0, 8, 5, 9, 11}));
+}
+
+TEST(Conv3dShape, RejectsBadParameters) {
+  const Shape<5> x{1, 4, 5, 5, 5}, w{8, 4, 3, 3, 3};
+  EXPECT_THROW(ops::conv3d_output_shape(x, w, params(0, 0)), OptionError);
+  EXPECT_THROW(ops::conv3d_output_shape(x, w, params(1, {0, -1, 0})), OptionError);
+  EXPECT_THROW(ops::conv3d_output_shape(x, w, params(1, 0, {1, 0, 1})), OptionError);
+  EXPECT_THROW(ops::conv3d_output_shape(x, w, params(1, 0, 1, 0)), OptionError);
+  EXPECT_NE(message_of([&] { ops::conv3d_output_shape(x, w, params(0, 0)); })
+                .find("conv3d: expected a positive stride, got (0, 0, 0)"),
+            std::string::npos);
+}
+
+TEST(Conv3dShape, RejectsShapesThatDoNotFit) {
+  EXPECT_NE(message_of([] { ops::conv3d_output_shape({1, 4, 16, 112, 112}, {64, 3, 1, 7, 7}, {}); })
+                .find("conv3d: input has 4 channels, expected 3 (weight [64, 3, 1, 7, 7], groups 1)"),
+            std::string::npos);
+  EXPECT_NE(message_of([] { ops::conv3d_output_shape({1, 3, 16, 5, 5}, {64, 3, 3, 7, 7}, {}); })
+                .find("conv3d: input size (16, 5, 5) (padded (16, 5, 5)) is smaller than the dilated kernel (3, 7, 7)"),
+            std::string::npos);
+  EXPECT_THROW(ops::conv3d_output_shape({1, 3, 4, 4, 4}, {64, 3, 1, 3, 3}, params(1, 0, 2)), ShapeError);  // 5 > 4
+  EXPECT_NO_THROW(ops::conv3d_output_shape({1, 3, 4, 4, 4}, {64, 3, 1, 3, 3}, params(1, 1, 2)));
+  EXPECT_THROW(ops::conv3d_output_shape({1, 4, 4, 4, 4}, {6, 1, 1, 1, 1}, params(1, 0, 1, 4)), ShapeError);
+  EXPECT_THROW(ops::conv3d_output_shape({1, 4, 4, 4, 4}, {6, 2, 0, 1, 1}, params(1, 0, 1, 2)), ShapeError);
+  EXPECT_THROW(ops::conv3d<float>(Tensor<float, 5>({1, 2, 3, 3, 3}).cview(), Tensor<float, 5>({1, 3, 1, 1, 1}).cview(),
+                                  nullptr, {}),
+               ShapeError);
+}
+
+template <class T>
+class Conv3dOp : public ::testing::Test {};
+using Scalars = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(Conv3dOp, Scalars);
+
+TYPED_TEST(Conv3dOp, HandComputedValues) {
+  using T = TypeParam;
+  Tensor<T, 5> x({1, 1, 1, 3, 3});
+  for (int i = 0; i < 9; ++i) x.data()[i] = T(i + 1);  // 1..9
+  Tensor<T, 5> w({1, 1, 1, 2, 2});
+  for (int i = 0; i < 4; ++i) w.data()[i] = T(i + 1);  // [[1, 2], [3, 4]]
+  const T bias = T(0.5);
+  const Tensor<T, 5> y = ops::conv3d<T>(x.cview(), w.cview(), &bias, {});
+  ASSERT_EQ(y.shape(), (Shape<5>{1, 1, 1, 2, 2}));
+  EXPECT_EQ(y(0, 0, 0, 0, 0), T(37.5));
+  EXPECT_EQ(y(0, 0, 0, 0, 1), T(47.5));
+  EXPECT_EQ(y(0, 0, 0, 1, 0), T(67.5));
+  EXPECT_EQ(y(0, 0, 0, 1, 1), T(77.5));
+  // Padding 1: (3 + 2 - 2) + 1 = 4 positions per side; with stride 2 the corners see
+  // only the taps that land inside the image.
+  EXPECT_EQ((ops::conv3d<T>(x.cview(), w.cview(), nullptr, params(1, {0, 1, 1})).shape()), (Shape<5>{1, 1, 1, 4, 4}));
+  const Tensor<T, 5> s = ops::conv3d<T>(x.cview(), w.cview(), nullptr, params({1, 2, 2}, {0, 1, 1}));
+  ASSERT_EQ(s.shape(), (Shape<5>{1, 1, 1, 2, 2}));
+  EXPECT_EQ(s(0, 0, 0, 0, 0), T(4));
+  EXPECT_EQ(s(0, 0, 0, 0, 1), T(18));
+  EXPECT_EQ(s(0, 0, 0, 1, 0), T(36));
+  EXPECT_EQ(s(0, 0, 0, 1, 1), T(77));
+}
+
+TYPED_TEST(Conv3dOp, GroupsSeeOnlyTheirChannels) {
+  using T = TypeParam;
+  Tensor<T, 5> x({1, 2, 1, 1, 3});
+  for (int i = 0; i < 6; ++i) x.data()[i] = T(i + 1);
+  Tensor<T, 5> w({2, 1, 1, 1, 1});
+  w.data()[0] = T(2);
+  w.data()[1] = T(-1);
+  const Tensor<T, 5> y = ops::conv3d<T>(x.cview(), w.cview(), nullptr, params(1, 0, 1, 2));
+  const T want[] = {2, 4, 6, -4, -5, -6};
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(y.data()[i], want[i]) << i;
+}
+
+struct Geometry {
+  Shape<5> x, w;
+  Conv3dParams p;
+  bool bias;
+};
+
+std::vector<Geometry> geometries() {
+  return {
+      {{2, 4, 5, 9, 11}, {8, 4, 3, 3, 3}, params(1, 1), true},
+      {{1, 4, 5, 9, 11}, {8, 2, 2, 3, 4}, params({2, 1, 3}, {1, 0, 2}, {1, 2, 1}, 2), true},
+      {{2, 4, 5, 9, 11}, {8, 1, 1, 1, 1}, params({1, 2, 2}, 0, 1, 4), false},
+      {{2, 4, 5, 9, 11}, {8, 4, 1, 1, 1}, params(1, 0), true},             // no vol2col at all
+      {{1, 4, 5, 9, 11}, {6, 4, 1, 1, 1}, params(2, 1), true},             // strided gather with padding
+      {{1, 3, 6, 30, 30}, {16, 3, 1, 7, 7}, params({1, 2, 2}, {0, 3, 3}), false},
+      {{1, 96, 3, 12, 12}, {24, 96, 3, 3, 3}, params(1, 1), true},         // chunks bounded by the budget
+      {{3, 5, 3, 4, 5}, {7, 5, 3, 1, 1}, params({2, 1, 1}, {1, 0, 0}, 2), false},
+      {{1, 2, 1, 1, 1}, {3, 2, 1, 1, 1}, params(1, 0), true},
+  };
+}
+
+TYPED_TEST(Conv3dOp, MatchesDirectDefinition) {
+  using T = TypeParam;
+  std::uint64_t seed = 1;
+  for (const Geometry& g : geometries()) {
+    const auto x = test::random_tensor<T, 5>(g.x, seed++);
+    const auto w = test::random_tensor<T, 5>(g.w, seed++);
+    const auto b = test::random_tensor<T, 1>({g.w[0]}, seed++);
+    const T* bias = g.bias ? b.data() : nullptr;
+    const Tensor<T, 5> y = ops::conv3d<T>(x.cview(), w.cview(), bias, g.p);
+    const Tensor<T, 5> r = conv3d_naive(x, w, bias, g.p);
+    const index_t taps = g.w[1] * g.w[2] * g.w[3] * g.w[4];
+    EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), r.cview())), test::sum_tolerance<T>(taps))
+        << "input " << format_shape<5>(g.x) << " weight " << format_shape<5>(g.w);
+  }
+}
+
+TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  std::uint64_t seed = 100;
+  for (const Geometry& g : geometries()) {
+    const auto x = test::random_tensor<T, 5>(g.x, seed++);
+    const auto w = test::random_tensor<T, 5>(g.w, seed++);
+    set_num_threads(1);
+    const Tensor<T, 5> one = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
+    for (int threads : {2, 3, 4}) {
+      set_num_threads(threads);
+      const Tensor<T, 5> many = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
+      EXPECT_TRUE((test::bit_identical<T, 5>(one.cview(), many.cview())))
+          << threads << " threads, input " << format_shape<5>(g.x) << " weight " << format_shape<5>(g.w);
+    }
+  }
+}
+
+TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
+  // Columns per chunk: a multiple of 16 (or the whole image), about 8 chunks per
+  // image, and a column chunk of at most ~2 MB unless that would be under 16 columns.
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(50176, 147, 4), 3552);
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(49, 4608, 4), 16);
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(10, 27, 8), 10);
+  const index_t big = ops::detail::conv3d_chunk_columns(100000, 6912, 4);
+  EXPECT_LE(big * 6912 * 4, ops::detail::kColumnBudgetBytes);
+  EXPECT_EQ(big % 16, 0);
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(100000, 1 << 20, 8), 16);
+}
+
+template <class T>
+class Conv3dParity : public ::testing::Test {};
+TYPED_TEST_SUITE(Conv3dParity, Scalars);
+
+TYPED_TEST(Conv3dParity, MatchesTorchFunctional) {
+  using T = TypeParam;
+  const test::PrimitiveReference ref("conv3d");
+  ASSERT_GE(ref.cases().size(), 20u);
+  for (const auto& c : ref.cases()) {
+    const std::string name = c.at("name");
+    const auto& o = c.at("options");
+    const Tensor<T, 5> x = ref.input<T, 5>(c);
+    const Tensor<T, 5> w = ref.tensor<T, 5>(c, "state.weight");
+    const bool has_bias = o.at("bias").get<bool>();
+    const Tensor<T, 1> b = has_bias ? ref.tensor<T, 1>(c, "state.bias") : Tensor<T, 1>();
+    const Conv3dParams p = params(test::triple_of(o.at("stride")), test::triple_of(o.at("padding")),
+                                  test::triple_of(o.at("dilation")), o.at("groups").get<index_t>());
+    const Tensor<T, 5> y = ops::conv3d<T>(x.cview(), w.cview(), has_bias ? b.data() : nullptr, p);
+    const Tensor<T, 5> want = ref.output<T, 5>(c);
+    EXPECT_TRUE((test::matches_reference<T, 5>(y.cview(), want.cview(), std::string("conv3d/") + test::scalar_name<T>(),
+                                               "conv3d " + name)));
+  }
+}
+
+}  // namespace
+}  // namespace r2plus1d
