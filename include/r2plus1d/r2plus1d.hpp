@@ -28,14 +28,21 @@
 #include "r2plus1d/nn/relu.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/nn/linear.hpp"
+#include "r2plus1d/nn/sequential.hpp"
 
 // io: safetensors weights, .npy arrays
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/io/npy.hpp"
 
-// models: the R(2+1)D module hierarchy
+// models: the R(2+1)D module hierarchy of the reference notes
 #include "r2plus1d/models/spatio_temporal_conv.hpp"
 #include "r2plus1d/models/spatio_temporal_res_block.hpp"
 #include "r2plus1d/models/spatio_temporal_res_layer.hpp"
 #include "r2plus1d/models/r2plus1d_net.hpp"
 #include "r2plus1d/models/r2plus1d_classifier.hpp"
+
+// models: torchvision's video ResNets (r2plus1d_18, r3d_18, mc3_18)
+#include "r2plus1d/models/video_convs.hpp"
+#include "r2plus1d/models/basic_block.hpp"
+#include "r2plus1d/models/video_resnet.hpp"
+#include "r2plus1d/models/kinetics400.hpp"

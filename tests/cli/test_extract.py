@@ -83,6 +83,57 @@ def main():
         e = rel_err(np.load(p("y_clf.npy")), want_clf)
         check("classifier backbone features match torch", e <= TOL, "rel err %g" % e)
 
+    # --- torchvision's family: features, class scores, top-k names
+    import torchvision.models.video as tvv
+    from torchvision.models._meta import _KINETICS400_CATEGORIES as K400
+    tv = tvv.r2plus1d_18()
+    randomize_batch_norms(tv, gen)
+    tv.eval()
+    save_safetensors(tv.state_dict(), p("r2p1d18.safetensors"))
+    r3d = tvv.r3d_18(num_classes=10)
+    randomize_batch_norms(r3d, gen)
+    r3d.eval()
+    save_safetensors(r3d.state_dict(), p("r3d18_10.safetensors"))
+    xs = torch.randn(2, 3, 4, 32, 36, generator=gen)
+    np.save(p("xs.npy"), xs.numpy())
+    with torch.no_grad():
+        tv_logits = tv(xs).numpy()
+        tv_feats = torch.flatten(tv.avgpool(tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.stem(xs)))))), 1).numpy()
+        r3d_logits = r3d(xs).numpy()
+        clf_logits = clf(x).numpy()
+    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
+            "--output", p("tv_feats.npy"))
+    check("r2plus1d_18 features: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        e = rel_err(np.load(p("tv_feats.npy")), tv_feats)
+        check("r2plus1d_18 features match torchvision", e <= TOL, "rel err %g" % e)
+    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
+            "--output", p("tv_logits.npy"), "--logits", "--topk", "3")
+    check("r2plus1d_18 --logits --topk: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        y = np.load(p("tv_logits.npy"))
+        check("r2plus1d_18 logits are (N, 400)", y.shape == (2, 400), str(y.shape))
+        e = rel_err(y, tv_logits)
+        check("r2plus1d_18 logits match torchvision", e <= TOL, "rel err %g" % e)
+        lines = r.stdout.splitlines()
+        check("--topk 3 prints 3 lines per clip", len(lines) == 6, r.stdout)
+        for n in range(2):
+            want = K400[int(np.argmax(tv_logits[n]))]
+            check("clip %d top1 is torchvision's argmax category" % n,
+                  len(lines) == 6 and lines[3 * n].startswith("clip %d top1: %s " % (n, want)), r.stdout)
+    r = run(exe, "--arch", "r3d_18", "--weights", p("r3d18_10.safetensors"), "--input", p("xs.npy"),
+            "--output", p("r3d_logits.npy"), "--logits")
+    check("r3d_18 with a 10-class head: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        e = rel_err(np.load(p("r3d_logits.npy")), r3d_logits)
+        check("r3d_18 10-class logits match torchvision", e <= TOL, "rel err %g" % e)
+    r = run(exe, "--layers", "1,1,1,1", "--weights", p("clf.safetensors"), "--input", p("x32.npy"),
+            "--output", p("clf_logits.npy"), "--logits")
+    check("seed classifier --logits: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        e = rel_err(np.load(p("clf_logits.npy")), clf_logits)
+        check("R2Plus1DClassifier scores match torch", e <= TOL, "rel err %g" % e)
+
     # --- defaults
     r = run(exe, "--layers", "1,1,1,1")
     check("no --input/--weights: exit 0", r.returncode == 0, r.stderr)
@@ -92,7 +143,8 @@ def main():
 
     r = run(exe, "--help")
     check("--help exits 0", r.returncode == 0, r.stderr)
-    for opt in ("--arch", "--layers", "--weights", "--input", "--output", "--threads", "--overwrite", "--seed"):
+    for opt in ("--arch", "--layers", "--weights", "--input", "--output", "--threads", "--overwrite", "--seed",
+                "--logits", "--topk", "--num-classes", "r2plus1d_18", "r3d_18", "mc3_18"):
         check("--help explains " + opt, opt in r.stdout, r.stdout)
 
     # --- bad arguments and files: one line on stderr, non-zero exit, no signal
@@ -123,6 +175,10 @@ def main():
         ("garbage weights", ["--weights", p("garbage.safetensors")]),
         ("weights of another depth", ["--weights", p("net.safetensors"), "--layers", "2,2,2,2"]),
         ("existing output", ["--layers", "1,1,1,1", "--output", p("exists.npy")]),
+        ("--logits with backbone-only seed weights", ["--layers", "1,1,1,1", "--weights", p("net.safetensors"),
+                                                      "--logits"]),
+        ("r2plus1d_18 weights for r3d_18", ["--arch", "r3d_18", "--weights", p("r2p1d18.safetensors")]),
+        ("topk zero", ["--topk", "0"]),
     ]
     for name, args in bad:
         r = run(exe, *args)

@@ -10,14 +10,12 @@
 #include <string>
 #include <variant>
 
-#include "parity.hpp"
+#include "reference_check.hpp"
 
 namespace r2plus1d {
 namespace {
 
 using json = nlohmann::json;
-
-std::string ref_file(const std::string& name) { return std::string(R2PLUS1D_REF_DIR) + "/model_" + name + ".safetensors"; }
 
 Triple triple_of(const json& j) {
   if (j.is_number_integer()) return Triple(j.get<index_t>());
@@ -52,54 +50,12 @@ AnyModel<T> build(const std::string& kind, const json& ctor) {
   throw std::runtime_error("unknown module " + kind);
 }
 
-std::vector<std::string> names(const StateDict& sd) { return sd.keys(); }
-
 template <class T>
 void check_case(const std::string& name) {
-  const io::SafetensorsReader ref(ref_file(name));
-  const auto& meta = ref.metadata();
-  const std::string kind = meta.at("module");
-  const bool train = meta.at("mode") == "train";
-  const std::string suffix = std::is_same_v<T, float> ? "f32" : "f64";
-  const std::string group = std::string("models/") + (std::is_same_v<T, float> ? "float" : "double");
-
-  AnyModel<T> any = build<T>(kind, json::parse(meta.at("ctor")));
-  std::visit(
-      [&](auto& model) {
-        // Names, order and shapes exactly as torch's state_dict().
-        const auto state = nn::prefixed(ref, "state.");
-        std::vector<std::string> torch_keys;
-        for (const auto& i : state.infos()) torch_keys.push_back(i.name);
-        const StateDict sd = model.state_dict();
-        ASSERT_EQ(names(sd), torch_keys);
-        for (const auto& e : sd) EXPECT_EQ(e.ref.shape, ref.info("state." + e.name).shape) << e.name;
-        EXPECT_EQ(names(model.named_parameters()), json::parse(meta.at("parameters")).get<std::vector<std::string>>());
-        EXPECT_EQ(names(model.named_buffers()), json::parse(meta.at("buffers")).get<std::vector<std::string>>());
-        EXPECT_EQ(std::to_string(model.num_parameters()), meta.at("num_parameters"));
-
-        model.load_state_dict(state);
-        model.train(train);
-        const Tensor<T, 5> x = ref.tensor<T, 5>("input");
-        auto y = model(x);
-        using Out = decltype(y);
-        const Out expected = ref.tensor<T, Out::rank>("output_" + suffix);
-        EXPECT_TRUE((test::matches_reference<T, Out::rank>(y.cview(), expected.cview(), group, name + " output")));
-
-        if (train) {  // running statistics and num_batches_tracked after one training step
-          for (const auto& e : model.named_buffers()) {
-            const std::string key = "after_" + suffix + "." + e.name;
-            ASSERT_TRUE(ref.contains(key)) << key;
-            if (e.ref.dtype == DType::I64) {
-              EXPECT_EQ(*e.ref.template data_as<std::int64_t>(), (ref.tensor<std::int64_t, 0>(key)())) << key;
-            } else {
-              const Tensor<T, 1> want = ref.tensor<T, 1>(key);
-              const TensorView<const T, 1> got(e.ref.template data_as<T>(), {e.ref.shape[0]});
-              EXPECT_TRUE((test::matches_reference<T, 1>(got, want.cview(), group, name + " " + e.name)));
-            }
-          }
-        }
-      },
-      any);
+  const io::SafetensorsReader ref(test::reference_file("model_" + name));
+  const std::string kind = ref.metadata().at("module");
+  AnyModel<T> any = build<T>(kind, json::parse(ref.metadata().at("ctor")));
+  std::visit([&](auto& model) { test::check_against_reference<T>(model, "model_" + name, "models"); }, any);
 }
 
 class ModelParity : public ::testing::TestWithParam<std::string> {};

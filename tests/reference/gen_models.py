@@ -73,10 +73,11 @@ CASES = [
 ]
 
 
-def run_case(out_dir, name, kind, ctor, shape, mode, seed):
+def run_case(out_dir, name, kind, ctor, shape, mode, seed, builder=build, prefix="model_"):
+    """Writes <prefix><name>.safetensors for the module builder(kind, ctor)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = build(kind, ctor)
+    model = builder(kind, ctor)
     randomize_batch_norms(model, gen)
     x = torch.randn(*shape, generator=gen)
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -84,7 +85,7 @@ def run_case(out_dir, name, kind, ctor, shape, mode, seed):
     tensors = {"state." + k: v for k, v in state.items()}
     tensors["input"] = x
     for suffix, dtype in (("f32", torch.float32), ("f64", torch.float64)):
-        m = build(kind, ctor)
+        m = builder(kind, ctor)
         m.load_state_dict(state)
         m = m.to(dtype)
         m.train(mode == "train")
@@ -103,7 +104,7 @@ def run_case(out_dir, name, kind, ctor, shape, mode, seed):
         "buffers": json.dumps([k for k, _ in model.named_buffers()]),
         "num_parameters": str(sum(p.numel() for p in model.parameters())),
     }
-    save_safetensors(tensors, os.path.join(out_dir, "model_%s.safetensors" % name), metadata=meta)
+    save_safetensors(tensors, os.path.join(out_dir, "%s%s.safetensors" % (prefix, name)), metadata=meta)
 
 
 def main():

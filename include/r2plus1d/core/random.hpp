@@ -3,6 +3,7 @@
 /// A seedable random generator whose sequence is the same on every platform
 /// (std::mt19937_64 is specified bit for bit; the distributions here are our own).
 
+#include <cmath>
 #include <cstdint>
 #include <random>
 
@@ -20,6 +21,12 @@ class Generator {
   double next_unit() { return static_cast<double>(engine_() >> 11) * (1.0 / 9007199254740992.0); }
   /// A double uniform in [lo, hi).
   double uniform(double lo, double hi) { return lo + (hi - lo) * next_unit(); }
+  /// A normally distributed double (Box-Muller on two uniform draws).
+  double normal(double mean, double stddev) {
+    const double u1 = 1.0 - next_unit();  // (0, 1]: log is finite
+    const double u2 = next_unit();
+    return mean + stddev * std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2);
+  }
 
  private:
   std::mt19937_64 engine_;

@@ -41,10 +41,10 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
     ops::relu_(res.view());
     res = bn2_(conv2_(res));
     if (downsample_) {
-      Tensor<T, 5> shortcut = (*downsamplebn_)((*downsampleconv_)(x));
-      add_relu(res, shortcut.cview());
+      const Tensor<T, 5> shortcut = (*downsamplebn_)((*downsampleconv_)(x));
+      ops::add_relu_(res.view(), shortcut.cview());
     } else {
-      add_relu(res, x);
+      ops::add_relu_(res.view(), x);
     }
     return res;
   }
@@ -74,19 +74,6 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
 
  private:
   static Triple same_padding(Triple k) { return {k.d / 2, k.h / 2, k.w / 2}; }
-
-  static void add_relu(Tensor<T, 5>& res, TensorView<const T, 5> shortcut) {
-    if (res.shape() != shortcut.shape())
-      throw ShapeError("SpatioTemporalResBlock: residual " + format_shape<5>(res.shape()) +
-                       " and shortcut " + format_shape<5>(shortcut.shape()) + " differ in shape");
-    T* r = res.data();
-    const T* s = shortcut.data();
-    const index_t n = res.numel();
-    for (index_t i = 0; i < n; ++i) {
-      const T v = s[i] + r[i];
-      r[i] = v < T(0) ? T(0) : v;  // NaN propagates, as torch.relu
-    }
-  }
 
   bool downsample_;
   std::optional<SpatioTemporalConv<T>> downsampleconv_;  // registered first, as in torch

@@ -3,9 +3,9 @@
 /// SpatioTemporalResLayer: `layer_size` residual blocks stacked.
 
 #include <string>
-#include <vector>
 
 #include "r2plus1d/models/spatio_temporal_res_block.hpp"
+#include "r2plus1d/nn/sequential.hpp"
 
 namespace r2plus1d {
 
@@ -29,24 +29,23 @@ class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block
 
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> y = block1_(x);
-    for (auto& b : blocks_) y = b(y);
-    return y;
+    return blocks_.empty() ? y : blocks_.forward(y.cview());
   }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   index_t layer_size() const { return 1 + static_cast<index_t>(blocks_.size()); }
   block_type& block1() { return block1_; }
-  std::vector<block_type>& blocks() { return blocks_; }
+  nn::ModuleList<block_type>& blocks() { return blocks_; }
 
   template <class V>
   void visit(V& v) {
     v.child("block1", block1_);
-    for (std::size_t i = 0; i < blocks_.size(); ++i) v.child("blocks." + std::to_string(i), blocks_[i]);
+    v.child("blocks", blocks_);
   }
 
  private:
   block_type block1_;
-  std::vector<block_type> blocks_;
+  nn::ModuleList<block_type> blocks_;
 };
 
 }  // namespace r2plus1d

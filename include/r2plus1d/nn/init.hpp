@@ -37,6 +37,26 @@ void kaiming_uniform_(TensorView<T, R> w, double a, index_t fan_in, Generator& g
   uniform_(w, -bound, bound, gen);
 }
 
+/// Fills `w` with draws from N(mean, stddev^2), as torch.nn.init.normal_.
+template <class T, int R>
+void normal_(TensorView<T, R> w, double mean, double stddev, Generator& gen) {
+  if (!(stddev >= 0.0)) throw OptionError("normal_: expected a non-negative stddev, got " + std::to_string(stddev));
+  T* p = w.data();
+  for (index_t i = 0; i < w.numel(); ++i) p[i] = static_cast<T>(gen.normal(mean, stddev));
+}
+
+/// torch.nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"): N(0, 2 / fan_out)
+/// with fan_out = size(0) * (elements per output channel's kernel window).
+template <class T, int R>
+void kaiming_normal_fan_out_(TensorView<T, R> w, Generator& gen) {
+  static_assert(R >= 2, "kaiming_normal_fan_out_: expected a weight of rank >= 2");
+  index_t receptive = 1;
+  for (int d = 2; d < R; ++d) receptive *= w.size(d);
+  const index_t fan_out = w.size(0) * receptive;
+  if (fan_out < 1) throw OptionError("kaiming_normal_fan_out_: expected a positive fan_out, got " + std::to_string(fan_out));
+  normal_(w, 0.0, std::sqrt(2.0 / static_cast<double>(fan_out)), gen);
+}
+
 /// torch's default initialisation of a weight and an optional bias (empty when
 /// absent), as Conv3d.reset_parameters and Linear.reset_parameters: the weight
 /// kaiming-uniform with a = sqrt(5), then the bias uniform in

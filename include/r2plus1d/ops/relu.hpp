@@ -43,4 +43,24 @@ Tensor<T, R> relu(TensorView<const T, R> x) {
   return y;
 }
 
+/// y = max(y + x, 0) in place (NaN stays NaN): the residual sum and ReLU that
+/// end a ResNet block, as `out += residual; relu(out)`. Shapes must be equal.
+template <class T, int R>
+void add_relu_(TensorView<T, R> y, TensorView<const T, R> x) {
+  if (y.shape() != x.shape())
+    throw ShapeError("add_relu_: residual " + format_shape<R>(y.shape()) + " and shortcut " +
+                     format_shape<R>(x.shape()) + " differ in shape");
+  T* py = y.data();
+  const T* px = x.data();
+  const index_t n = y.numel();
+  const index_t blocks = (n + detail::kEltwiseBlock - 1) / detail::kEltwiseBlock;
+  parallel_for(0, blocks, [&](index_t b) {
+    const index_t end = std::min(n, (b + 1) * detail::kEltwiseBlock);
+    for (index_t i = b * detail::kEltwiseBlock; i < end; ++i) {
+      const T v = py[i] + px[i];
+      py[i] = v < T(0) ? T(0) : v;
+    }
+  });
+}
+
 }  // namespace r2plus1d::ops

@@ -1,0 +1,80 @@
+#pragma once
+/// \file
+/// torchvision's video BasicBlock, over any convolution builder.
+
+#include <optional>
+#include <string>
+
+#include "r2plus1d/models/video_convs.hpp"
+#include "r2plus1d/ops/relu.hpp"
+
+namespace r2plus1d::video {
+
+/// out = relu(conv2(conv1(x)) + shortcut(x)) with
+/// conv1 = Sequential(Conv(in, planes, mid, stride), BatchNorm3d, ReLU),
+/// conv2 = Sequential(Conv(planes, planes, mid), BatchNorm3d), and the shortcut
+/// x itself or, with `downsample`, Sequential(Conv3d(in, planes, 1,
+/// stride = Conv::downsample_stride(stride)), BatchNorm3d). midplanes =
+/// (in*planes*27) // (in*9 + 3*planes), computed once for both convs.
+/// Keys: `conv1.0.*`, `conv1.1.*`, `conv2.0.*`, `conv2.1.*`, `downsample.0.weight`,
+/// `downsample.1.*`.
+template <class T, template <class> class Conv>
+class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
+ public:
+  using Downsample = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>>;
+
+  static index_t midplanes(index_t inplanes, index_t planes) {
+    if (inplanes <= 0 || planes <= 0)
+      throw OptionError("BasicBlock: expected positive plane counts, got inplanes " + std::to_string(inplanes) +
+                        ", planes " + std::to_string(planes));
+    return (inplanes * planes * 3 * 3 * 3) / (inplanes * 3 * 3 + 3 * planes);
+  }
+
+  BasicBlock(index_t inplanes, index_t planes, index_t stride = 1, bool downsample = false,
+             Generator& gen = default_generator())
+      : midplanes_(midplanes(inplanes, planes)),
+        conv1_(Conv<T>(inplanes, planes, midplanes_, stride, 1, gen), nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes)),
+               nn::ReLU<T>()),
+        conv2_(Conv<T>(planes, planes, midplanes_, 1, 1, gen), nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes))) {
+    if (downsample)
+      downsample_.emplace(
+          nn::Conv3d<T>(
+              nn::Conv3dOptions(inplanes, planes, 1).stride(Conv<T>::downsample_stride(stride)).bias(false), gen),
+          nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes)));
+    else if (inplanes != planes || stride != 1)
+      throw OptionError("BasicBlock: a block from " + std::to_string(inplanes) + " to " + std::to_string(planes) +
+                        " planes with stride " + std::to_string(stride) + " needs a downsample shortcut");
+  }
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    Tensor<T, 5> out = conv2_(conv1_(x));
+    if (downsample_) {
+      const Tensor<T, 5> residual = (*downsample_)(x);
+      ops::add_relu_(out.view(), residual.cview());
+    } else {
+      ops::add_relu_(out.view(), x);
+    }
+    return out;
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  index_t midplanes() const { return midplanes_; }
+  bool has_downsample() const { return downsample_.has_value(); }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("conv1", conv1_);
+    v.child("conv2", conv2_);
+    v.child("relu", relu_);
+    if (downsample_) v.child("downsample", *downsample_);
+  }
+
+ private:
+  index_t midplanes_;
+  nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>, nn::ReLU<T>> conv1_;
+  nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>> conv2_;
+  nn::ReLU<T> relu_;
+  std::optional<Downsample> downsample_;
+};
+
+}  // namespace r2plus1d::video

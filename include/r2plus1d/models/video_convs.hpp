@@ -1,0 +1,99 @@
+#pragma once
+/// \file
+/// torchvision's video ResNet convolution builders and stems
+/// (torchvision.models.video.resnet), with its state_dict names.
+///
+/// A builder `Conv<T>(in_planes, out_planes, midplanes, stride, padding, gen)` is
+/// the 3x3x3-equivalent convolution of a BasicBlock; `Conv<T>::downsample_stride(s)`
+/// is the stride of the block's 1x1x1 shortcut conv.
+
+#include "r2plus1d/core/random.hpp"
+#include "r2plus1d/nn/batch_norm3d.hpp"
+#include "r2plus1d/nn/conv3d.hpp"
+#include "r2plus1d/nn/relu.hpp"
+#include "r2plus1d/nn/sequential.hpp"
+
+namespace r2plus1d::video {
+
+/// Full 3x3x3 convolution (R3D): Conv3d(in, out, 3, stride, padding), no bias.
+/// Keys: `weight`. `midplanes` is unused, as in torchvision.
+template <class T>
+class Conv3DSimple : public nn::Conv3d<T> {
+ public:
+  Conv3DSimple(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1, index_t padding = 1,
+               Generator& gen = default_generator())
+      : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, 3).stride(stride).padding(padding).bias(false), gen) {}
+  static Triple downsample_stride(index_t stride) { return Triple(stride); }
+};
+
+/// Spatial-only 1x3x3 convolution (MC3's later layers): stride (1, s, s),
+/// padding (0, p, p), no bias. Keys: `weight`.
+template <class T>
+class Conv3DNoTemporal : public nn::Conv3d<T> {
+ public:
+  Conv3DNoTemporal(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1,
+                   index_t padding = 1, Generator& gen = default_generator())
+      : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, Triple{1, 3, 3})
+                          .stride({1, stride, stride})
+                          .padding({0, padding, padding})
+                          .bias(false),
+                      gen) {}
+  static Triple downsample_stride(index_t stride) { return Triple{1, stride, stride}; }
+};
+
+/// (2+1)D convolution: Conv3d(in, mid, (1,3,3)) -> BatchNorm3d(mid) -> ReLU ->
+/// Conv3d(mid, out, (3,1,1)); unlike the seed's SpatioTemporalConv there is no
+/// BatchNorm or ReLU after the temporal conv. Keys: `0.weight`, `1.*`, `3.weight`.
+template <class T>
+class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>> {
+  using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>>;
+
+ public:
+  Conv2Plus1D(index_t in_planes, index_t out_planes, index_t midplanes, index_t stride = 1, index_t padding = 1,
+              Generator& gen = default_generator())
+      : Base(nn::Conv3d<T>(nn::Conv3dOptions(in_planes, midplanes, Triple{1, 3, 3})
+                               .stride({1, stride, stride})
+                               .padding({0, padding, padding})
+                               .bias(false),
+                           gen),
+             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(midplanes)), nn::ReLU<T>(),
+             nn::Conv3d<T>(nn::Conv3dOptions(midplanes, out_planes, Triple{3, 1, 1})
+                               .stride({stride, 1, 1})
+                               .padding({padding, 0, 0})
+                               .bias(false),
+                           gen)) {}
+  static Triple downsample_stride(index_t stride) { return Triple(stride); }
+};
+
+/// The default stem of R3D and MC3: Conv3d(3, 64, (3,7,7), stride (1,2,2),
+/// padding (1,3,3)) -> BatchNorm3d(64) -> ReLU. Keys `0.weight`, `1.*`.
+template <class T>
+class BasicStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>> {
+  using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>>;
+
+ public:
+  explicit BasicStem(Generator& gen = default_generator())
+      : Base(nn::Conv3d<T>(
+                 nn::Conv3dOptions(3, 64, Triple{3, 7, 7}).stride({1, 2, 2}).padding({1, 3, 3}).bias(false), gen),
+             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(64)), nn::ReLU<T>()) {}
+};
+
+/// The (2+1)D stem of R(2+1)D: Conv3d(3, 45, (1,7,7), stride (1,2,2), padding
+/// (0,3,3)) -> BN -> ReLU -> Conv3d(45, 64, (3,1,1), padding (1,0,0)) -> BN -> ReLU.
+/// Keys `0.weight`, `1.*`, `3.weight`, `4.*`.
+template <class T>
+class R2Plus1dStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>,
+                                           nn::BatchNorm3d<T>, nn::ReLU<T>> {
+  using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>, nn::BatchNorm3d<T>,
+                              nn::ReLU<T>>;
+
+ public:
+  explicit R2Plus1dStem(Generator& gen = default_generator())
+      : Base(nn::Conv3d<T>(
+                 nn::Conv3dOptions(3, 45, Triple{1, 7, 7}).stride({1, 2, 2}).padding({0, 3, 3}).bias(false), gen),
+             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(45)), nn::ReLU<T>(),
+             nn::Conv3d<T>(nn::Conv3dOptions(45, 64, Triple{3, 1, 1}).padding({1, 0, 0}).bias(false), gen),
+             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(64)), nn::ReLU<T>()) {}
+};
+
+}  // namespace r2plus1d::video

@@ -1,0 +1,139 @@
+#pragma once
+/// \file
+/// torchvision's VideoResNet and its factories r2plus1d_18, r3d_18 and mc3_18,
+/// with torchvision's state_dict keys, so its Kinetics-400 weights load as they are.
+
+#include <array>
+#include <string>
+
+#include "r2plus1d/models/basic_block.hpp"
+#include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
+#include "r2plus1d/nn/init.hpp"
+#include "r2plus1d/nn/linear.hpp"
+
+namespace r2plus1d::video {
+
+/// stem -> layer1..layer4 (64, 128, 256, 512 planes; strides 1, 2, 2, 2) ->
+/// avgpool -> flatten -> fc, as torchvision.models.video.VideoResNet with
+/// BasicBlock. Layer k builds its blocks with the builder Ck (the
+/// `conv_makers` list). Input (N, 3, T, H, W); forward gives fc's class scores
+/// (N, num_classes), features() the pooled 512-d vector. Initialisation as
+/// torchvision: convs kaiming-normal (fan_out, ReLU), BatchNorm 1 and 0, fc
+/// N(0, 0.01) with zero bias. Keys: `stem.*`, `layer1.0.conv1.0.*`, ...,
+/// `layer2.0.downsample.0.weight`, `fc.weight`, `fc.bias`.
+template <class T, template <class> class Stem, template <class> class C1, template <class> class C2 = C1,
+          template <class> class C3 = C2, template <class> class C4 = C3>
+class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
+ public:
+  static constexpr index_t kFeatures = 512;
+
+  explicit VideoResNet(const std::array<index_t, 4>& layers = {2, 2, 2, 2}, index_t num_classes = 400,
+                       Generator& gen = default_generator())
+      : stem_(gen),
+        avgpool_(Triple{1, 1, 1}),
+        fc_(nn::LinearOptions(kFeatures, num_classes), gen) {
+    index_t inplanes = 64;
+    make_layer(layer1_, inplanes, 64, layers[0], 1, gen);
+    make_layer(layer2_, inplanes, 128, layers[1], 2, gen);
+    make_layer(layer3_, inplanes, 256, layers[2], 2, gen);
+    make_layer(layer4_, inplanes, 512, layers[3], 2, gen);
+    init_weights(gen);
+  }
+
+  /// Class scores (N, num_classes), before any softmax.
+  Tensor<T, 2> forward(TensorView<const T, 5> x) { return fc_(features(x).cview()); }
+  Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// The pooled features (N, 512) that fc reads.
+  Tensor<T, 2> features(TensorView<const T, 5> x) {
+    const auto& s = x.shape();
+    if (s[1] != 3 || s[0] == 0 || s[2] == 0 || s[3] == 0 || s[4] == 0)
+      throw ShapeError("VideoResNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
+    Tensor<T, 5> y = stem_(x);
+    y = layer1_.forward(y.cview());
+    y = layer2_.forward(y.cview());
+    y = layer3_.forward(y.cview());
+    y = layer4_.forward(y.cview());
+    y = avgpool_(y.cview());
+    return std::move(y).template reshape<2>({y.size(0), kFeatures});
+  }
+
+  index_t num_classes() const { return fc_.options().out_features(); }
+  Stem<T>& stem() { return stem_; }
+  nn::ModuleList<BasicBlock<T, C1>>& layer1() { return layer1_; }
+  nn::ModuleList<BasicBlock<T, C2>>& layer2() { return layer2_; }
+  nn::ModuleList<BasicBlock<T, C3>>& layer3() { return layer3_; }
+  nn::ModuleList<BasicBlock<T, C4>>& layer4() { return layer4_; }
+  nn::Linear<T>& fc() { return fc_; }
+
+  template <class V>
+  void visit(V& v) {
+    v.child("stem", stem_);
+    v.child("layer1", layer1_);
+    v.child("layer2", layer2_);
+    v.child("layer3", layer3_);
+    v.child("layer4", layer4_);
+    v.child("avgpool", avgpool_);
+    v.child("fc", fc_);
+  }
+
+ private:
+  template <class Block>
+  static void make_layer(nn::ModuleList<Block>& layer, index_t& inplanes, index_t planes, index_t blocks,
+                         index_t stride, Generator& gen) {
+    if (blocks < 1) throw OptionError("VideoResNet: expected at least one block per layer, got " + std::to_string(blocks));
+    layer.reserve(static_cast<std::size_t>(blocks));
+    layer.emplace_back(inplanes, planes, stride, stride != 1 || inplanes != planes, gen);
+    inplanes = planes;
+    for (index_t i = 1; i < blocks; ++i) layer.emplace_back(inplanes, planes, 1, false, gen);
+  }
+
+  void init_weights(Generator& gen) {
+    for (const auto& e : this->named_parameters()) {
+      const TensorRef& r = e.ref;
+      T* p = r.data_as<T>();
+      if (r.shape.size() == 5) {  // every Conv3d weight
+        nn::kaiming_normal_fan_out_(TensorView<T, 5>(p, {r.shape[0], r.shape[1], r.shape[2], r.shape[3], r.shape[4]}),
+                                    gen);
+      }
+    }
+    nn::normal_(fc_.weight().view(), 0.0, 0.01, gen);
+    fc_.bias().fill(T(0));
+  }
+
+  Stem<T> stem_;
+  nn::ModuleList<BasicBlock<T, C1>> layer1_;
+  nn::ModuleList<BasicBlock<T, C2>> layer2_;
+  nn::ModuleList<BasicBlock<T, C3>> layer3_;
+  nn::ModuleList<BasicBlock<T, C4>> layer4_;
+  nn::AdaptiveAvgPool3d<T> avgpool_;
+  nn::Linear<T> fc_;
+};
+
+/// R(2+1)D-18: R2Plus1dStem and Conv2Plus1D in every layer (31,505,325 parameters with 400 classes).
+template <class T>
+using R2Plus1D18 = VideoResNet<T, R2Plus1dStem, Conv2Plus1D>;
+/// R3D-18: BasicStem and full 3x3x3 convs in every layer.
+template <class T>
+using R3D18 = VideoResNet<T, BasicStem, Conv3DSimple>;
+/// MC3-18: BasicStem, 3x3x3 convs in layer1 and spatial-only 1x3x3 convs in layers 2-4.
+template <class T>
+using MC318 = VideoResNet<T, BasicStem, Conv3DSimple, Conv3DNoTemporal>;
+
+/// torchvision.models.video.r2plus1d_18(num_classes=...) with torchvision's initialisation.
+template <class T>
+R2Plus1D18<T> r2plus1d_18(index_t num_classes = 400, Generator& gen = default_generator()) {
+  return R2Plus1D18<T>({2, 2, 2, 2}, num_classes, gen);
+}
+/// torchvision.models.video.r3d_18(num_classes=...).
+template <class T>
+R3D18<T> r3d_18(index_t num_classes = 400, Generator& gen = default_generator()) {
+  return R3D18<T>({2, 2, 2, 2}, num_classes, gen);
+}
+/// torchvision.models.video.mc3_18(num_classes=...).
+template <class T>
+MC318<T> mc3_18(index_t num_classes = 400, Generator& gen = default_generator()) {
+  return MC318<T>({2, 2, 2, 2}, num_classes, gen);
+}
+
+}  // namespace r2plus1d::video

@@ -1,0 +1,115 @@
+#pragma once
+/// \file
+/// Containers with torch's child names "0", "1", ...: Sequential (modules of
+/// different types run in order) and ModuleList (any number of one type).
+
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/nn/relu.hpp"
+#include "r2plus1d/ops/relu.hpp"
+
+namespace r2plus1d::nn {
+
+namespace detail {
+template <class M, class T>
+inline constexpr bool is_relu_v = std::is_base_of_v<ReLU<T>, M>;
+}  // namespace detail
+
+/// torch.nn.Sequential over (N, C, D, H, W) tensors of `T`: forward runs the
+/// modules in order; a ReLU acts in place on its predecessor's output. Children
+/// are named "0", "1", ... as in torch's state_dict.
+template <class T, class... Ms>
+class Sequential : public Module<Sequential<T, Ms...>> {
+  static_assert(sizeof...(Ms) >= 1, "Sequential: expected at least one module");
+
+ public:
+  explicit Sequential(Ms... modules) : modules_(std::move(modules)...) {}
+
+  Tensor<T, 5> forward(TensorView<const T, 5> x) { return run(x, std::index_sequence_for<Ms...>{}); }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// The I-th module.
+  template <std::size_t I>
+  auto& get() {
+    return std::get<I>(modules_);
+  }
+  static constexpr std::size_t size() { return sizeof...(Ms); }
+
+  template <class V>
+  void visit(V& v) {
+    visit_all(v, std::index_sequence_for<Ms...>{});
+  }
+
+ private:
+  template <std::size_t... I>
+  Tensor<T, 5> run(TensorView<const T, 5> x, std::index_sequence<I...>) {
+    Tensor<T, 5> y;
+    (step<I>(x, y), ...);
+    return y;
+  }
+  template <std::size_t I>
+  void step(TensorView<const T, 5> x, Tensor<T, 5>& y) {
+    auto& m = std::get<I>(modules_);
+    using M = std::remove_reference_t<decltype(m)>;
+    if constexpr (detail::is_relu_v<M, T>) {
+      if constexpr (I == 0) y = Tensor<T, 5>::from(x);
+      ops::relu_(y.view());
+    } else if constexpr (I == 0) {
+      y = m(x);
+    } else {
+      y = m(y.cview());
+    }
+  }
+  template <class V, std::size_t... I>
+  void visit_all(V& v, std::index_sequence<I...>) {
+    (v.child(std::to_string(I), std::get<I>(modules_)), ...);
+  }
+
+  std::tuple<Ms...> modules_;
+};
+
+/// A list of modules of one type, children "0", "1", ... as torch.nn.ModuleList
+/// (and as a torch.nn.Sequential of blocks of one type). forward runs them in
+/// order, as a Sequential would.
+template <class M>
+class ModuleList : public Module<ModuleList<M>> {
+ public:
+  ModuleList() = default;
+
+  template <class... Args>
+  M& emplace_back(Args&&... args) {
+    return modules_.emplace_back(std::forward<Args>(args)...);
+  }
+  std::size_t size() const { return modules_.size(); }
+  bool empty() const { return modules_.empty(); }
+  M& operator[](std::size_t i) { return modules_[i]; }
+  const M& operator[](std::size_t i) const { return modules_[i]; }
+  auto begin() { return modules_.begin(); }
+  auto end() { return modules_.end(); }
+  void reserve(std::size_t n) { modules_.reserve(n); }
+
+  /// Runs the modules in order; an empty list returns a copy of x.
+  template <class T>
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    if (modules_.empty()) return Tensor<T, 5>::from(x);
+    Tensor<T, 5> y = modules_.front()(x);
+    for (std::size_t i = 1; i < modules_.size(); ++i) y = modules_[i](y.cview());
+    return y;
+  }
+
+  template <class V>
+  void visit(V& v) {
+    for (std::size_t i = 0; i < modules_.size(); ++i) v.child(std::to_string(i), modules_[i]);
+  }
+
+ private:
+  std::vector<M> modules_;
+};
+
+}  // namespace r2plus1d::nn
