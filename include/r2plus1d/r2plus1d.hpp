@@ -30,9 +30,11 @@
 #include "r2plus1d/nn/linear.hpp"
 #include "r2plus1d/nn/sequential.hpp"
 
-// io: safetensors weights, .npy arrays
+// io: safetensors weights, .npy arrays, torchvision's video preprocessing
+// (decoding videos, io/video.hpp, needs FFmpeg and is included on its own)
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/io/npy.hpp"
+#include "r2plus1d/io/video_preprocess.hpp"
 
 // models: the R(2+1)D module hierarchy of the reference notes
 #include "r2plus1d/models/spatio_temporal_conv.hpp"
