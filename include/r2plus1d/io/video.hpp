@@ -1,0 +1,269 @@
+#pragma once
+/// \file
+/// Video decoding with FFmpeg's libraries (libavformat, libavcodec, libswscale,
+/// libavutil): VideoReader gives the frames of a file's best video stream, in
+/// presentation order, as RGB24 (height, width, 3) at the stream's own size, as
+/// torchvision's video reader does. Any container and codec FFmpeg decodes.
+///
+/// This header is the library's only one that needs FFmpeg: include it on its
+/// own and link FFmpeg's libraries (pkg-config libavformat libavcodec libswscale
+/// libavutil). A missing or unreadable file throws IoError; an empty file, one
+/// FFmpeg cannot read, one without a video stream or a decodable frame, FormatError.
+
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libavutil/imgutils.h>
+#include <libswscale/swscale.h>
+}
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/tensor.hpp"
+
+namespace r2plus1d::io {
+
+/// What a file says about its video stream before decoding.
+struct VideoInfo {
+  int width = 0;
+  int height = 0;
+  double fps = 0;            ///< average frame rate, 0 when the file does not say
+  double duration = 0;       ///< seconds, 0 when the file does not say
+  std::int64_t frames = 0;   ///< frame count from the container, else duration * fps, else 0
+  std::string codec;         ///< decoder name, e.g. "h264"
+};
+
+/// One decoded frame: RGB24, (height, width, 3) row-major.
+struct VideoFrame {
+  std::vector<std::uint8_t> rgb;
+  int width = 0;
+  int height = 0;
+  std::int64_t index = 0;  ///< 0-based, in presentation order
+  double time = 0;         ///< seconds since the stream's first frame
+};
+
+namespace detail {
+
+struct FormatCloser {
+  void operator()(AVFormatContext* p) const noexcept { avformat_close_input(&p); }
+};
+struct CodecFreer {
+  void operator()(AVCodecContext* p) const noexcept { avcodec_free_context(&p); }
+};
+struct FrameFreer {
+  void operator()(AVFrame* p) const noexcept { av_frame_free(&p); }
+};
+struct PacketFreer {
+  void operator()(AVPacket* p) const noexcept { av_packet_free(&p); }
+};
+struct SwsFreer {
+  void operator()(SwsContext* p) const noexcept { sws_freeContext(p); }
+};
+
+inline std::string av_error(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+}  // namespace detail
+
+/// Decodes the best video stream of a file frame by frame (see the file comment).
+class VideoReader {
+ public:
+  /// Opens `path`; `threads` decoder threads (0: FFmpeg's choice).
+  explicit VideoReader(const std::string& path, int threads = 1) : path_(path) {
+    std::error_code ec;
+    const auto st = std::filesystem::status(path, ec);
+    if (!std::filesystem::exists(st)) throw IoError(where() + "no such file");
+    if (std::filesystem::is_directory(st)) throw IoError(where() + "it is a directory");
+    {
+      std::ifstream probe(path, std::ios::binary);
+      if (!probe) throw IoError(where() + "cannot open it for reading");
+    }
+    if (std::filesystem::file_size(path, ec) == 0 && !ec) throw FormatError(where() + "empty file (0 bytes)");
+
+    AVFormatContext* fmt = nullptr;
+    int rc = avformat_open_input(&fmt, path.c_str(), nullptr, nullptr);
+    if (rc < 0) throw FormatError(where() + "not a video FFmpeg can read (" + detail::av_error(rc) + ")");
+    fmt_.reset(fmt);
+    rc = avformat_find_stream_info(fmt, nullptr);
+    if (rc < 0) throw FormatError(where() + "cannot read its streams (" + detail::av_error(rc) + ")");
+    stream_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
+    if (stream_ < 0) throw FormatError(where() + "no video stream");
+    AVStream* s = fmt->streams[stream_];
+    const AVCodec* codec = avcodec_find_decoder(s->codecpar->codec_id);
+    if (codec == nullptr)
+      throw FormatError(where() + "no decoder for its codec '" + avcodec_get_name(s->codecpar->codec_id) + "'");
+    codec_.reset(avcodec_alloc_context3(codec));
+    frame_.reset(av_frame_alloc());
+    packet_.reset(av_packet_alloc());
+    if (!codec_ || !frame_ || !packet_) throw std::bad_alloc();
+    rc = avcodec_parameters_to_context(codec_.get(), s->codecpar);
+    if (rc < 0) throw FormatError(where() + "bad codec parameters (" + detail::av_error(rc) + ")");
+    codec_->thread_count = threads < 0 ? 1 : threads;
+    rc = avcodec_open2(codec_.get(), codec, nullptr);
+    if (rc < 0) throw FormatError(where() + "cannot open its decoder (" + detail::av_error(rc) + ")");
+
+    time_base_ = av_q2d(s->time_base);
+    info_.width = s->codecpar->width;
+    info_.height = s->codecpar->height;
+    info_.codec = codec->name;
+    const AVRational rate = av_guess_frame_rate(fmt, s, nullptr);
+    if (rate.num > 0 && rate.den > 0) info_.fps = av_q2d(rate);
+    if (s->duration != AV_NOPTS_VALUE && s->duration > 0)
+      info_.duration = static_cast<double>(s->duration) * time_base_;
+    else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
+      info_.duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
+    if (s->nb_frames > 0)
+      info_.frames = s->nb_frames;
+    else if (info_.duration > 0 && info_.fps > 0)
+      info_.frames = static_cast<std::int64_t>(info_.duration * info_.fps + 0.5);
+  }
+
+  VideoReader(const VideoReader&) = delete;
+  VideoReader& operator=(const VideoReader&) = delete;
+
+  const std::string& path() const { return path_; }
+  const VideoInfo& info() const { return info_; }
+  /// Frames given so far.
+  std::int64_t frames_read() const { return next_index_; }
+  /// Packets the decoder rejected so far (damaged data it skipped).
+  std::int64_t decode_errors() const { return decode_errors_; }
+
+  /// The next frame into `out`; false at the end of the stream. Throws
+  /// FormatError when the stream ends without a single decodable frame.
+  bool read(VideoFrame& out) {
+    while (!finished_) {
+      const int rc = avcodec_receive_frame(codec_.get(), frame_.get());
+      if (rc == 0) {
+        convert(out);
+        av_frame_unref(frame_.get());
+        return true;
+      }
+      if (rc == AVERROR_EOF) {
+        finished_ = true;
+        break;
+      }
+      if (rc != AVERROR(EAGAIN)) {  // a damaged frame: skip it
+        ++decode_errors_;
+        continue;
+      }
+      feed();
+    }
+    if (next_index_ == 0)
+      throw FormatError(where() + "no frame could be decoded" +
+                        (decode_errors_ > 0 ? " (" + std::to_string(decode_errors_) + " damaged packets)" : ""));
+    return false;
+  }
+
+ private:
+  std::string where() const { return "video: '" + path_ + "': "; }
+
+  // Sends the next packet of the stream to the decoder, or the end-of-stream flush.
+  void feed() {
+    if (flushed_) {  // the decoder owes nothing more
+      finished_ = true;
+      return;
+    }
+    for (;;) {
+      const int rc = av_read_frame(fmt_.get(), packet_.get());
+      if (rc < 0) {
+        // End of file, or a container damaged past this point: decode what was read.
+        if (rc != AVERROR_EOF) ++decode_errors_;
+        avcodec_send_packet(codec_.get(), nullptr);
+        flushed_ = true;
+        return;
+      }
+      if (packet_->stream_index != stream_) {
+        av_packet_unref(packet_.get());
+        continue;
+      }
+      const int sent = avcodec_send_packet(codec_.get(), packet_.get());
+      av_packet_unref(packet_.get());
+      if (sent < 0 && sent != AVERROR(EAGAIN)) ++decode_errors_;
+      return;
+    }
+  }
+
+  void convert(VideoFrame& out) {
+    const AVFrame* f = frame_.get();
+    if (f->width < 1 || f->height < 1 || f->format < 0)
+      throw FormatError(where() + "decoded a frame without a size or pixel format");
+    sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, static_cast<AVPixelFormat>(f->format),
+                                    f->width, f->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
+    if (!sws_)
+      throw FormatError(where() + "cannot convert its pixel format '" +
+                        av_get_pix_fmt_name(static_cast<AVPixelFormat>(f->format)) + "' to RGB");
+    const int row = f->width * 3;
+    const int stride = (row + 63) / 64 * 64;  // swscale may write whole SIMD blocks
+    scratch_.resize(static_cast<std::size_t>(stride) * static_cast<std::size_t>(f->height) + 64);
+    std::uint8_t* dst[4] = {scratch_.data(), nullptr, nullptr, nullptr};
+    const int dst_stride[4] = {stride, 0, 0, 0};
+    sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+    out.width = f->width;
+    out.height = f->height;
+    out.rgb.resize(static_cast<std::size_t>(row) * static_cast<std::size_t>(f->height));
+    for (int y = 0; y < f->height; ++y)
+      std::memcpy(out.rgb.data() + static_cast<std::size_t>(y) * row, scratch_.data() + static_cast<std::size_t>(y) * stride,
+                  static_cast<std::size_t>(row));
+    out.index = next_index_++;
+    const std::int64_t pts = f->best_effort_timestamp;
+    if (pts != AV_NOPTS_VALUE) {
+      if (first_pts_ == AV_NOPTS_VALUE) first_pts_ = pts;
+      out.time = static_cast<double>(pts - first_pts_) * time_base_;
+    } else {
+      out.time = info_.fps > 0 ? static_cast<double>(out.index) / info_.fps : 0.0;
+    }
+  }
+
+  std::string path_;
+  std::unique_ptr<AVFormatContext, detail::FormatCloser> fmt_;
+  std::unique_ptr<AVCodecContext, detail::CodecFreer> codec_;
+  std::unique_ptr<AVFrame, detail::FrameFreer> frame_;
+  std::unique_ptr<AVPacket, detail::PacketFreer> packet_;
+  std::unique_ptr<SwsContext, detail::SwsFreer> sws_;
+  std::vector<std::uint8_t> scratch_;
+  VideoInfo info_;
+  int stream_ = -1;
+  double time_base_ = 0;
+  std::int64_t first_pts_ = AV_NOPTS_VALUE;
+  std::int64_t next_index_ = 0;
+  std::int64_t decode_errors_ = 0;
+  bool flushed_ = false;
+  bool finished_ = false;
+};
+
+/// Every frame of `path` as (T, H, W, 3) RGB uint8. Throws FormatError when the
+/// frame size changes within the stream.
+inline Tensor<std::uint8_t, 4> read_video(const std::string& path, int threads = 1) {
+  VideoReader reader(path, threads);
+  std::vector<std::uint8_t> all;
+  VideoFrame f;
+  int w = 0, h = 0;
+  while (reader.read(f)) {
+    if (f.index == 0) {
+      w = f.width;
+      h = f.height;
+    } else if (f.width != w || f.height != h) {
+      throw FormatError("video: '" + path + "': frame " + std::to_string(f.index) + " is " + std::to_string(f.width) +
+                        "x" + std::to_string(f.height) + ", the first was " + std::to_string(w) + "x" +
+                        std::to_string(h));
+    }
+    all.insert(all.end(), f.rgb.begin(), f.rgb.end());
+  }
+  Tensor<std::uint8_t, 4> out = Tensor<std::uint8_t, 4>::empty({reader.frames_read(), h, w, 3});
+  std::memcpy(out.data(), all.data(), all.size());
+  return out;
+}
+
+}  // namespace r2plus1d::io
