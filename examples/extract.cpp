@@ -1,39 +1,65 @@
-// r2plus1d-extract: R(2+1)D features (N, 512) or class scores for clips
-// (N, 3, T, H, W).
+// r2plus1d-extract: R(2+1)D features (N, 512) or class scores for videos, or
+// for clips (N, 3, T, H, W) in .npy files.
 //
+//   r2plus1d-extract --arch r2plus1d_18 --weights r2plus1d_18.safetensors
+//                    --output-dir features/ videos/ more.mp4
 //   r2plus1d-extract --arch seed --layers 2,2,2,2 --weights W.safetensors
 //                    --input X.npy --output Y.npy [--threads N]
-//   r2plus1d-extract --arch r2plus1d_18 --weights r2plus1d_18.safetensors
-//                    --input X.npy --topk 5
 //
-// Without --input it runs a built-in synthetic clip (1, 3, 16, 112, 112);
-// without --weights it uses seeded random weights and says so on stderr.
+// Videos (any container and codec FFmpeg decodes, when built with FFmpeg) are
+// cut into clips of --clip-len frames every --step frames and preprocessed as
+// torchvision's video classification preset; each gives one .npy of
+// (clips, 512) and rows in the output directory's index.csv. Without --input it
+// runs a built-in synthetic clip (1, 3, 16, 112, 112); without --weights it
+// uses seeded random weights and says so on stderr.
 
 #include <CLI/CLI.hpp>
 
 #include <r2plus1d/r2plus1d.hpp>
+#ifdef R2PLUS1D_EXTRACT_VIDEO
+#include <r2plus1d/io/video.hpp>
+#endif
+
+#include "extract_dataset.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 namespace {
 
 constexpr const char* kTool = "r2plus1d-extract";
+using r2plus1d::index_t;
+
+// Exit status when some inputs failed and the others were written.
+constexpr int kSomeFailed = 3;
 
 struct Args {
   std::string arch = "seed";
   std::string layers = "2,2,2,2";
   std::string weights;
-  std::string input;
+  std::string input;  // the single .npy (or no input): the original clip mode
+  std::vector<std::string> inputs;
+  std::string input_list;
   std::string output;
+  std::string output_dir;
+  std::string format = "npy";
+  std::string shard;
+  index_t clip_len = 16;
+  index_t step = 16;
+  double fps = 0;  // 0: the video's own rate
+  index_t batch = 4;
+  bool quiet = false;
   int threads = 0;
   std::uint64_t seed = r2plus1d::Generator::kDefaultSeed;
   bool overwrite = false;
@@ -90,7 +116,7 @@ r2plus1d::index_t head_classes(const r2plus1d::io::SafetensorsReader* reader, co
   return shape[0];
 }
 
-void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k) {
+void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k, const std::string& prefix = "") {
   const auto classes = scores.size(1);
   const auto kk = std::min<r2plus1d::index_t>(k, classes);
   for (r2plus1d::index_t n = 0; n < scores.size(0); ++n) {
@@ -104,45 +130,55 @@ void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k) {
       const auto c = order[static_cast<std::size_t>(r)];
       const std::string name = classes == 400 ? std::string(r2plus1d::kKinetics400Categories[static_cast<std::size_t>(c)])
                                               : "class " + std::to_string(c);
-      std::printf("clip %lld top%lld: %-32s p=%.4f score=%.4f\n", static_cast<long long>(n),
+      std::printf("%sclip %lld top%lld: %-32s p=%.4f score=%.4f\n", prefix.c_str(), static_cast<long long>(n),
                   static_cast<long long>(r + 1), name.c_str(), std::exp(double(scores(n, c)) - top) / sum,
                   double(scores(n, c)));
     }
   }
 }
 
-void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what) {
+void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what, const std::string& prefix = "") {
   for (r2plus1d::index_t n = 0; n < y.size(0); ++n) {
     double norm = 0;
     for (r2plus1d::index_t k = 0; k < y.size(1); ++k) norm += double(y(n, k)) * y(n, k);
-    std::printf("clip %lld: %lld-d %s, L2 norm %.6g, first values %.6g %.6g %.6g %.6g\n", static_cast<long long>(n),
+    std::printf("%sclip %lld: %lld-d %s, L2 norm %.6g, first values %.6g %.6g %.6g %.6g\n", prefix.c_str(),
+                static_cast<long long>(n),
                 static_cast<long long>(y.size(1)), what, std::sqrt(norm), y(n, 0), y(n, 1), y(n, 2), y(n, 3));
   }
 }
 
-// Runs `model` (features or scores), then writes or prints the result.
+using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
+
+int run_dataset(const Args& a, const ForwardFn& forward);
+
+// Runs `model` (features or scores), then writes or prints the result: over
+// `x` (one .npy or the built-in clip), or over the inputs of a dataset run.
 template <class Model, class Forward>
 int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const std::string& prefix, const Args& a,
-              const r2plus1d::Tensor<float, 5>& x, Forward forward) {
+              const r2plus1d::Tensor<float, 5>* clips, Forward forward) {
   using namespace r2plus1d;
-  if (reader == nullptr)
-    std::cerr << kTool << ": no --weights given; using seeded random weights (seed " << a.seed << ")\n";
-  else if (prefix.empty())
+  if (reader == nullptr) {
+    if (!a.quiet) std::cerr << kTool << ": no --weights given; using seeded random weights (seed " << a.seed << ")\n";
+  } else if (prefix.empty()) {
     model.load_state_dict(*reader);
-  else
+  } else {
     model.load_state_dict(nn::prefixed(*reader, prefix));
+  }
   model.eval();
+  if (clips == nullptr) return run_dataset(a, [&](TensorView<const float, 5> v) { return forward(model, v); });
+  const Tensor<float, 5>& x = *clips;
 
   const auto t0 = std::chrono::steady_clock::now();
   const Tensor<float, 2> y = forward(model, x.cview());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cerr << kTool << ": " << x.size(0) << " clip(s) " << format_shape<5>(x.shape()) << " in " << secs << " s ("
-            << get_num_threads() << " thread(s))\n";
+  if (!a.quiet)
+    std::cerr << kTool << ": " << x.size(0) << " clip(s) " << format_shape<5>(x.shape()) << " in " << secs << " s ("
+              << get_num_threads() << " thread(s))\n";
 
   const bool scores = a.logits || a.topk > 0;
   if (!a.output.empty()) {
-    io::save_npy<float, 2>(a.output, y.cview());
-    std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << (scores ? " class scores" : " features")
+    extract::write_features(a.output, y, a.format == "csv");
+    if (!a.quiet) std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << (scores ? " class scores" : " features")
               << " to " << a.output << "\n";
   }
   if (a.topk > 0)
@@ -153,7 +189,7 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
 }
 
 template <class Net>
-int run_video(const Args& a, const r2plus1d::io::SafetensorsReader* reader, const r2plus1d::Tensor<float, 5>& x,
+int run_video(const Args& a, const r2plus1d::io::SafetensorsReader* reader, const r2plus1d::Tensor<float, 5>* x,
               r2plus1d::Generator& gen) {
   Net net({2, 2, 2, 2}, head_classes(reader, "fc.weight", a.num_classes > 0 ? a.num_classes : 400), gen);
   const bool scores = a.logits || a.topk > 0;
@@ -167,7 +203,9 @@ int run(const Args& a) {
   if (a.arch != "seed" && a.arch != "r2plus1d_18" && a.arch != "r3d_18" && a.arch != "mc3_18")
     throw OptionError("--arch: unknown architecture '" + a.arch + "' (expected seed, r2plus1d_18, r3d_18 or mc3_18)");
   if (a.threads > 0) set_num_threads(a.threads);
-  if (!a.output.empty() && !a.overwrite && std::filesystem::exists(a.output))
+  if (a.format != "npy" && a.format != "csv") throw OptionError("--format: expected npy or csv, got '" + a.format + "'");
+  const bool dataset = !a.inputs.empty();
+  if (!dataset && !a.output.empty() && !a.overwrite && std::filesystem::exists(a.output))
     throw IoError("output '" + a.output + "' exists; pass --overwrite to replace it");
   const bool scores = a.logits || a.topk > 0;
 
@@ -175,8 +213,13 @@ int run(const Args& a) {
   if (!a.weights.empty()) reader.emplace(a.weights);
   const io::SafetensorsReader* r = reader ? &*reader : nullptr;
 
-  Tensor<float, 5> x = a.input.empty() ? builtin_clip() : io::load_npy<float, 5>(a.input);
-  if (a.input.empty()) std::cerr << kTool << ": no --input given; using the built-in synthetic clip [1, 3, 16, 112, 112]\n";
+  std::optional<Tensor<float, 5>> clips;
+  if (!dataset) {
+    clips.emplace(a.input.empty() ? builtin_clip() : io::load_npy<float, 5>(a.input));
+    if (a.input.empty() && !a.quiet)
+      std::cerr << kTool << ": no --input given; using the built-in synthetic clip [1, 3, 16, 112, 112]\n";
+  }
+  const Tensor<float, 5>* x = clips ? &*clips : nullptr;
 
   Generator gen(a.seed);
   if (a.arch == "r2plus1d_18") return run_video<video::R2Plus1D18<float>>(a, r, x, gen);
@@ -201,11 +244,232 @@ int run(const Args& a) {
                    [](auto& m, TensorView<const float, 5> v) { return m.forward(v); });
 }
 
+
+// Timings of a dataset run, for the closing summary.
+struct Stats {
+  double decode_s = 0;  // decoding and preprocessing
+  double net_s = 0;     // the network
+  index_t frames = 0;   // frames decoded
+  index_t clips = 0;
+};
+
+// Forward passes of `batch` clips at a time, rows gathered into one (clips, D) tensor.
+class Rows {
+ public:
+  void add(const r2plus1d::Tensor<float, 2>& y) {
+    dim_ = y.size(1);
+    data_.insert(data_.end(), y.data(), y.data() + y.numel());
+  }
+  r2plus1d::Tensor<float, 2> take() const {
+    const index_t n = dim_ > 0 ? static_cast<index_t>(data_.size()) / dim_ : 0;
+    r2plus1d::Tensor<float, 2> y = r2plus1d::Tensor<float, 2>::empty({n, dim_});
+    std::copy(data_.begin(), data_.end(), y.data());
+    return y;
+  }
+
+ private:
+  std::vector<float> data_;
+  index_t dim_ = 0;
+};
+
+// Shows progress and runs the network on `x`, timing it.
+r2plus1d::Tensor<float, 2> timed_forward(const ForwardFn& forward, r2plus1d::TensorView<const float, 5> x, Stats& st) {
+  const auto t0 = std::chrono::steady_clock::now();
+  r2plus1d::Tensor<float, 2> y = forward(x);
+  st.net_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  st.clips += x.size(0);
+  return y;
+}
+
+// Clips (N, 3, T, H, W) of an .npy file, `batch` at a time.
+r2plus1d::Tensor<float, 2> run_npy(const std::string& path, const Args& a, const ForwardFn& forward, Stats& st,
+                                   std::vector<extract::ClipRecord>& records) {
+  using namespace r2plus1d;
+  const Tensor<float, 5> x = io::load_npy<float, 5>(path);
+  Rows rows;
+  const index_t per = x.numel() / std::max<index_t>(x.size(0), 1);
+  for (index_t b = 0; b < x.size(0); b += a.batch) {
+    const index_t n = std::min(a.batch, x.size(0) - b);
+    TensorView<const float, 5> v(x.data() + b * per, {n, x.size(1), x.size(2), x.size(3), x.size(4)});
+    rows.add(timed_forward(forward, v, st));
+  }
+  for (index_t n = 0; n < x.size(0); ++n) records.push_back({n, -1, -1});
+  return rows.take();
+}
+
+// A video: decoded, resampled to --fps, cut into clips, preprocessed as
+// torchvision's preset, and run `batch` clips at a time.
+r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a, const ForwardFn& forward, Stats& st,
+                                          std::vector<extract::ClipRecord>& records, extract::Progress& progress,
+                                          std::size_t done_videos) {
+  using namespace r2plus1d;
+#ifdef R2PLUS1D_EXTRACT_VIDEO
+  using Clock = std::chrono::steady_clock;
+  auto t0 = Clock::now();
+  io::VideoReader reader(path, 1);
+  const io::VideoInfo& info = reader.info();
+  double ratio = 1;  // source frames per sampled frame
+  if (a.fps > 0) {
+    if (info.fps <= 0) throw FormatError("video: '" + path + "': its frame rate is unknown, so --fps cannot resample it");
+    ratio = info.fps / a.fps;
+  }
+  const auto sampled = static_cast<index_t>(static_cast<double>(info.frames) / ratio);
+  const index_t expected = sampled > a.clip_len ? (sampled - a.clip_len) / a.step + 1 : 1;
+  const io::VideoClassification preset;
+  const index_t ch = preset.crop_size()[0], cw = preset.crop_size()[1];
+  Rows rows;
+  const index_t clips_before = st.clips;
+  extract::ClipSampler sampler(a.clip_len, a.step, a.batch, ch, cw,
+                               [&](const Tensor<float, 5>& x, std::vector<extract::ClipRecord> recs) {
+                                 rows.add(timed_forward(forward, x.cview(), st));
+                                 records.insert(records.end(), recs.begin(), recs.end());
+                                 progress.update(done_videos, st.clips, expected, st.clips - clips_before);
+                               });
+  io::VideoFrame f;
+  std::vector<float> last;  // the last preprocessed frame, reused when --fps repeats it
+  index_t last_index = -1, j = 0;
+  double decode = std::chrono::duration<double>(Clock::now() - t0).count();
+  for (;;) {
+    t0 = Clock::now();
+    if (!reader.read(f)) break;
+    ++st.frames;
+    decode += std::chrono::duration<double>(Clock::now() - t0).count();
+    // Sampled frame j shows source frame floor(j * ratio), as torchvision's resampling.
+    while (static_cast<index_t>(std::floor(static_cast<double>(j) * ratio + 1e-9)) == f.index) {
+      if (sampler.wanted(j)) {
+        t0 = Clock::now();
+        if (last_index != f.index) {
+          last.resize(static_cast<std::size_t>(3 * ch * cw));
+          preset.frame(f.rgb.data(), f.height, f.width, last.data(), ch * cw);
+          last_index = f.index;
+        }
+        decode += std::chrono::duration<double>(Clock::now() - t0).count();
+        sampler.push(j, last, f.index, f.time);
+      }
+      ++j;
+    }
+  }
+  const index_t padded = sampler.flush();
+  st.decode_s += decode;
+  if (reader.decode_errors() > 0)
+    progress.message(std::string(kTool) + ": warning: '" + path + "': skipped " +
+                     std::to_string(reader.decode_errors()) + " damaged packet(s)");
+  if (padded > 0)
+    progress.message(std::string(kTool) + ": note: '" + path + "' has " + std::to_string(padded) + " frame(s)" +
+                     (a.fps > 0 ? " at --fps" : "") + ", fewer than --clip-len " + std::to_string(a.clip_len) +
+                     "; its one clip repeats the last frame");
+  return rows.take();
+#else
+  (void)a, (void)forward, (void)st, (void)records, (void)progress, (void)done_videos;
+  throw IoError("'" + path + "': this r2plus1d-extract was built without FFmpeg and reads only .npy clips");
+#endif
+}
+
+// Where the features of `input` go: --output, or --output-dir/<name>.<npy|csv>, or "" (stdout).
+std::string output_for(const Args& a, const std::string& input) {
+  if (!a.output.empty()) return a.output;
+  if (a.output_dir.empty()) return "";
+  return (std::filesystem::path(a.output_dir) / std::filesystem::path(input).stem()).string() + "." + a.format;
+}
+
+int run_dataset(const Args& a, const ForwardFn& forward) {
+  using namespace r2plus1d;
+  std::vector<std::string> inputs = a.inputs;
+  std::vector<std::string> all = extract::expand_inputs(inputs);
+  if (all.empty()) throw IoError("no videos to run: the given directories hold no video files");
+  std::string index_name = "index.csv";
+  if (!a.shard.empty()) {
+    const auto [k, n] = extract::parse_shard(a.shard);
+    std::vector<std::string> mine;
+    for (std::size_t i = static_cast<std::size_t>(k); i < all.size(); i += static_cast<std::size_t>(n))
+      mine.push_back(all[i]);
+    all.swap(mine);
+    index_name = "index." + std::to_string(k) + "-of-" + std::to_string(n) + ".csv";
+  }
+  if (!a.output.empty() && all.size() != 1)
+    throw OptionError("--output takes the features of one input, got " + std::to_string(all.size()) +
+                      " inputs; use --output-dir");
+  std::optional<extract::IndexCsv> index;
+  if (!a.output_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(a.output_dir, ec);
+    if (!std::filesystem::is_directory(a.output_dir))
+      throw IoError("--output-dir: cannot create '" + a.output_dir + "'");
+    index.emplace((std::filesystem::path(a.output_dir) / index_name).string());
+  }
+
+  extract::Progress progress(!a.quiet, isatty(STDERR_FILENO) != 0, all.size());
+  const bool scores = a.logits || a.topk > 0;
+  Stats st;
+  std::size_t done = 0, skipped = 0, failed = 0;
+  std::map<std::string, std::string> owner;  // output -> input
+  for (const auto& input : all) {
+    const std::string out = output_for(a, input);
+    try {
+      if (!out.empty()) {
+        const auto [it, fresh] = owner.emplace(out, input);
+        if (!fresh)
+          throw IoError("'" + input + "': its output '" + out + "' is also that of '" + it->second +
+                        "'; give them different names");
+        if (!a.overwrite && std::filesystem::exists(out)) {
+          ++skipped;
+          if (!a.quiet) progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out + "' exists (--overwrite recomputes it)");
+          continue;
+        }
+      }
+      std::vector<extract::ClipRecord> records;
+      const Tensor<float, 2> y = extract::is_npy_name(input)
+                                     ? run_npy(input, a, forward, st, records)
+                                     : run_video_file(input, a, forward, st, records, progress, done + skipped + failed);
+      if (!out.empty()) {
+        extract::write_features(out, y, a.format == "csv");
+        if (index) index->add(input, out, records);
+      } else {
+        progress.clear();
+        if (a.topk == 0) print_summary(y, scores ? "class scores" : "features", input + " ");
+      }
+      if (a.topk > 0) {
+        progress.clear();
+        print_topk(y, a.topk, input + " ");
+      }
+      std::fflush(stdout);
+      ++done;
+    } catch (const std::bad_alloc&) {
+      ++failed;
+      progress.message(std::string(kTool) + ": error: '" + input + "': out of memory");
+    } catch (const std::exception& e) {
+      ++failed;
+      const std::string msg = e.what();
+      progress.message(std::string(kTool) + ": error: " + (msg.find(input) == std::string::npos ? "'" + input + "': " : "") + msg);
+    }
+    progress.update(done + skipped + failed, st.clips, 0, 0);
+  }
+  if (index) index->finish();
+  progress.clear();
+  if (!a.quiet) {
+    const double secs = progress.elapsed();
+    char buf[400];
+    std::snprintf(buf, sizeof buf,
+                  "%s: %zu input(s): %zu done, %zu skipped, %zu failed; %lld clip(s) in %.2f s (%.2f clips/s); "
+                  "decode+preprocess %.1f frames/s, network %.2f clips/s (%d thread(s))",
+                  kTool, all.size(), done, skipped, failed, static_cast<long long>(st.clips), secs,
+                  secs > 0 ? static_cast<double>(st.clips) / secs : 0.0,
+                  st.decode_s > 0 ? static_cast<double>(st.frames) / st.decode_s : 0.0,
+                  st.net_s > 0 ? static_cast<double>(st.clips) / st.net_s : 0.0, get_num_threads());
+    std::fprintf(stderr, "%s\n", buf);
+    if (index && done > 0) std::fprintf(stderr, "%s: index of the clips: %s\n", kTool, index->path().c_str());
+  }
+  return failed > 0 ? kSomeFailed : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Args a;
-  CLI::App app{"R(2+1)D features (N, 512) for video clips (N, 3, T, H, W), on the CPU.", kTool};
+  std::vector<std::string> given;
+  CLI::App app{"R(2+1)D features (clips, 512) or class scores for videos, or for clips (N, 3, T, H, W) in .npy "
+               "files, on the CPU.",
+               kTool};
   app.add_option("--arch", a.arch,
                  "Network: seed (R2Plus1DNet / R2Plus1DClassifier), or torchvision's r2plus1d_18, r3d_18, mc3_18")
       ->capture_default_str();
@@ -214,12 +478,27 @@ int main(int argc, char** argv) {
   app.add_option("--weights", a.weights,
                  "safetensors weights for --arch (tools/convert_checkpoint.py makes them from PyTorch checkpoints, "
                  "torchvision's included); default: seeded random weights");
-  app.add_option("--input", a.input,
-                 ".npy clips, float32 or float64, C order, shape (N, 3, T, H, W); default: a built-in synthetic "
-                 "clip (1, 3, 16, 112, 112)");
+  app.add_option("--input,inputs", given,
+                 "Videos (any format FFmpeg decodes), directories of videos, or .npy clips (float32 or float64, C "
+                 "order, shape (N, 3, T, H, W)); default: a built-in synthetic clip (1, 3, 16, 112, 112)");
+  app.add_option("--input-list", a.input_list, "A file naming one input per line (blank and # lines ignored)");
   app.add_option("--output", a.output,
-                 ".npy file for the float32 (N, 512) features, or (N, classes) scores with --logits; default: a "
-                 "summary on stdout");
+                 "File for the float32 (clips, 512) features of the one input, or (clips, classes) scores with "
+                 "--logits; default: a summary on stdout");
+  app.add_option("--output-dir", a.output_dir,
+                 "Directory for one features file per input (named after it) and index.csv (video, output, clip, "
+                 "start_frame, start_time in seconds); inputs whose file exists are skipped");
+  app.add_option("--format", a.format, "Features file format: npy, or csv (text, one clip per line)")
+      ->capture_default_str();
+  app.add_option("--clip-len", a.clip_len, "Frames per clip")->capture_default_str()->check(CLI::Range(1L, 100000L));
+  app.add_option("--step", a.step, "Frames from one clip's start to the next's")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 100000000L));
+  app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
+      ->check(CLI::Range(0.001, 100000.0));
+  app.add_option("--batch", a.batch, "Clips per forward pass")->capture_default_str()->check(CLI::Range(1L, 4096L));
+  app.add_option("--shard", a.shard, "K/N: run every N-th input starting at the K-th (0-based), e.g. 0/4");
+  app.add_flag("--quiet,-q", a.quiet, "Print only errors and warnings on stderr (no progress, no summary)");
   app.add_flag("--logits", a.logits,
                "Write class scores (fc for torchvision models, linear for R2Plus1DClassifier) instead of features");
   app.add_option("--topk", a.topk, "Print the top K classes and their probabilities per clip (Kinetics-400 names "
@@ -228,7 +507,7 @@ int main(int argc, char** argv) {
   app.add_option("--num-classes", a.num_classes,
                  "Classes of the head when the weights do not say (no --weights); default 400")
       ->check(CLI::Range(1L, 1000000L));
-  app.add_flag("--overwrite", a.overwrite, "Replace --output if it exists");
+  app.add_flag("--overwrite", a.overwrite, "Replace outputs that exist (by default they are kept, and their inputs skipped)");
   app.add_option("--threads", a.threads, "Threads for all parallel work (default: all cores)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();
@@ -242,6 +521,20 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    if (!a.input_list.empty())
+      for (auto& p : extract::read_list(a.input_list)) given.push_back(std::move(p));
+    // One .npy file (or nothing) with neither an output directory nor a list: the original clip mode.
+    std::error_code ec;
+    if (a.input_list.empty() && a.output_dir.empty() && given.size() <= 1 &&
+        (given.empty() || (extract::is_npy_name(given[0]) && !std::filesystem::is_directory(given[0], ec))))
+      a.input = given.empty() ? "" : given[0];
+    else
+      a.inputs = given;
+    if (a.inputs.empty() && !a.input_list.empty())
+      throw r2plus1d::IoError("--input-list: '" + a.input_list + "' names no inputs");
+#ifdef R2PLUS1D_EXTRACT_VIDEO
+    av_log_set_level(AV_LOG_QUIET);  // errors are reported once, per file, by the tool
+#endif
     return run(a);
   } catch (const r2plus1d::Error& e) {
     std::cerr << kTool << ": error: " << e.what() << "\n";
