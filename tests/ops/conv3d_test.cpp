@@ -6,6 +6,8 @@
 
 #include <r2plus1d/ops/conv3d.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -198,15 +200,55 @@ TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
 }
 
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
-  // Columns per chunk: a multiple of 16 (or the whole image), about 8 chunks per
-  // image, and a column chunk of at most ~2 MB unless that would be under 16 columns.
+  // Columns per chunk: a multiple of 16 (or the whole image), at least 256 wide
+  // when split, and a column chunk of at most ~2 MB unless that would be under 16
+  // columns. The tiling takes no thread count and no batch size.
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(50176, 147, 4), 3552);
-  EXPECT_EQ(ops::detail::conv3d_chunk_columns(49, 4608, 4), 16);
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(49, 4608, 4), 49);
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(10, 27, 8), 10);
   const index_t big = ops::detail::conv3d_chunk_columns(100000, 6912, 4);
   EXPECT_LE(big * 6912 * 4, ops::detail::kColumnBudgetBytes);
   EXPECT_EQ(big % 16, 0);
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(100000, 1 << 20, 8), 16);
+}
+
+TEST(Conv3dChunks, SmallImagesSplitTheOutputChannels) {
+  // conv5's 2x7x7 images: one column chunk, so the 512 output channels split into 8 blocks of 64
+  const auto t = ops::detail::conv3d_tiling(98, 3456, 512, 1, 4);
+  EXPECT_EQ(t.columns, 98);
+  EXPECT_EQ(t.chunks, 1);
+  EXPECT_EQ(t.row_blocks, 8);
+  EXPECT_EQ(t.rows, 64);
+  // a large image needs no row split
+  const auto l = ops::detail::conv3d_tiling(50176, 576, 144, 1, 4);
+  EXPECT_GE(l.chunks, 8);
+  EXPECT_EQ(l.row_blocks, 1);
+  // a handful of channels is never split below 32 rows
+  const auto s = ops::detail::conv3d_tiling(10, 27, 4, 1, 8);
+  EXPECT_EQ(s.row_blocks, 1);
+  EXPECT_EQ(s.rows, 4);
+}
+
+TEST(Conv3dFused, EpilogueEqualsConvThenAffineThenRelu) {
+  const Tensor<double, 5> x = [] {
+    Tensor<double, 5> t({2, 6, 3, 9, 8});
+    for (index_t i = 0; i < t.numel(); ++i) t.data()[i] = std::sin(0.7 * static_cast<double>(i));
+    return t;
+  }();
+  Tensor<double, 5> w({70, 6, 1, 3, 3});
+  for (index_t i = 0; i < w.numel(); ++i) w.data()[i] = std::cos(0.3 * static_cast<double>(i));
+  std::vector<double> scale(70), shift(70);
+  for (int c = 0; c < 70; ++c) scale[static_cast<std::size_t>(c)] = 0.5 + 0.01 * c, shift[static_cast<std::size_t>(c)] = 0.1 - 0.005 * c;
+  const ops::Conv3dParams p{Triple{1, 2, 1}, Triple{0, 1, 1}, Triple(1), 1};
+  const Tensor<double, 5> plain = ops::conv3d<double>(x.cview(), w.cview(), nullptr, p);
+  const Tensor<double, 5> fused = ops::conv3d_fused<double>(x.cview(), w.cview(), p, scale.data(), shift.data(), true);
+  ASSERT_EQ(plain.shape(), fused.shape());
+  const index_t plane = plain.size(2) * plain.size(3) * plain.size(4);
+  for (index_t i = 0; i < plain.numel(); ++i) {
+    const auto c = static_cast<std::size_t>((i / plane) % 70);
+    const double want = std::max(0.0, plain.data()[i] * scale[c] + shift[c]);
+    EXPECT_DOUBLE_EQ(fused.data()[i], want) << i;
+  }
 }
 
 template <class T>

@@ -7,12 +7,14 @@
 #include <array>
 #include <string>
 
+#include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/models/spatio_temporal_res_layer.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 
 namespace r2plus1d {
 
-/// Input (N, 3, T, H, W), output (N, 512).
+/// Input (N, 3, T, H, W), output (N, 512). In eval mode a batch runs clip by
+/// clip (see per_clip.hpp): the same result, one clip's activations in memory.
 /// - conv1: SpatioTemporalConv(3, 64, (1, 7, 7), stride (1, 2, 2), padding (0, 3, 3), first_conv)
 /// - conv2: SpatioTemporalResLayer(64, 64, 3, layer_sizes[0])
 /// - conv3..conv5: SpatioTemporalResLayer to 128, 256, 512 channels with downsample
@@ -39,6 +41,8 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
     const auto& s = x.shape();
     if (s[1] != 3 || std::find(s.begin(), s.end(), index_t(0)) != s.end())
       throw ShapeError("R2Plus1DNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
+    if (!this->is_training() && s[0] > 1)
+      return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return forward(clip); });
     Tensor<T, 5> y = pool_(conv5_(conv4_(conv3_(conv2_(conv1_(x))))));
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }

@@ -62,12 +62,10 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
     return (kt * khw * in_channels * out_channels) / (khw * in_channels + kt * out_channels);
   }
 
+  /// In eval mode each BatchNorm and ReLU folds into its conv's output pass.
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
-    Tensor<T, 5> y = bn1_(spatial_conv_(x));
-    ops::relu_(y.view());
-    y = bn2_(temporal_conv_(y));
-    ops::relu_(y.view());
-    return y;
+    const Tensor<T, 5> y = spatial_conv_.forward_bn(x, bn1_, true);
+    return temporal_conv_.forward_bn(y.cview(), bn2_, true);
   }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 

@@ -37,11 +37,10 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   }
 
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
-    Tensor<T, 5> res = bn1_(conv1_(x));
-    ops::relu_(res.view());
-    res = bn2_(conv2_(res));
+    Tensor<T, 5> res = bn1_.forward_relu(conv1_(x), true);
+    res = bn2_.forward_relu(conv2_(res.cview()), false);
     if (downsample_) {
-      const Tensor<T, 5> shortcut = (*downsamplebn_)((*downsampleconv_)(x));
+      const Tensor<T, 5> shortcut = downsamplebn_->forward_relu((*downsampleconv_)(x), false);
       ops::add_relu_(res.view(), shortcut.cview());
     } else {
       ops::add_relu_(res.view(), x);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "r2plus1d/models/basic_block.hpp"
+#include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/linear.hpp"
@@ -16,7 +17,8 @@ namespace r2plus1d::video {
 /// stem -> layer1..layer4 (64, 128, 256, 512 planes; strides 1, 2, 2, 2) ->
 /// avgpool -> flatten -> fc, as torchvision.models.video.VideoResNet with
 /// BasicBlock. Layer k builds its blocks with the builder Ck (the
-/// `conv_makers` list). Input (N, 3, T, H, W); forward gives fc's class scores
+/// `conv_makers` list). In eval mode a batch runs clip by clip (per_clip.hpp).
+/// Input (N, 3, T, H, W); forward gives fc's class scores
 /// (N, num_classes), features() the pooled 512-d vector. Initialisation as
 /// torchvision: convs kaiming-normal (fan_out, ReLU), BatchNorm 1 and 0, fc
 /// N(0, 0.01) with zero bias. Keys: `stem.*`, `layer1.0.conv1.0.*`, ...,
@@ -49,6 +51,8 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
     const auto& s = x.shape();
     if (s[1] != 3 || s[0] == 0 || s[2] == 0 || s[3] == 0 || s[4] == 0)
       throw ShapeError("VideoResNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
+    if (!this->is_training() && s[0] > 1)
+      return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return features(clip); });
     Tensor<T, 5> y = stem_(x);
     y = layer1_.forward(y.cview());
     y = layer2_.forward(y.cview());

@@ -11,6 +11,8 @@
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/batch_norm3d.hpp"
+#include "r2plus1d/ops/relu.hpp"
+#include "r2plus1d/core/parallel.hpp"
 
 namespace r2plus1d::nn {
 
@@ -99,6 +101,54 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
     return ops::batch_norm3d<T>(x, w, b, rm, rv, use_batch_stats, factor, options_.eps());
   }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// Whether forward is a fixed per-channel affine map (eval mode with running
+  /// statistics), so it can fold into the preceding convolution.
+  bool foldable() const { return !this->is_training() && options_.track_running_stats(); }
+
+  /// The per-channel map y = x * scale + shift that eval-mode forward applies,
+  /// with `bias` (null, or one value per channel) of a preceding conv folded into
+  /// shift: scale = weight / sqrt(running_var + eps), shift = bias' + (conv_bias -
+  /// running_mean) * scale, computed in double. Throws OptionError unless foldable().
+  void inference_scale_shift(const T* conv_bias, Tensor<T, 1>& scale, Tensor<T, 1>& shift) const {
+    if (!foldable()) throw OptionError("BatchNorm3d: only eval mode with running statistics folds into a conv");
+    const index_t c = options_.num_features();
+    scale = Tensor<T, 1>::empty({c});
+    shift = Tensor<T, 1>::empty({c});
+    for (index_t i = 0; i < c; ++i) {
+      const double inv = 1.0 / std::sqrt(static_cast<double>(running_var_(i)) + options_.eps());
+      const double a = (options_.affine() ? static_cast<double>(weight_(i)) : 1.0) * inv;
+      const double b0 = options_.affine() ? static_cast<double>(bias_(i)) : 0.0;
+      const double cb = conv_bias != nullptr ? static_cast<double>(conv_bias[i]) : 0.0;
+      scale(i) = static_cast<T>(a);
+      shift(i) = static_cast<T>(b0 + (cb - static_cast<double>(running_mean_(i))) * a);
+    }
+  }
+
+  /// forward, then ReLU when `relu`, reusing x's storage in eval mode with
+  /// running statistics (no new tensor).
+  Tensor<T, 5> forward_relu(Tensor<T, 5>&& x, bool relu) {
+    if (!foldable() || x.size(1) != options_.num_features()) {
+      Tensor<T, 5> y = forward(x.cview());
+      if (relu) ops::relu_(y.view());
+      return y;
+    }
+    Tensor<T, 1> scale, shift;
+    inference_scale_shift(nullptr, scale, shift);
+    const index_t plane = x.size(2) * x.size(3) * x.size(4);
+    const index_t rows = x.size(0) * x.size(1);
+    T* d = x.data();
+    parallel_for(0, rows, [&](index_t r) {
+      const index_t c = r % options_.num_features();
+      const T a = scale(c), b = shift(c);
+      T* p = d + r * plane;
+      for (index_t i = 0; i < plane; ++i) {
+        const T v = p[i] * a + b;
+        p[i] = (relu && v < T(0)) ? T(0) : v;
+      }
+    });
+    return std::move(x);
+  }
 
   /// Running mean 0, running variance 1, num_batches_tracked 0.
   void reset_running_stats() {

@@ -101,6 +101,18 @@ class Conv3d : public Module<Conv3d<T>> {
   }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
 
+  /// relu(bn(forward(x))) (without relu when `relu` is false). When bn is in eval
+  /// mode with running statistics it folds into this conv's output pass (one
+  /// kernel, no intermediate tensor); otherwise it runs the three steps.
+  template <class BN>
+  Tensor<T, 5> forward_bn(TensorView<const T, 5> x, BN& bn, bool relu) const {
+    if (!bn.foldable() || bn.options().num_features() != options_.out_channels())
+      return bn.forward_relu(forward(x), relu);
+    Tensor<T, 1> scale, shift;
+    bn.inference_scale_shift(has_bias() ? bias_.data() : nullptr, scale, shift);
+    return ops::conv3d_fused<T>(x, weight_.cview(), params(), scale.data(), shift.data(), relu);
+  }
+
   Tensor<T, 5>& weight() { return weight_; }
   const Tensor<T, 5>& weight() const { return weight_; }
   /// The bias, empty (shape [0]) when the options say bias(false).

@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "r2plus1d/nn/batch_norm3d.hpp"
+#include "r2plus1d/nn/conv3d.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/nn/relu.hpp"
 #include "r2plus1d/ops/relu.hpp"
@@ -19,11 +21,17 @@ namespace r2plus1d::nn {
 namespace detail {
 template <class M, class T>
 inline constexpr bool is_relu_v = std::is_base_of_v<ReLU<T>, M>;
+template <class M, class T>
+inline constexpr bool is_conv_v = std::is_base_of_v<Conv3d<T>, M>;
+template <class M, class T>
+inline constexpr bool is_bn_v = std::is_base_of_v<BatchNorm3d<T>, M>;
 }  // namespace detail
 
 /// torch.nn.Sequential over (N, C, D, H, W) tensors of `T`: forward runs the
-/// modules in order; a ReLU acts in place on its predecessor's output. Children
-/// are named "0", "1", ... as in torch's state_dict.
+/// modules in order. A Conv3d followed by a BatchNorm3d (and a ReLU) runs as
+/// Conv3d::forward_bn, folded into one pass in eval mode; a BatchNorm3d or ReLU
+/// elsewhere acts in place on its predecessor's output. Children are named "0",
+/// "1", ... as in torch's state_dict.
 template <class T, class... Ms>
 class Sequential : public Module<Sequential<T, Ms...>> {
   static_assert(sizeof...(Ms) >= 1, "Sequential: expected at least one module");
@@ -47,24 +55,50 @@ class Sequential : public Module<Sequential<T, Ms...>> {
   }
 
  private:
+  static constexpr std::size_t N = sizeof...(Ms);
+  template <std::size_t I>
+  using At = std::tuple_element_t<I, std::tuple<Ms...>>;
+  template <std::size_t I>
+  static constexpr bool relu_at() {
+    if constexpr (I < N) return detail::is_relu_v<At<I>, T>;
+    else return false;
+  }
+  template <std::size_t I>
+  static constexpr bool bn_at() {
+    if constexpr (I < N) return detail::is_bn_v<At<I>, T>;
+    else return false;
+  }
+
   template <std::size_t... I>
   Tensor<T, 5> run(TensorView<const T, 5> x, std::index_sequence<I...>) {
     Tensor<T, 5> y;
-    (step<I>(x, y), ...);
+    std::size_t next = 0;  // modules before `next` are done (some steps consume their successors)
+    (step<I>(x, y, next), ...);
     return y;
   }
   template <std::size_t I>
-  void step(TensorView<const T, 5> x, Tensor<T, 5>& y) {
+  void step(TensorView<const T, 5> x, Tensor<T, 5>& y, std::size_t& next) {
+    if (I < next) return;
     auto& m = std::get<I>(modules_);
     using M = std::remove_reference_t<decltype(m)>;
-    if constexpr (detail::is_relu_v<M, T>) {
-      if constexpr (I == 0) y = Tensor<T, 5>::from(x);
+    const TensorView<const T, 5> in = I == 0 ? x : y.cview();
+    if constexpr (detail::is_conv_v<M, T> && bn_at<I + 1>()) {
+      constexpr bool relu = relu_at<I + 2>();
+      y = m.forward_bn(in, std::get<I + 1>(modules_), relu);
+      next = I + (relu ? 3 : 2);
+      return;
+    } else if constexpr (detail::is_bn_v<M, T>) {
+      constexpr bool relu = relu_at<I + 1>();
+      y = m.forward_relu(I == 0 ? Tensor<T, 5>::from(x) : std::move(y), relu);
+      next = I + (relu ? 2 : 1);
+      return;
+    } else if constexpr (detail::is_relu_v<M, T>) {
+      if (I == 0) y = Tensor<T, 5>::from(x);
       ops::relu_(y.view());
-    } else if constexpr (I == 0) {
-      y = m(x);
     } else {
-      y = m(y.cview());
+      y = m(in);
     }
+    next = I + 1;
   }
   template <class V, std::size_t... I>
   void visit_all(V& v, std::index_sequence<I...>) {

@@ -65,31 +65,63 @@ inline Shape<5> conv3d_output_shape(const Shape<5>& input, const Shape<5>& weigh
   return out;
 }
 
+namespace detail {
+/// The kernel's sizes for validated shapes.
+inline Conv3dGeometry conv3d_geometry(const Shape<5>& in, const Shape<5>& w, const Shape<5>& out, const Conv3dParams& p) {
+  Conv3dGeometry g;
+  g.batch = in[0];
+  g.groups = p.groups;
+  g.in_channels = in[1];
+  g.out_channels = w[0];
+  g.in_d = in[2];
+  g.in_h = in[3];
+  g.in_w = in[4];
+  g.out_d = out[2];
+  g.out_h = out[3];
+  g.out_w = out[4];
+  g.k_d = w[2];
+  g.k_h = w[3];
+  g.k_w = w[4];
+  g.stride = p.stride;
+  g.padding = p.padding;
+  g.dilation = p.dilation;
+  return g;
+}
+}  // namespace detail
+
+/// conv3d followed by a per-output-channel epilogue, applied while each output
+/// block is still in cache: y = conv(x, w) * scale[o] + shift[o] (scale or shift
+/// may be null), then max(y, 0) when `relu`. With scale = gamma / sqrt(var + eps)
+/// and shift = beta - mean * scale it is conv -> BatchNorm3d (inference) -> ReLU
+/// in one pass. Writes into `y`, which must have conv3d_output_shape's shape.
+template <class T>
+void conv3d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> w, const Conv3dParams& p, const T* scale,
+                       const T* shift, bool relu, TensorView<T, 5> y) {
+  const Shape<5> out = conv3d_output_shape(x.shape(), w.shape(), p);
+  if (y.shape() != out)
+    throw ShapeError("conv3d: output has shape " + format_shape<5>(y.shape()) + ", expected " + format_shape<5>(out));
+  detail::conv3d_gemm(detail::conv3d_geometry(x.shape(), w.shape(), out, p), x.data(), w.data(),
+                      detail::ConvEpilogue<T>{scale, shift, relu}, y.data());
+}
+
+/// conv3d with the epilogue of conv3d_fused_into, in a new tensor.
+template <class T>
+Tensor<T, 5> conv3d_fused(TensorView<const T, 5> x, TensorView<const T, 5> w, const Conv3dParams& p, const T* scale,
+                          const T* shift, bool relu) {
+  Tensor<T, 5> y = Tensor<T, 5>::empty(conv3d_output_shape(x.shape(), w.shape(), p));
+  conv3d_fused_into<T>(x, w, p, scale, shift, relu, y.view());
+  return y;
+}
+
 /// Convolution of an (N, C, D, H, W) input with an (out_channels, C / groups, kd, kh, kw)
 /// weight plus an optional bias (nullptr, or out_channels values), as
 /// torch.nn.functional.conv3d. Results do not depend on the thread count.
 template <class T>
 Tensor<T, 5> conv3d(TensorView<const T, 5> x, TensorView<const T, 5> w, const T* bias, const Conv3dParams& p) {
   const Shape<5> out = conv3d_output_shape(x.shape(), w.shape(), p);
-  detail::Conv3dGeometry g;
-  g.batch = x.size(0);
-  g.groups = p.groups;
-  g.in_channels = x.size(1);
-  g.out_channels = w.size(0);
-  g.in_d = x.size(2);
-  g.in_h = x.size(3);
-  g.in_w = x.size(4);
-  g.out_d = out[2];
-  g.out_h = out[3];
-  g.out_w = out[4];
-  g.k_d = w.size(2);
-  g.k_h = w.size(3);
-  g.k_w = w.size(4);
-  g.stride = p.stride;
-  g.padding = p.padding;
-  g.dilation = p.dilation;
   Tensor<T, 5> y = Tensor<T, 5>::empty(out);
-  detail::conv3d_gemm(g, x.data(), w.data(), bias, y.data());
+  detail::conv3d_gemm(detail::conv3d_geometry(x.shape(), w.shape(), out, p), x.data(), w.data(),
+                      detail::ConvEpilogue<T>{nullptr, bias, false}, y.data());
   return y;
 }
 

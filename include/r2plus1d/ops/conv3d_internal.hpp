@@ -39,16 +39,54 @@ struct Conv3dGeometry {
 
 /// Upper bound of a column chunk's size in bytes (per thread).
 inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
+/// Work items a convolution is split into at least (per image), when its size allows.
+inline constexpr index_t kMinTasksPerImage = 8;
+/// Fewest output channels a row block holds.
+inline constexpr index_t kMinRowBlock = 32;
 
-/// Output positions per chunk: a multiple of 16 that keeps the column chunk
-/// under kColumnBudgetBytes (at least 16 columns) and splits an image into
-/// about 8 chunks or more. Depends only on the sizes, so results do not depend
-/// on the thread count.
-inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t element_size) {
-  const index_t by_budget = std::max<index_t>(16, kColumnBudgetBytes / std::max<index_t>(1, depth * element_size) / 16 * 16);
-  const index_t by_split = std::max<index_t>(16, ((positions + 7) / 8 + 15) / 16 * 16);
-  return std::max<index_t>(1, std::min({by_budget, by_split, positions}));
+/// How a convolution's output is cut into work items: per (image, group),
+/// column chunks of `columns` output positions and `row_blocks` blocks of
+/// output channels. Depends only on the sizes (never on the thread count or
+/// the batch size), so every output element comes from a GEMM of the same
+/// shape whatever the threads and whether a clip runs alone or in a batch.
+struct Conv3dTiling {
+  index_t columns = 1, chunks = 1, row_blocks = 1, rows = 1;
+};
+
+inline Conv3dTiling conv3d_tiling(index_t positions, index_t depth, index_t out_per_group, index_t groups,
+                                  index_t element_size) {
+  Conv3dTiling t;
+  const index_t by_budget =
+      std::max<index_t>(16, kColumnBudgetBytes / std::max<index_t>(1, depth * element_size) / 16 * 16);
+  // Prefer wide chunks (efficient GEMMs); split columns further only while the
+  // chunks stay at least 256 wide, then split the output channels.
+  const index_t by_split = std::max<index_t>(256, ((positions + kMinTasksPerImage - 1) / kMinTasksPerImage + 15) / 16 * 16);
+  t.columns = std::max<index_t>(1, std::min({by_budget, by_split, positions}));
+  t.chunks = (positions + t.columns - 1) / t.columns;
+  const index_t have = groups * t.chunks;
+  if (have < kMinTasksPerImage) {
+    const index_t want = (kMinTasksPerImage + have - 1) / have;
+    t.row_blocks = std::max<index_t>(1, std::min(want, out_per_group / kMinRowBlock));
+  }
+  t.rows = (out_per_group + t.row_blocks - 1) / t.row_blocks;
+  t.row_blocks = (out_per_group + t.rows - 1) / t.rows;
+  return t;
 }
+
+/// Output positions per chunk (see conv3d_tiling).
+inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t element_size) {
+  return conv3d_tiling(positions, depth, 1, 1, element_size).columns;
+}
+
+/// What is applied to each output channel o as it is produced:
+/// y = y * scale[o] + shift[o] (either may be null: 1 and 0), then max(y, 0) if relu.
+/// A bias is shift = bias; an inference BatchNorm folds into scale and shift.
+template <class T>
+struct ConvEpilogue {
+  const T* scale = nullptr;
+  const T* shift = nullptr;
+  bool relu = false;
+};
 
 /// Writes columns [p0, p0 + count) of one group's column matrix into `col`
 /// (depth() rows, leading dimension `count`): col[(c, kd, kh, kw)][p] is the input
@@ -103,38 +141,62 @@ void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t coun
   }
 }
 
-/// y = conv(x, w) + bias for contiguous NCDHW x and y, weight (out, in/groups, kd, kh, kw).
-/// Work items are (batch, group, chunk of output positions); each thread owns one
-/// column buffer, and every output element comes from one GEMM of fixed shape.
 template <class T>
-void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const T* bias, T* y) {
+void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t count) {
+  const T a = e.scale != nullptr ? e.scale[channel] : T(1);
+  const T b = e.shift != nullptr ? e.shift[channel] : T(0);
+  if (e.scale != nullptr) {
+    if (e.relu) {
+      for (index_t i = 0; i < count; ++i) {
+        const T v = row[i] * a + b;
+        row[i] = v < T(0) ? T(0) : v;  // NaN stays NaN
+      }
+    } else {
+      for (index_t i = 0; i < count; ++i) row[i] = row[i] * a + b;
+    }
+  } else if (e.shift != nullptr || e.relu) {
+    for (index_t i = 0; i < count; ++i) {
+      const T v = row[i] + b;
+      row[i] = (e.relu && v < T(0)) ? T(0) : v;
+    }
+  }
+}
+
+/// y = epilogue(conv(x, w)) for contiguous NCDHW x and y, weight (out, in/groups,
+/// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
+/// order (conv3d_tiling); each thread owns one column buffer and reuses it for
+/// the row blocks of a chunk. Every output element comes from one GEMM of a
+/// fixed shape, followed by the epilogue on the still-cached block.
+template <class T>
+void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
   const index_t K = g.depth();
   const index_t og = g.out_per_group();
-  const index_t pc = conv3d_chunk_columns(P, K, static_cast<index_t>(sizeof(T)));
-  const index_t chunks = (P + pc - 1) / pc;
-  const index_t tasks = g.batch * g.groups * chunks;
+  const Conv3dTiling t = conv3d_tiling(P, K, og, g.groups, static_cast<index_t>(sizeof(T)));
+  const index_t per_image = g.groups * t.chunks * t.row_blocks;
+  const index_t tasks = g.batch * per_image;
   if (tasks == 0) return;
   const bool direct = g.identity_gather();
   const index_t workers = std::min<index_t>(get_num_threads(), tasks);
 
   parallel_for(0, workers, [&](index_t worker) {
     Tensor<T, 1> col;
-    if (!direct) col = Tensor<T, 1>::empty({K * pc});
+    if (!direct) col = Tensor<T, 1>::empty({K * t.columns});
+    index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
     const index_t first = worker * tasks / workers, last = (worker + 1) * tasks / workers;
     for (index_t task = first; task < last; ++task) {
-      const index_t chunk = task % chunks;
-      const index_t grp = (task / chunks) % g.groups;
-      const index_t n = task / (chunks * g.groups);
-      const index_t p0 = chunk * pc;
-      const index_t count = std::min(pc, P - p0);
+      const index_t rb = task % t.row_blocks;
+      const index_t key = task / t.row_blocks;  // (image, group, chunk)
+      const index_t chunk = key % t.chunks;
+      const index_t grp = (key / t.chunks) % g.groups;
+      const index_t n = key / (t.chunks * g.groups);
+      const index_t p0 = chunk * t.columns;
+      const index_t count = std::min(t.columns, P - p0);
+      const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
 
       const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_plane();
-      T* yg = y + (n * g.out_channels + grp * og) * P + p0;
-      for (index_t o = 0; o < og; ++o) {
-        const T b = bias != nullptr ? bias[grp * og + o] : T(0);
-        std::fill(yg + o * P, yg + o * P + count, b);
-      }
+      T* yg = y + (n * g.out_channels + grp * og + r0) * P + p0;
+      for (index_t o = 0; o < rows; ++o) std::fill(yg + o * P, yg + o * P + count, T(0));
 
       const T* B;
       index_t ldb;
@@ -142,11 +204,15 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const T* bias,
         B = xg + p0;
         ldb = g.in_plane();
       } else {
-        vol2col_chunk(g, xg, p0, count, col.data());
+        if (key != cached) {
+          vol2col_chunk(g, xg, p0, count, col.data());
+          cached = key;
+        }
         B = col.data();
         ldb = count;
       }
-      gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(og, count, K, w + grp * og * K, K, B, ldb, yg, P);
+      gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, P);
+      for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * P, count);
     }
   });
 }

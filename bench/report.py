@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Runs r2plus1d_bench once and prints the results table: every benchmark's
+GFLOP/s and its fraction of the reference sgemm measured in the same run at
+the same thread count, per-clip times of the networks, and (with --torch) the
+same clip through PyTorch side by side.
+
+    python3 bench/report.py --build build [--torch] [--write bench/README.md]
+
+--write replaces the text between the RESULTS markers of that file."""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+
+def cpu_name():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def run_bench(exe, filt, min_time):
+    cmd = [exe, "--benchmark_format=json", "--benchmark_filter=" + filt]
+    if min_time:
+        cmd.append("--benchmark_min_time=%g" % min_time)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out)["benchmarks"]
+
+
+def threads_of(name):
+    m = re.search(r"threads:(\d+)", name)
+    return int(m.group(1)) if m else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default="build", help="CMake build directory holding bench/r2plus1d_bench")
+    ap.add_argument("--filter", default=".", help="benchmark regex (the sgemm reference always runs)")
+    ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark")
+    ap.add_argument("--torch", action="store_true", help="also run bench/compare_pytorch.py")
+    ap.add_argument("--write", default=None, help="markdown file whose RESULTS section to replace")
+    a = ap.parse_args()
+
+    exe = os.path.join(a.build, "bench", "r2plus1d_bench")
+    if not os.path.exists(exe):
+        sys.exit("report: %s not found; build with -DR2PLUS1D_BUILD_BENCH=ON first" % exe)
+    rows = run_bench(exe, "sgemm|" + a.filter, a.min_time)
+    sgemm = {threads_of(r["name"]): r["FLOP/s"] for r in rows if r["name"].startswith("sgemm")}
+
+    lines = []
+    lines.append("Machine: %s, %d logical CPUs; %s; %s" % (cpu_name(), os.cpu_count() or 0,
+                                                          datetime.date.today().isoformat(),
+                                                          "r2plus1d_bench, one run"))
+    lines.append("")
+    lines.append("| benchmark | threads | time (ms) | GFLOP/s | of sgemm |")
+    lines.append("|---|---:|---:|---:|---:|")
+    per_clip = {}
+    for r in rows:
+        name = r["name"].replace("/real_time", "")
+        t = threads_of(name)
+        base = re.sub(r"/(threads|batch|min_time):[^/]*", "", name)
+        gf = r.get("FLOP/s", 0.0) / 1e9
+        frac = (r.get("FLOP/s", 0.0) / sgemm[t]) if t in sgemm and "FLOP/s" in r else float("nan")
+        ms = r["real_time"] if r.get("time_unit") == "ms" else r["real_time"] / 1e6
+        extra = ""
+        m = re.search(r"batch:(\d+)", name)
+        if m:
+            b = int(m.group(1))
+            per_clip[(base, b, t)] = ms / b
+            extra = " (%.0f ms/clip, batch %d)" % (ms / b, b)
+        lines.append("| %s%s | %s | %.2f | %.1f | %.2f |" % (base, extra, t, ms, gf, frac))
+    if per_clip:
+        lines.append("")
+        for (base, b, t), v in sorted(per_clip.items()):
+            if b != 1 and (base, 1, t) in per_clip:
+                lines.append("- %s, %d threads: batch %d is %.2fx the per-clip time of batch 1" %
+                             (base, t, b, v / per_clip[(base, 1, t)]))
+    text = "\n".join(lines)
+    if a.torch:
+        here = os.path.dirname(os.path.abspath(__file__))
+        cmp_out = subprocess.run([sys.executable, os.path.join(here, "compare_pytorch.py"), "--build", a.build],
+                                 capture_output=True, text=True)
+        text += "\n\n" + cmp_out.stdout.strip() + ("\n" + cmp_out.stderr.strip() if cmp_out.returncode else "")
+    print(text)
+    if a.write:
+        doc = open(a.write).read()
+        begin, end = "<!-- RESULTS BEGIN -->", "<!-- RESULTS END -->"
+        if begin not in doc or end not in doc:
+            sys.exit("report: %s has no RESULTS markers" % a.write)
+        head, rest = doc.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        open(a.write, "w").write(head + begin + "\n" + text + "\n" + end + tail)
+
+
+if __name__ == "__main__":
+    main()
