@@ -87,15 +87,15 @@ inline std::vector<std::string> expand_inputs(const std::vector<std::string>& gi
 inline std::pair<long, long> parse_shard(const std::string& s) {
   const auto slash = s.find('/');
   long k = -1, n = 0;
-  try {
-    std::size_t u1 = 0, u2 = 0;
-    if (slash != std::string::npos && slash > 0 && slash + 1 < s.size()) {
-      k = std::stol(s.substr(0, slash), &u1);
-      n = std::stol(s.substr(slash + 1), &u2);
-      if (u1 != slash || u2 != s.size() - slash - 1) k = -1;
+  const bool well_formed = s.find_first_not_of("0123456789/") == std::string::npos && slash != std::string::npos &&
+                           slash > 0 && slash + 1 < s.size() && s.find('/', slash + 1) == std::string::npos;
+  if (well_formed) {
+    try {
+      k = std::stol(s.substr(0, slash));
+      n = std::stol(s.substr(slash + 1));
+    } catch (const std::exception&) {  // out of range
+      k = -1;
     }
-  } catch (const std::exception&) {
-    k = -1;
   }
   if (k < 0 || n < 1 || k >= n)
     throw r2plus1d::OptionError("--shard: expected K/N with 0 <= K < N, like 0/4, got '" + s + "'");
@@ -166,8 +166,11 @@ class IndexCsv {
       }
       lines.push_back(line);
     }
-    if (rows_.count(video)) stale_ = true;
-    rows_[video].clear();
+    const auto known = rows_.find(video);
+    if (known != rows_.end()) {
+      stale_ = true;
+      known->second.clear();
+    }
     for (const auto& l : lines) add_line(video, l);
     const bool fresh = !fs::exists(path_);
     std::ofstream out(path_, std::ios::app);

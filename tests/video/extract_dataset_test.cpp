@@ -1,0 +1,117 @@
+// r2plus1d-extract's dataset helpers (examples/extract_dataset.hpp): clip
+// sampling and padding, batching, --shard parsing, CSV fields and the index.
+
+#include <gtest/gtest.h>
+
+#include "extract_dataset.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+using r2plus1d::index_t;
+
+struct Sampled {
+  std::vector<index_t> batch_sizes;
+  std::vector<extract::ClipRecord> records;
+  std::vector<std::vector<float>> first_values;  // per clip, frame t's value (each frame is constant)
+};
+
+// Pushes `frames` frames (frame j filled with the value j) through a sampler.
+Sampled sample(index_t frames, index_t clip_len, index_t step, index_t batch, index_t* padded = nullptr) {
+  Sampled run;
+  extract::ClipSampler s(clip_len, step, batch, 2, 3, [&](const r2plus1d::Tensor<float, 5>& x, std::vector<extract::ClipRecord> r) {
+    run.batch_sizes.push_back(x.size(0));
+    for (index_t n = 0; n < x.size(0); ++n) {
+      std::vector<float> v;
+      for (index_t t = 0; t < x.size(2); ++t) v.push_back(x(n, 2, t, 1, 2));
+      run.first_values.push_back(v);
+    }
+    run.records.insert(run.records.end(), r.begin(), r.end());
+  });
+  for (index_t j = 0; j < frames; ++j)
+    if (s.wanted(j)) s.push(j, std::vector<float>(3 * 2 * 3, static_cast<float>(j)), 100 + j, 0.5 * static_cast<double>(j));
+  const index_t p = s.flush();
+  if (padded != nullptr) *padded = p;
+  return run;
+}
+
+TEST(ExtractDataset, ClipsEveryStepFrames) {
+  index_t padded = -1;
+  const Sampled r = sample(40, 8, 12, 2, &padded);
+  EXPECT_EQ(padded, 0);
+  ASSERT_EQ(r.records.size(), 3u);  // starts 0, 12, 24; 36 + 8 > 40
+  EXPECT_EQ(r.batch_sizes, (std::vector<index_t>{2, 1}));
+  for (std::size_t k = 0; k < 3; ++k) {
+    EXPECT_EQ(r.records[k].clip, static_cast<index_t>(k));
+    EXPECT_EQ(r.records[k].start_frame, 100 + 12 * static_cast<index_t>(k));
+    EXPECT_DOUBLE_EQ(r.records[k].start_time, 6.0 * static_cast<double>(k));
+    for (index_t t = 0; t < 8; ++t) EXPECT_EQ(r.first_values[k][static_cast<std::size_t>(t)], float(12 * k + t));
+  }
+}
+
+TEST(ExtractDataset, OverlappingClips) {
+  const Sampled r = sample(10, 4, 2, 8);
+  ASSERT_EQ(r.records.size(), 4u);  // 0, 2, 4, 6
+  EXPECT_EQ(r.first_values[3], (std::vector<float>{6, 7, 8, 9}));
+}
+
+TEST(ExtractDataset, ShortStreamIsPaddedWithItsLastFrame) {
+  index_t padded = 0;
+  const Sampled r = sample(3, 8, 8, 4, &padded);
+  EXPECT_EQ(padded, 3);
+  ASSERT_EQ(r.records.size(), 1u);
+  EXPECT_EQ(r.first_values[0], (std::vector<float>{0, 1, 2, 2, 2, 2, 2, 2}));
+}
+
+TEST(ExtractDataset, ParseShard) {
+  EXPECT_EQ(extract::parse_shard("0/4"), (std::pair<long, long>{0, 4}));
+  EXPECT_EQ(extract::parse_shard("3/4"), (std::pair<long, long>{3, 4}));
+  for (const char* bad : {"4/4", "-1/4", "1", "1/", "/2", "a/b", "1/0", "1/2x", " 1/2"})
+    EXPECT_THROW(extract::parse_shard(bad), r2plus1d::OptionError) << bad;
+}
+
+TEST(ExtractDataset, CsvFields) {
+  EXPECT_EQ(extract::csv_field("a.mp4"), "a.mp4");
+  EXPECT_EQ(extract::csv_field("a,b.mp4"), "\"a,b.mp4\"");
+  EXPECT_EQ(extract::csv_first_field("\"a,\"\"b\"\".mp4\",x,1"), "a,\"b\".mp4");
+  EXPECT_EQ(extract::csv_first_field("a.mp4,x,1"), "a.mp4");
+}
+
+TEST(ExtractDataset, IndexKeepsEarlierRowsAndReplacesRerunVideos) {
+  const std::string dir = std::string(R2PLUS1D_VIDEO_WORK_DIR) + "/index";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/index.csv";
+  {
+    extract::IndexCsv index(path);
+    index.add("a,1.mp4", "a.npy", {{0, 0, 0.0}, {1, 16, 0.64}});
+    index.add("b.mp4", "b.npy", {{0, 0, 0.0}});
+    index.finish();
+  }
+  {
+    extract::IndexCsv index(path);
+    index.add("a,1.mp4", "a.npy", {{0, 0, 0.0}});
+    index.add("c.npy", "c_out.npy", {{0, -1, -1}});
+    index.finish();
+  }
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  EXPECT_EQ(lines, (std::vector<std::string>{extract::IndexCsv::kHeader, "\"a,1.mp4\",a.npy,0,0,0.000000",
+                                             "b.mp4,b.npy,0,0,0.000000", "c.npy,c_out.npy,0,,"}));
+}
+
+TEST(ExtractDataset, DirectoriesGiveTheirVideosSorted) {
+  const std::string dir = std::string(R2PLUS1D_VIDEO_WORK_DIR) + "/expand";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/sub");
+  for (const char* f : {"b.MP4", "a.mkv", "notes.txt", "c.npy", "sub/d.avi"}) std::ofstream(dir + "/" + f) << "x";
+  EXPECT_EQ(extract::expand_inputs({dir, dir + "/c.npy", dir + "/a.mkv"}),
+            (std::vector<std::string>{dir + "/a.mkv", dir + "/b.MP4", dir + "/c.npy"}));
+}
+
+}  // namespace
