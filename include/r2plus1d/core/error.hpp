@@ -2,6 +2,24 @@
 /// \file
 /// The exception hierarchy. Every problem a caller or a file can cause throws a
 /// subclass of r2plus1d::Error; nothing in the library aborts or returns codes.
+///
+///     Error
+///     +-- ShapeError      wrong rank (from a file), channel count, features; input
+///     |                   smaller than an unpadded kernel; zero-size clip
+///     +-- OptionError     non-positive sizes, strides, dilations, groups, threads;
+///     |                   negative padding; groups that do not divide the channels
+///     +-- IoError         a path that does not exist, is a directory, cannot be
+///     |                   opened, read, written or renamed
+///     +-- FormatError     truncated file, bad magic or JSON, header over 100 MB,
+///     |   |               offsets out of the data or overlapping, bad shapes
+///     |   +-- DTypeError  a dtype the format or the conversion does not support
+///     +-- StateDictError  missing, unexpected or mis-shaped keys (all listed in
+///                         one message), or a key's dtype that cannot convert
+///
+/// Messages are one line, start with the function or module ("Conv3d: ",
+/// "npy: 'path': ") and say what was expected and what was found. NaN and Inf
+/// are not errors: they propagate through every layer as in PyTorch.
+/// std::bad_alloc is the only other exception, for memory exhaustion.
 
 #include <stdexcept>
 #include <string>
