@@ -153,6 +153,19 @@ def main():
     np.save(p("chan4.npy"), np.zeros((1, 4, 4, 8, 8), np.float32))
     with open(p("garbage.safetensors"), "wb") as f:
         f.write(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json}")
+    def raw_safetensors(name, header, data):
+        with open(p(name), "wb") as f:
+            f.write(len(header).to_bytes(8, "little") + header + data)
+    raw_safetensors("huge_header.safetensors", b"{}" + b" " * 6, b"")
+    with open(p("huge_header.safetensors"), "r+b") as f:
+        f.write((100_000_001).to_bytes(8, "little"))
+    raw_safetensors("overlap.safetensors", b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+                    b'"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}', bytes(12))
+    raw_safetensors("f8.safetensors", b'{"a":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}}', bytes(1))
+    with open(p("net.safetensors"), "rb") as f:
+        whole = f.read()
+    with open(p("truncated.safetensors"), "wb") as f:
+        f.write(whole[: len(whole) - 100])
     with open(p("truncated.npy"), "wb") as f:
         f.write(open(p("x32.npy"), "rb").read()[:200])
     with open(p("exists.npy"), "wb") as f:
@@ -173,6 +186,11 @@ def main():
         ("truncated npy", ["--input", p("truncated.npy")]),
         ("missing weights", ["--weights", p("nope.safetensors")]),
         ("garbage weights", ["--weights", p("garbage.safetensors")]),
+        ("weights header over 100 MB", ["--weights", p("huge_header.safetensors")]),
+        ("weights with overlapping offsets", ["--weights", p("overlap.safetensors")]),
+        ("weights of an unsupported dtype", ["--weights", p("f8.safetensors")]),
+        ("truncated weights", ["--weights", p("truncated.safetensors"), "--layers", "1,1,1,1"]),
+        ("weights path is a directory", ["--weights", work]),
         ("weights of another depth", ["--weights", p("net.safetensors"), "--layers", "2,2,2,2"]),
         ("existing output", ["--layers", "1,1,1,1", "--output", p("exists.npy")]),
         ("--logits with backbone-only seed weights", ["--layers", "1,1,1,1", "--weights", p("net.safetensors"),
