@@ -14,6 +14,7 @@
 
 // ops: stateless kernels
 #include "r2plus1d/ops/conv3d.hpp"
+#include "r2plus1d/ops/conv2plus1d.hpp"
 #include "r2plus1d/ops/batch_norm3d.hpp"
 #include "r2plus1d/ops/relu.hpp"
 #include "r2plus1d/ops/adaptive_avg_pool3d.hpp"

@@ -47,7 +47,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   }
 
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
-    Tensor<T, 5> out = conv2_(conv1_(x));
+    Tensor<T, 5> out = conv2_(conv1_(x));  // conv2 may reuse conv1's output storage
     if (downsample_) {
       const Tensor<T, 5> residual = (*downsample_)(x);
       ops::add_relu_(out.view(), residual.cview());

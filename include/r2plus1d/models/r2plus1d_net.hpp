@@ -43,7 +43,14 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
       throw ShapeError("R2Plus1DNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
     if (!this->is_training() && s[0] > 1)
       return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return forward(clip); });
-    Tensor<T, 5> y = pool_(conv5_(conv4_(conv3_(conv2_(conv1_(x))))));
+    // One statement per layer, each consuming the previous activation, so that
+    // no more than a layer's own tensors are alive at once.
+    Tensor<T, 5> y = conv1_(x);
+    y = conv2_(std::move(y));
+    y = conv3_(std::move(y));
+    y = conv4_(std::move(y));
+    y = conv5_(std::move(y));
+    y = pool_(y.cview());
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }

@@ -10,6 +10,7 @@
 #include "r2plus1d/nn/conv3d.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/nn/relu.hpp"
+#include "r2plus1d/ops/conv2plus1d.hpp"
 #include "r2plus1d/ops/relu.hpp"
 
 namespace r2plus1d {
@@ -62,12 +63,40 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
     return (kt * khw * in_channels * out_channels) / (khw * in_channels + kt * out_channels);
   }
 
-  /// In eval mode each BatchNorm and ReLU folds into its conv's output pass.
+  /// In eval mode both BatchNorms and ReLUs fold into the convs' output passes
+  /// and the pair streams over time (ops::conv2plus1d_fused), so the
+  /// intermediate tensor never exists whole.
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    if (bn1_.foldable() && bn2_.foldable() &&
+        ops::conv2plus1d_streamable(spatial_conv_.weight().shape(), spatial_conv_.params(),
+                                    temporal_conv_.weight().shape(), temporal_conv_.params())) {
+      Tensor<T, 1> s1, b1, s2, b2;
+      bn1_.inference_scale_shift(spatial_conv_.has_bias() ? spatial_conv_.bias().data() : nullptr, s1, b1);
+      bn2_.inference_scale_shift(temporal_conv_.has_bias() ? temporal_conv_.bias().data() : nullptr, s2, b2);
+      return ops::conv2plus1d_fused<T>(x, spatial_conv_.weight().cview(), spatial_conv_.params(), s1.data(),
+                                       b1.data(), true, temporal_conv_.weight().cview(), temporal_conv_.params(),
+                                       s2.data(), b2.data(), true);
+    }
     const Tensor<T, 5> y = spatial_conv_.forward_bn(x, bn1_, true);
     return temporal_conv_.forward_bn(y.cview(), bn2_, true);
   }
+  /// forward that writes over x's storage when the shapes allow it in eval mode
+  /// (ops::conv2plus1d_in_place_ok), saving one activation's memory.
+  Tensor<T, 5> forward(Tensor<T, 5>&& x) {
+    if (!bn1_.foldable() || !bn2_.foldable() ||
+        !ops::conv2plus1d_in_place_ok(x.shape(), spatial_conv_.weight().shape(), spatial_conv_.params(),
+                                      temporal_conv_.weight().shape(), temporal_conv_.params()))
+      return forward(x.cview());
+    Tensor<T, 1> s1, b1, s2, b2;
+    bn1_.inference_scale_shift(spatial_conv_.has_bias() ? spatial_conv_.bias().data() : nullptr, s1, b1);
+    bn2_.inference_scale_shift(temporal_conv_.has_bias() ? temporal_conv_.bias().data() : nullptr, s2, b2);
+    ops::conv2plus1d_fused_into<T>(x.cview(), spatial_conv_.weight().cview(), spatial_conv_.params(), s1.data(),
+                                   b1.data(), true, temporal_conv_.weight().cview(), temporal_conv_.params(),
+                                   s2.data(), b2.data(), true, x.view());
+    return std::move(x);
+  }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
   index_t intermed_channels() const { return intermed_channels_; }
   nn::Conv3d<T>& spatial_conv() { return spatial_conv_; }

@@ -38,7 +38,7 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
 
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> res = bn1_.forward_relu(conv1_(x), true);
-    res = bn2_.forward_relu(conv2_(res.cview()), false);
+    res = bn2_.forward_relu(conv2_(std::move(res)), false);  // conv2 may work in place
     if (downsample_) {
       const Tensor<T, 5> shortcut = downsamplebn_->forward_relu((*downsampleconv_)(x), false);
       ops::add_relu_(res.view(), shortcut.cview());

@@ -29,9 +29,16 @@ class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block
 
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> y = block1_(x);
-    return blocks_.empty() ? y : blocks_.forward(y.cview());
+    return blocks_.empty() ? y : blocks_.forward(std::move(y));
+  }
+  /// forward that releases x once the first block has read it.
+  Tensor<T, 5> forward(Tensor<T, 5>&& x) {
+    Tensor<T, 5> y = block1_(x.cview());
+    x = Tensor<T, 5>();
+    return blocks_.empty() ? y : blocks_.forward(std::move(y));
   }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
   index_t layer_size() const { return 1 + static_cast<index_t>(blocks_.size()); }
   block_type& block1() { return block1_; }

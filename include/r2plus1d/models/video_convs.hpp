@@ -12,6 +12,7 @@
 #include "r2plus1d/nn/conv3d.hpp"
 #include "r2plus1d/nn/relu.hpp"
 #include "r2plus1d/nn/sequential.hpp"
+#include "r2plus1d/ops/conv2plus1d.hpp"
 
 namespace r2plus1d::video {
 
@@ -63,6 +64,41 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
                                .bias(false),
                            gen)) {}
   static Triple downsample_stride(index_t stride) { return Triple(stride); }
+
+  /// relu(bn(forward(x))) (no relu when `relu` is false). In eval mode both
+  /// BatchNorms fold into the convs and the pair streams over time
+  /// (ops::conv2plus1d_fused).
+  template <class BN>
+  Tensor<T, 5> forward_bn(TensorView<const T, 5> x, BN& bn, bool relu) {
+    auto& spatial = this->template get<0>();
+    auto& mid_bn = this->template get<1>();
+    auto& temporal = this->template get<3>();
+    if (!mid_bn.foldable() || !bn.foldable() || bn.options().num_features() != temporal.options().out_channels())
+      return bn.forward_relu(this->forward(x), relu);
+    Tensor<T, 1> s1, b1, s2, b2;
+    mid_bn.inference_scale_shift(nullptr, s1, b1);
+    bn.inference_scale_shift(nullptr, s2, b2);
+    return ops::conv2plus1d_fused<T>(x, spatial.weight().cview(), spatial.params(), s1.data(), b1.data(), true,
+                                     temporal.weight().cview(), temporal.params(), s2.data(), b2.data(), relu);
+  }
+  /// forward_bn that writes over x's storage when shapes allow (ops::conv2plus1d_in_place_ok).
+  template <class BN>
+  Tensor<T, 5> forward_bn(Tensor<T, 5>&& x, BN& bn, bool relu) {
+    auto& spatial = this->template get<0>();
+    auto& mid_bn = this->template get<1>();
+    auto& temporal = this->template get<3>();
+    if (!mid_bn.foldable() || !bn.foldable() || bn.options().num_features() != temporal.options().out_channels() ||
+        !ops::conv2plus1d_in_place_ok(x.shape(), spatial.weight().shape(), spatial.params(),
+                                      temporal.weight().shape(), temporal.params()))
+      return forward_bn(x.cview(), bn, relu);
+    Tensor<T, 1> s1, b1, s2, b2;
+    mid_bn.inference_scale_shift(nullptr, s1, b1);
+    bn.inference_scale_shift(nullptr, s2, b2);
+    ops::conv2plus1d_fused_into<T>(x.cview(), spatial.weight().cview(), spatial.params(), s1.data(), b1.data(), true,
+                                   temporal.weight().cview(), temporal.params(), s2.data(), b2.data(), relu,
+                                   x.view());
+    return std::move(x);
+  }
 };
 
 /// The default stem of R3D and MC3: Conv3d(3, 64, (3,7,7), stride (1,2,2),
@@ -94,6 +130,20 @@ class R2Plus1dStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>,
              nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(45)), nn::ReLU<T>(),
              nn::Conv3d<T>(nn::Conv3dOptions(45, 64, Triple{3, 1, 1}).padding({1, 0, 0}).bias(false), gen),
              nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(64)), nn::ReLU<T>()) {}
+
+  /// In eval mode the whole stem is one streamed (2+1)D pass (ops::conv2plus1d_fused).
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    auto& bn1 = this->template get<1>();
+    auto& bn2 = this->template get<4>();
+    if (!bn1.foldable() || !bn2.foldable()) return Base::forward(x);
+    Tensor<T, 1> s1, b1, s2, b2;
+    bn1.inference_scale_shift(nullptr, s1, b1);
+    bn2.inference_scale_shift(nullptr, s2, b2);
+    return ops::conv2plus1d_fused<T>(x, this->template get<0>().weight().cview(), this->template get<0>().params(),
+                                     s1.data(), b1.data(), true, this->template get<3>().weight().cview(),
+                                     this->template get<3>().params(), s2.data(), b2.data(), true);
+  }
+  Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 };
 
 }  // namespace r2plus1d::video

@@ -54,10 +54,10 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
     if (!this->is_training() && s[0] > 1)
       return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return features(clip); });
     Tensor<T, 5> y = stem_(x);
-    y = layer1_.forward(y.cview());
-    y = layer2_.forward(y.cview());
-    y = layer3_.forward(y.cview());
-    y = layer4_.forward(y.cview());
+    y = layer1_.forward(std::move(y));
+    y = layer2_.forward(std::move(y));
+    y = layer3_.forward(std::move(y));
+    y = layer4_.forward(std::move(y));
     y = avgpool_(y.cview());
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }

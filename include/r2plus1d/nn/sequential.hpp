@@ -21,15 +21,25 @@ namespace r2plus1d::nn {
 namespace detail {
 template <class M, class T>
 inline constexpr bool is_relu_v = std::is_base_of_v<ReLU<T>, M>;
+/// Modules with `forward_bn(x, bn, relu)`: a conv (or conv pair) a following
+/// BatchNorm3d and ReLU can fold into.
+template <class M, class T, class = void>
+struct has_forward_bn : std::false_type {};
 template <class M, class T>
-inline constexpr bool is_conv_v = std::is_base_of_v<Conv3d<T>, M>;
+struct has_forward_bn<M, T,
+                      std::void_t<decltype(std::declval<M&>().forward_bn(std::declval<TensorView<const T, 5>>(),
+                                                                        std::declval<BatchNorm3d<T>&>(), true))>>
+    : std::true_type {};
+template <class M, class T>
+inline constexpr bool is_conv_v = has_forward_bn<M, T>::value;
 template <class M, class T>
 inline constexpr bool is_bn_v = std::is_base_of_v<BatchNorm3d<T>, M>;
 }  // namespace detail
 
 /// torch.nn.Sequential over (N, C, D, H, W) tensors of `T`: forward runs the
-/// modules in order. A Conv3d followed by a BatchNorm3d (and a ReLU) runs as
-/// Conv3d::forward_bn, folded into one pass in eval mode; a BatchNorm3d or ReLU
+/// modules in order. A module with forward_bn (Conv3d, Conv2Plus1D) followed by a
+/// BatchNorm3d (and a ReLU) runs as forward_bn, folded into its output pass in
+/// eval mode; a BatchNorm3d or ReLU
 /// elsewhere acts in place on its predecessor's output. Children are named "0",
 /// "1", ... as in torch's state_dict.
 template <class T, class... Ms>
@@ -39,8 +49,17 @@ class Sequential : public Module<Sequential<T, Ms...>> {
  public:
   explicit Sequential(Ms... modules) : modules_(std::move(modules)...) {}
 
-  Tensor<T, 5> forward(TensorView<const T, 5> x) { return run(x, std::index_sequence_for<Ms...>{}); }
+  Tensor<T, 5> forward(TensorView<const T, 5> x) {
+    Tensor<T, 5> y;
+    return run(x, y, false, std::index_sequence_for<Ms...>{});
+  }
+  /// forward that may reuse x's storage (a first module that can work in place does).
+  Tensor<T, 5> forward(Tensor<T, 5>&& x) {
+    Tensor<T, 5> y = std::move(x);
+    return run(y.cview(), y, true, std::index_sequence_for<Ms...>{});
+  }
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
   /// The I-th module.
   template <std::size_t I>
@@ -69,34 +88,39 @@ class Sequential : public Module<Sequential<T, Ms...>> {
     else return false;
   }
 
+  // Runs the modules; the input is the view x until the first module has run
+  // (or y itself when `owned`), then y. Modules before `next` are done (a conv
+  // step consumes the BatchNorm and ReLU after it).
   template <std::size_t... I>
-  Tensor<T, 5> run(TensorView<const T, 5> x, std::index_sequence<I...>) {
-    Tensor<T, 5> y;
-    std::size_t next = 0;  // modules before `next` are done (some steps consume their successors)
-    (step<I>(x, y, next), ...);
-    return y;
+  Tensor<T, 5> run(TensorView<const T, 5> x, Tensor<T, 5>& y, bool owned, std::index_sequence<I...>) {
+    std::size_t next = 0;
+    (step<I>(x, y, owned, next), ...);
+    return std::move(y);
   }
   template <std::size_t I>
-  void step(TensorView<const T, 5> x, Tensor<T, 5>& y, std::size_t& next) {
+  void step(TensorView<const T, 5> x, Tensor<T, 5>& y, bool owned, std::size_t& next) {
     if (I < next) return;
     auto& m = std::get<I>(modules_);
     using M = std::remove_reference_t<decltype(m)>;
-    const TensorView<const T, 5> in = I == 0 ? x : y.cview();
+    const bool from_view = I == 0 && !owned;
     if constexpr (detail::is_conv_v<M, T> && bn_at<I + 1>()) {
       constexpr bool relu = relu_at<I + 2>();
-      y = m.forward_bn(in, std::get<I + 1>(modules_), relu);
+      if (from_view)
+        y = m.forward_bn(x, std::get<I + 1>(modules_), relu);
+      else
+        y = m.forward_bn(std::move(y), std::get<I + 1>(modules_), relu);  // may work in place
       next = I + (relu ? 3 : 2);
       return;
     } else if constexpr (detail::is_bn_v<M, T>) {
       constexpr bool relu = relu_at<I + 1>();
-      y = m.forward_relu(I == 0 ? Tensor<T, 5>::from(x) : std::move(y), relu);
+      y = m.forward_relu(from_view ? Tensor<T, 5>::from(x) : std::move(y), relu);
       next = I + (relu ? 2 : 1);
       return;
     } else if constexpr (detail::is_relu_v<M, T>) {
-      if (I == 0) y = Tensor<T, 5>::from(x);
+      if (from_view) y = Tensor<T, 5>::from(x);
       ops::relu_(y.view());
     } else {
-      y = m(in);
+      y = m(from_view ? x : y.cview());
     }
     next = I + 1;
   }
@@ -133,6 +157,15 @@ class ModuleList : public Module<ModuleList<M>> {
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     if (modules_.empty()) return Tensor<T, 5>::from(x);
     Tensor<T, 5> y = modules_.front()(x);
+    for (std::size_t i = 1; i < modules_.size(); ++i) y = modules_[i](y.cview());
+    return y;
+  }
+  /// Runs the modules in order, releasing x as soon as the first has read it.
+  template <class T>
+  Tensor<T, 5> forward(Tensor<T, 5>&& x) {
+    if (modules_.empty()) return std::move(x);
+    Tensor<T, 5> y = modules_.front()(x.cview());
+    x = Tensor<T, 5>();
     for (std::size_t i = 1; i < modules_.size(); ++i) y = modules_[i](y.cview());
     return y;
   }

@@ -26,8 +26,15 @@ struct Conv3dGeometry {
 
   index_t in_per_group() const { return in_channels / groups; }
   index_t out_per_group() const { return out_channels / groups; }
+  /// Distance between consecutive channels of the input and of the output, in
+  /// elements; 0 means contiguous (the plane size). Larger strides let a kernel
+  /// read a range of frames of a bigger tensor, or write into one.
+  index_t in_channel_stride = 0, out_channel_stride = 0;
+
   index_t in_plane() const { return in_d * in_h * in_w; }
   index_t out_plane() const { return out_d * out_h * out_w; }
+  index_t in_cstride() const { return in_channel_stride > 0 ? in_channel_stride : in_plane(); }
+  index_t out_cstride() const { return out_channel_stride > 0 ? out_channel_stride : out_plane(); }
   index_t kernel_volume() const { return k_d * k_h * k_w; }
   /// Rows of the column matrix: one per (input channel of the group, kernel tap).
   index_t depth() const { return in_per_group() * kernel_volume(); }
@@ -78,6 +85,25 @@ inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t el
   return conv3d_tiling(positions, depth, 1, 1, element_size).columns;
 }
 
+/// A per-thread scratch buffer that only grows: kernels take their column and
+/// window buffers from it instead of allocating per call, so repeated
+/// forwards neither churn the allocator nor fragment the heap. Each OS thread
+/// has its own, so concurrent callers never share one. `slot` separates buffers
+/// a kernel needs at the same time.
+template <class T>
+T* thread_workspace(index_t elements, int slot = 0) {
+  struct Buffers {
+    Tensor<T, 1> b[2];
+  };
+  thread_local Buffers w;
+  Tensor<T, 1>& buf = w.b[slot];
+  if (buf.numel() < elements) {
+    buf = Tensor<T, 1>();
+    buf = Tensor<T, 1>::empty({elements});
+  }
+  return buf.data();
+}
+
 /// What is applied to each output channel o as it is produced:
 /// y = y * scale[o] + shift[o] (either may be null: 1 and 0), then max(y, 0) if relu.
 /// A bias is shift = bias; an inference BatchNorm folds into scale and shift.
@@ -97,7 +123,7 @@ void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t coun
   const index_t sd = g.stride.d, sh = g.stride.h, sw = g.stride.w;
   T* dst = col;
   for (index_t c = 0; c < g.in_per_group(); ++c) {
-    const T* src = x + c * g.in_plane();
+    const T* src = x + c * g.in_cstride();
     for (index_t i = 0; i < g.k_d; ++i) {
       for (index_t j = 0; j < g.k_h; ++j) {
         for (index_t l = 0; l < g.k_w; ++l) {
@@ -170,6 +196,7 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
+  const index_t ldy = g.out_cstride();
   const index_t K = g.depth();
   const index_t og = g.out_per_group();
   const Conv3dTiling t = conv3d_tiling(P, K, og, g.groups, static_cast<index_t>(sizeof(T)));
@@ -180,8 +207,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const index_t workers = std::min<index_t>(get_num_threads(), tasks);
 
   parallel_for(0, workers, [&](index_t worker) {
-    Tensor<T, 1> col;
-    if (!direct) col = Tensor<T, 1>::empty({K * t.columns});
+    T* col = direct ? nullptr : thread_workspace<T>(K * t.columns, 0);
     index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
     const index_t first = worker * tasks / workers, last = (worker + 1) * tasks / workers;
     for (index_t task = first; task < last; ++task) {
@@ -194,25 +220,25 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       const index_t count = std::min(t.columns, P - p0);
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
 
-      const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_plane();
-      T* yg = y + (n * g.out_channels + grp * og + r0) * P + p0;
-      for (index_t o = 0; o < rows; ++o) std::fill(yg + o * P, yg + o * P + count, T(0));
+      const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_cstride();
+      T* yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
+      for (index_t o = 0; o < rows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
 
       const T* B;
       index_t ldb;
       if (direct) {
         B = xg + p0;
-        ldb = g.in_plane();
+        ldb = g.in_cstride();
       } else {
         if (key != cached) {
-          vol2col_chunk(g, xg, p0, count, col.data());
+          vol2col_chunk(g, xg, p0, count, col);
           cached = key;
         }
-        B = col.data();
+        B = col;
         ldb = count;
       }
-      gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, P);
-      for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * P, count);
+      gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
+      for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
     }
   });
 }
