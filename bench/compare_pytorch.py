@@ -22,6 +22,15 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+RSS_WRAPPER = """
+import os, subprocess, sys
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(p.pid, 0)
+sys.stderr.write(p.stderr.read().decode())
+print(usage.ru_maxrss)
+sys.exit(0 if status == 0 else 1)
+"""
+
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,17 +73,18 @@ def main():
         w, xin, yout = (os.path.join(tmp, f) for f in ("w.safetensors", "x.npy", "y.npy"))
         save_safetensors(model.state_dict(), w)
         np.save(xin, x.numpy())
-        p = subprocess.Popen([extract, "--arch", "r2plus1d_18", "--weights", w, "--input", xin, "--output", yout,
-                              "--threads", str(a.threads)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
-        _, status, usage = os.wait4(p.pid, 0)
-        err = p.stderr.read()
-        if status != 0:
-            print("compare_pytorch: r2plus1d-extract failed: " + err.strip(), file=sys.stderr)
+        # A child's peak RSS counts the image it was forked from, so the
+        # extractor is started from a small Python without torch, which
+        # reports the peak (an upper bound, by that small image's size).
+        r = subprocess.run([sys.executable, "-c", RSS_WRAPPER, extract, "--arch", "r2plus1d_18", "--weights", w,
+                            "--input", xin, "--output", yout, "--threads", str(a.threads)],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print("compare_pytorch: r2plus1d-extract failed: " + r.stderr.strip(), file=sys.stderr)
             return 1
+        rss_mb = int(r.stdout.split()[-1]) / 1024.0
         got = np.load(yout)
         rel = float(np.max(np.abs(got - want.numpy())) / np.max(np.abs(want.numpy())))
-        rss_mb = usage.ru_maxrss / 1024.0
 
     flt = "^r2plus1d_18/16x112x112/batch:1/threads:%d/" % a.threads
     out = subprocess.run([bench, "--benchmark_format=json", "--benchmark_filter=" + flt + "|^sgemm/threads:%d/" %
