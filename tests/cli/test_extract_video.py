@@ -17,29 +17,13 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 
 from convert_checkpoint import save_safetensors  # noqa: E402
 from gen_models import randomize_batch_norms  # noqa: E402
-
-TOL = 1e-4  # float: max |ours - torch| <= 1e-4 * max |torch|
-
-results = []
-
-
-def check(name, cond, detail=""):
-    results.append((name, bool(cond)))
-    print(("ok   " if cond else "FAIL ") + name + ("" if cond else ": " + detail), flush=True)
-
-
-def run(exe, *args):
-    return subprocess.run([exe, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600)
-
-
-def rel_err(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
-
+from cli_harness import TOL, check, rel_err, run, summary  # noqa: E402
 
 def make_video(ffmpeg, path, frames, size="160x120", extra=("-c:v", "ffv1", "-pix_fmt", "bgr0")):
     """testsrc2 frames, lossless by default so that decoded pixels are exact."""
@@ -223,10 +207,7 @@ def main():
           r.returncode == 3 and sum("error" in l for l in r.stderr.splitlines()) == 1 and "missing.mp4" in r.stderr,
           r.stderr)
 
-    passed = sum(1 for _, ok in results if ok)
-    failed = len(results) - passed
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return summary()
 
 
 if __name__ == "__main__":
