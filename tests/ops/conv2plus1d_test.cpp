@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <r2plus1d/core/parallel.hpp>
 #include <r2plus1d/ops/conv2plus1d.hpp>
 
 #include <cmath>
@@ -59,7 +60,64 @@ INSTANTIATE_TEST_SUITE_P(
         // no temporal padding, groups of many frames
         PairCase{{1, 4, 12, 5, 5}, 6, 7, 3, 3, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, {0, 0, 0}},
         // large temporal padding and stride 3
-        PairCase{{1, 4, 10, 96, 96}, 40, 5, 3, 5, {1, 1, 1}, {0, 1, 1}, {3, 1, 1}, {4, 0, 0}}));
+        PairCase{{1, 4, 10, 96, 96}, 40, 5, 3, 5, {1, 1, 1}, {0, 1, 1}, {3, 1, 1}, {4, 0, 0}},
+        // position chunks (large frames) with both strides 2 and an uneven last chunk
+        PairCase{{2, 6, 9, 80, 90}, 10, 12, 3, 3, {1, 2, 2}, {0, 1, 1}, {2, 1, 1}, {1, 0, 0}},
+        // position chunks, a clip shorter than the temporal kernel
+        PairCase{{1, 3, 2, 60, 64}, 7, 5, 3, 5, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, {2, 0, 0}},
+        // position chunks, temporal kernel 1; stride 4 skips frames no output reads
+        PairCase{{1, 5, 11, 48, 50}, 6, 4, 1, 1, {1, 1, 1}, {0, 0, 0}, {4, 1, 1}, {0, 0, 0}},
+        // position chunks, no padding anywhere: every frame is read once per tap
+        PairCase{{1, 2, 6, 70, 41}, 9, 3, 5, 2, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}}));
+
+// Runs the pair with `threads` threads, out of place and then over its own input.
+Tensor<float, 5> run_pair(const Tensor<float, 5>& x, const Tensor<float, 5>& ws, const ops::Conv3dParams& ps,
+                          const Tensor<float, 5>& wt, const ops::Conv3dParams& pt, int threads, bool in_place) {
+  const int before = get_num_threads();
+  set_num_threads(threads);
+  std::vector<float> s1(static_cast<std::size_t>(ws.size(0)), 0.75f), b1(s1.size(), 0.01f);
+  Tensor<float, 5> y;
+  if (in_place) {
+    y = x;
+    ops::conv2plus1d_fused_into<float>(y.cview(), ws.cview(), ps, s1.data(), b1.data(), true, wt.cview(), pt, nullptr,
+                                       nullptr, true, y.view());
+  } else {
+    y = ops::conv2plus1d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true, wt.cview(), pt, nullptr,
+                                      nullptr, true);
+  }
+  set_num_threads(before);
+  return y;
+}
+
+// Large frames take the position-chunked path; whatever the thread count and
+// whether the output overwrites the input, every bit is the same.
+TEST(Conv2Plus1dStream, ChunkedPathIsExactAcrossThreadsAndInPlace) {
+  struct Case {
+    index_t kt, pd;
+  };
+  for (const Case c : {Case{3, 1}, Case{1, 0}, Case{5, 2}}) {
+    Tensor<float, 5> x({2, 6, 5, 56, 60}), ws({9, 6, 1, 3, 3}), wt({6, 9, c.kt, 1, 1});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+    for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
+    const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{c.pd, 0, 0}, 1, 1};
+    ASSERT_TRUE(ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt)) << c.kt << " " << c.pd;
+    const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
+    for (const int threads : {1, 2, 3})
+      for (const bool in_place : {false, true}) {
+        const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
+        ASSERT_EQ(got.shape(), want.shape());
+        for (index_t i = 0; i < got.numel(); ++i)
+          ASSERT_EQ(got.data()[i], want.data()[i]) << "kt " << c.kt << " pad " << c.pd << " threads " << threads
+                                                   << (in_place ? " in place" : "") << " at " << i;
+      }
+    // and the values are those of the two convs (float tolerance of the parity suite)
+    std::vector<float> s1(9, 0.75f), b1(9, 0.01f);
+    const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
+    const Tensor<float, 5> two = ops::conv3d_fused<float>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
+    EXPECT_TRUE((test::matches_reference<float, 5>(want.cview(), two.cview(), "conv2plus1d/float", "chunked")));
+  }
+}
 
 TEST(Conv2Plus1dStream, InPlaceGivesTheSameBits) {
   const Tensor<float, 5> x = [] {
@@ -81,6 +139,24 @@ TEST(Conv2Plus1dStream, InPlaceGivesTheSameBits) {
   // a temporal stride writes frames that later groups still read: refused
   const ops::Conv3dParams pt2{Triple{2, 1, 1}, Triple{1, 0, 0}, 1, 1};
   EXPECT_FALSE(ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt2));
+}
+
+TEST(Conv2Plus1dStream, ChunkTilingDependsOnSizesOnly) {
+  // layer1 of r2plus1d_18 (56x56 frames): 8 equal chunks
+  auto t = ops::detail::conv2plus1d_tiling(3136, 576, 4);
+  EXPECT_EQ(t.columns, 392);
+  EXPECT_EQ(t.chunks, 8);
+  // layer2 (28x28): cut to 4 chunks rather than 2, to keep 4 threads busy
+  t = ops::detail::conv2plus1d_tiling(784, 1152, 4);
+  EXPECT_EQ(t.columns, 196);
+  EXPECT_EQ(t.chunks, 4);
+  // layer3 (14x14): too small to cut, it takes the framewise path
+  t = ops::detail::conv2plus1d_tiling(196, 2304, 4);
+  EXPECT_LT(t.chunks, ops::detail::kMinChunksPerFrame);
+  // a deep kernel: the column buffer stays within its budget
+  t = ops::detail::conv2plus1d_tiling(100000, 6912, 4);
+  EXPECT_LE(t.columns * 6912 * 4, ops::detail::kColumnBudgetBytes);
+  EXPECT_GE(t.columns, 16);
 }
 
 TEST(Conv2Plus1dStream, RejectsNonSeparablePairs) {

@@ -200,15 +200,20 @@ TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
 }
 
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
-  // Columns per chunk: a multiple of 16 (or the whole image), at least 256 wide
-  // when split, and a column chunk of at most ~2 MB unless that would be under 16
-  // columns. The tiling takes no thread count and no batch size.
-  EXPECT_EQ(ops::detail::conv3d_chunk_columns(50176, 147, 4), 3552);
+  // Columns per chunk: the whole image, or an even split of it (a multiple of 4,
+  // so that all chunks but the last are equal and the last is at most 3 per chunk
+  // shorter), at least 256 wide when split, and a column chunk of at most ~2 MB
+  // unless that would be under 16 columns. The tiling takes no thread count and no
+  // batch size.
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(50176, 147, 4), 3348);  // 15 chunks, not 14 of 3552 and a rest
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(49, 4608, 4), 49);
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(10, 27, 8), 10);
+  EXPECT_EQ(ops::detail::conv3d_chunk_columns(784, 1380, 4), 196);  // 4 equal chunks, not 256 x 3 + 16
   const index_t big = ops::detail::conv3d_chunk_columns(100000, 6912, 4);
   EXPECT_LE(big * 6912 * 4, ops::detail::kColumnBudgetBytes);
-  EXPECT_EQ(big % 16, 0);
+  EXPECT_EQ(big % 4, 0);
+  const index_t chunks = (100000 + big - 1) / big;
+  EXPECT_LT(chunks * big - 100000, 4 * chunks);
   EXPECT_EQ(ops::detail::conv3d_chunk_columns(100000, 1 << 20, 8), 16);
 }
 

@@ -44,6 +44,45 @@ inline void set_num_threads(int n) {
   Eigen::setNbThreads(n);
 }
 
+/// The threads of a parallel_region: this thread's rank in [0, size()), and a
+/// barrier every thread of the team must reach the same number of times.
+class Team {
+ public:
+  Team(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  void barrier() const {
+#ifdef _OPENMP
+    if (size_ > 1) {
+#pragma omp barrier
+    }
+#endif
+  }
+
+ private:
+  int rank_, size_;
+};
+
+/// Calls f(team) once on each of up to min(max_threads, get_num_threads())
+/// threads; the team may be smaller than asked (always at least the caller).
+/// Work must be split by team.rank() and team.size(), which f reads; f must not throw.
+template <class F>
+void parallel_region(index_t max_threads, F&& f) {
+  if (max_threads < 1) return;
+#ifdef _OPENMP
+  const int nt = static_cast<int>(std::min<index_t>(get_num_threads(), max_threads));
+  if (nt > 1 && !omp_in_parallel()) {
+#pragma omp parallel num_threads(nt)
+    {
+      const Team team(omp_get_thread_num(), omp_get_num_threads());
+      f(team);
+    }
+    return;
+  }
+#endif
+  f(Team(0, 1));
+}
+
 /// Calls f(i) for every i in [begin, end), split statically over the threads.
 /// f must not throw; iterations must be independent.
 template <class F>

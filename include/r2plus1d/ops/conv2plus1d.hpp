@@ -2,13 +2,17 @@
 /// \file
 /// A (2+1)D convolution pair streamed over time: a spatial (1, kh, kw) conv
 /// with its epilogue, then a temporal (kt, 1, 1) conv with its epilogue, without
-/// materialising the full intermediate tensor. Output frames are produced in
-/// groups; the intermediate frames they read are kept in a small sliding window
-/// and each is computed once. Same results as the two convs one after the other
-/// (up to the GEMMs' rounding), with the intermediate's memory cut to a few frames.
+/// materialising the full intermediate tensor. Large frames are cut into chunks
+/// of positions, each run through the clip with a ring of kt intermediate frames
+/// (the temporal conv is then one GEMM over the ring, with no column copy);
+/// small frames go in groups of output frames through a sliding window. Each
+/// intermediate frame is computed once. Same results as the two convs one after
+/// the other (up to the GEMMs' rounding), with the intermediate's memory cut to
+/// a few frames.
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "r2plus1d/ops/conv3d.hpp"
@@ -49,6 +53,179 @@ inline bool conv2plus1d_in_place_ok(const Shape<5>& x, const Shape<5>& ws, const
          conv2plus1d_output_shape(x, ws, ps, wt, pt) == x;
 }
 
+namespace detail {
+
+/// How the chunked path cuts a frame's positions: `chunks` runs of `columns`
+/// output positions (the last may be shorter). Sizes only.
+struct Conv2plus1dTiling {
+  index_t columns = 1, chunks = 1;
+};
+
+/// Fewest position chunks per frame for the chunked path (below, the framewise path).
+inline constexpr index_t kMinChunksPerFrame = 4;
+/// Output positions a chunk aims at, and the fewest it is cut down to.
+inline constexpr index_t kChunkTargetColumns = 400;
+inline constexpr index_t kMinChunkColumns = 128;
+
+inline Conv2plus1dTiling conv2plus1d_tiling(index_t positions, index_t depth, index_t element_size) {
+  const index_t by_budget =
+      std::max<index_t>(16, kColumnBudgetBytes / std::max<index_t>(1, depth * element_size) / 16 * 16);
+  const index_t target = std::min(by_budget, kChunkTargetColumns);
+  Conv2plus1dTiling t;
+  t.chunks = std::max<index_t>(1, (positions + target - 1) / target);
+  // Mid-sized frames: narrower chunks rather than too few of them, down to kMinChunkColumns.
+  if (t.chunks < kMinChunksPerFrame)
+    t.chunks = std::max(t.chunks, std::min(kMinChunksPerFrame, positions / kMinChunkColumns));
+  t.columns = std::min(positions, ((positions + t.chunks - 1) / t.chunks + 3) / 4 * 4);
+  t.chunks = (positions + t.columns - 1) / t.columns;
+  return t;
+}
+
+inline index_t floor_mod(index_t a, index_t m) { return ((a % m) + m) % m; }
+
+/// The chunked path: each chunk of output positions runs through every frame
+/// on its own, the spatial conv of each new frame into the chunk's ring of kt
+/// intermediate frames, then the temporal conv as one GEMM over the ring (no
+/// column copy: the weights are rotated to the ring's order). Chunks are split
+/// over the threads once for the whole pair; when y overwrites x, two barriers
+/// per output frame keep every read of an input frame before its overwrite.
+template <class T>
+void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                         const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
+                         TensorView<T, 5> y) {
+  const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = y.size(1);
+  const index_t in_plane = x.size(3) * x.size(4), HW = mid[3] * mid[4];
+  const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = y.size(2);
+  const index_t Kt = Cm * kt;
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  // One input frame of the clip (channels D frames apart) to one intermediate frame.
+  Conv3dGeometry gs = conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps);
+  gs.in_channel_stride = D * in_plane;
+  const index_t Ks = gs.depth();
+  const index_t columns = tiling.columns, chunks = tiling.chunks;
+
+  // rotated[r](o, c * kt + s) = wt(o, c, (s - r) mod kt): ring slot s holds frame
+  // f = s (mod kt), which is tap (s - r) mod kt of an output frame whose first tap
+  // reads frame f0 = r (mod kt).
+  const index_t window_elems = Cm * kt * columns;
+  T* const rotated = thread_workspace<T>(kt * Cout * Kt + chunks * window_elems, 1);
+  T* const windows = rotated + kt * Cout * Kt;
+  for (index_t r = 0; r < kt; ++r)
+    for (index_t sl = 0; sl < kt; ++sl) {
+      const index_t tap = floor_mod(sl - r, kt);
+      for (index_t o = 0; o < Cout; ++o)
+        for (index_t c = 0; c < Cm; ++c)
+          rotated[(r * Cout + o) * Kt + c * kt + sl] = wt.data()[(o * Cm + c) * kt + tap];
+    }
+
+  for (index_t n = 0; n < x.size(0); ++n) {
+    const T* xn = x.data() + n * Cin * D * in_plane;
+    T* yn = y.data() + n * Cout * Dt * HW;
+    parallel_region(chunks, [&](const Team& team) {
+      T* col = thread_workspace<T>(Ks * columns, 0);
+      index_t next = std::numeric_limits<index_t>::min();  // first frame not yet in the rings
+      for (index_t u = 0; u < Dt; ++u) {
+        const index_t lo = u * st - pd, hi = lo + kt;
+        // Spatial: the frames [max(lo, next), hi) into each chunk's ring.
+        for (index_t j = team.rank(); j < chunks; j += team.size()) {
+          const index_t p0 = j * columns, count = std::min(columns, HW - p0);
+          T* win = windows + j * window_elems;
+          for (index_t f = std::max(lo, next); f < hi; ++f) {
+            T* slot = win + floor_mod(f, kt) * count;
+            for (index_t c = 0; c < Cm; ++c) std::fill(slot + c * kt * count, slot + c * kt * count + count, T(0));
+            if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
+            vol2col_chunk(gs, xn + f * in_plane, p0, count, col);
+            gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(Cm, count, Ks, ws.data(), Ks, col, count, slot,
+                                                              kt * count);
+            for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, slot + c * kt * count, count);
+          }
+        }
+        next = std::max(next, hi);
+        if (in_place) team.barrier();
+        // Temporal: output frame u of each chunk, one GEMM over the ring.
+        const T* wr = rotated + floor_mod(lo, kt) * Cout * Kt;
+        for (index_t j = team.rank(); j < chunks; j += team.size()) {
+          const index_t p0 = j * columns, count = std::min(columns, HW - p0);
+          T* yu = yn + u * HW + p0;
+          for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
+          gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(Cout, count, Kt, wr, Kt, windows + j * window_elems,
+                                                            count, yu, Dt * HW);
+          for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
+        }
+        if (in_place) team.barrier();
+      }
+    });
+  }
+}
+
+/// The framewise path, for small frames: groups of output frames, each step a
+/// spatial conv of the new intermediate frames into a sliding window and a
+/// temporal conv over it, each parallel inside (conv3d_gemm).
+template <class T>
+void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                           const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                           const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y) {
+  const Shape<5> out = y.shape();
+  const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = out[1];
+  const index_t HW = mid[3] * mid[4];
+  const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
+  // Output frames per group: as many as keep the window within budget, at least one.
+  const index_t frame_bytes = Cm * HW * static_cast<index_t>(sizeof(T));
+  const index_t fit = std::max<index_t>(1, kWindowBudgetBytes / std::max<index_t>(1, frame_bytes));
+  const index_t group = std::max<index_t>(1, std::min<index_t>(Dt, fit > kt ? (fit - kt) / st + 1 : 1));
+  const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
+  // The window lives in the calling thread's workspace (slot 1; the conv kernels'
+  // column buffers use slot 0 of their worker threads).
+  T* const window = thread_workspace<T>(Cm * cap * HW, 1);
+
+  for (index_t n = 0; n < x.size(0); ++n) {
+    const T* xn = x.data() + n * Cin * D * x.size(3) * x.size(4);
+    T* yn = y.data() + n * Cout * Dt * HW;
+    index_t wa = 0, wb = 0;  // the window holds intermediate frames [wa, wb)
+    for (index_t u0 = 0; u0 < Dt; u0 += group) {
+      const index_t u1 = std::min(Dt, u0 + group);
+      const index_t a = std::max<index_t>(0, u0 * st - pd);
+      const index_t b = std::min<index_t>(D, (u1 - 1) * st - pd + kt);
+      if (b <= a) {  // every tap reads padding: only the epilogue of zero
+        for (index_t o = 0; o < Cout; ++o) {
+          T* row = yn + o * Dt * HW + u0 * HW;
+          std::fill(row, row + (u1 - u0) * HW, T(0));
+          apply_epilogue(t_epi, o, row, (u1 - u0) * HW);
+        }
+        continue;
+      }
+      // Slide: keep frames [max(a, wa), wb) at the front, compute the rest.
+      const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
+      if (keep > 0 && keep_from != wa)
+        for (index_t c = 0; c < Cm; ++c)
+          std::memmove(window + c * cap * HW, window + (c * cap + (keep_from - wa)) * HW,
+                       sizeof(T) * static_cast<std::size_t>(keep * HW));
+      const index_t first_new = keep > 0 ? wb : a;
+      wa = keep > 0 ? keep_from : a;
+      if (b > first_new) {  // spatial conv of input frames [first_new, b) into the window
+        Conv3dGeometry g = conv3d_geometry({1, Cin, b - first_new, x.size(3), x.size(4)},
+                                                           ws.shape(), {1, Cm, b - first_new, mid[3], mid[4]}, ps);
+        g.in_channel_stride = D * x.size(3) * x.size(4);
+        g.out_channel_stride = cap * HW;
+        conv3d_gemm(g, xn + first_new * x.size(3) * x.size(4), ws.data(), s_epi,
+                            window + (first_new - wa) * HW);
+      }
+      wb = b;
+      // temporal conv of output frames [u0, u1) over the window: frame u reads
+      // window frame u * st - pd + i - wa, i.e. padding pd + wa - u0 * st
+      Conv3dGeometry g =
+          conv3d_geometry({1, Cm, wb - wa, mid[3], mid[4]}, wt.shape(), {1, Cout, u1 - u0, mid[3], mid[4]},
+                                  Conv3dParams{Triple{st, 1, 1}, Triple{pd + wa - u0 * st, 0, 0}, Triple(1), 1});
+      g.in_channel_stride = cap * HW;
+      g.out_channel_stride = Dt * HW;
+      conv3d_gemm(g, window, wt.data(), t_epi, yn + u0 * HW);
+    }
+  }
+}
+
+}  // namespace detail
+
 /// conv2plus1d_fused into `y`, which must have the output shape. `y` may be
 /// the very storage of `x` when conv2plus1d_in_place_ok (then x is consumed);
 /// otherwise the two must not overlap.
@@ -66,63 +243,15 @@ void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws,
       !conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt))
     throw OptionError("conv2plus1d_fused: this pair cannot write its output over its input");
 
-  const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = out[1];
-  const index_t HW = mid[3] * mid[4];
-  const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
-  // Output frames per group: as many as keep the window within budget, at least one.
-  const index_t frame_bytes = Cm * HW * static_cast<index_t>(sizeof(T));
-  const index_t fit = std::max<index_t>(1, detail::kWindowBudgetBytes / std::max<index_t>(1, frame_bytes));
-  const index_t group = std::max<index_t>(1, std::min<index_t>(Dt, fit > kt ? (fit - kt) / st + 1 : 1));
-  const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
-  // The window lives in the calling thread's workspace (slot 1; the conv kernels'
-  // column buffers use slot 0 of their worker threads).
-  T* const window = detail::thread_workspace<T>(Cm * cap * HW, 1);
-
   const detail::ConvEpilogue<T> s_epi{s_scale, s_shift, s_relu};
   const detail::ConvEpilogue<T> t_epi{t_scale, t_shift, t_relu};
-  for (index_t n = 0; n < x.size(0); ++n) {
-    const T* xn = x.data() + n * Cin * D * x.size(3) * x.size(4);
-    T* yn = y.data() + n * Cout * Dt * HW;
-    index_t wa = 0, wb = 0;  // the window holds intermediate frames [wa, wb)
-    for (index_t u0 = 0; u0 < Dt; u0 += group) {
-      const index_t u1 = std::min(Dt, u0 + group);
-      const index_t a = std::max<index_t>(0, u0 * st - pd);
-      const index_t b = std::min<index_t>(D, (u1 - 1) * st - pd + kt);
-      if (b <= a) {  // every tap reads padding: only the epilogue of zero
-        for (index_t o = 0; o < Cout; ++o) {
-          T* row = yn + o * Dt * HW + u0 * HW;
-          std::fill(row, row + (u1 - u0) * HW, T(0));
-          detail::apply_epilogue(t_epi, o, row, (u1 - u0) * HW);
-        }
-        continue;
-      }
-      // Slide: keep frames [max(a, wa), wb) at the front, compute the rest.
-      const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
-      if (keep > 0 && keep_from != wa)
-        for (index_t c = 0; c < Cm; ++c)
-          std::memmove(window + c * cap * HW, window + (c * cap + (keep_from - wa)) * HW,
-                       sizeof(T) * static_cast<std::size_t>(keep * HW));
-      const index_t first_new = keep > 0 ? wb : a;
-      wa = keep > 0 ? keep_from : a;
-      if (b > first_new) {  // spatial conv of input frames [first_new, b) into the window
-        detail::Conv3dGeometry g = detail::conv3d_geometry({1, Cin, b - first_new, x.size(3), x.size(4)},
-                                                           ws.shape(), {1, Cm, b - first_new, mid[3], mid[4]}, ps);
-        g.in_channel_stride = D * x.size(3) * x.size(4);
-        g.out_channel_stride = cap * HW;
-        detail::conv3d_gemm(g, xn + first_new * x.size(3) * x.size(4), ws.data(), s_epi,
-                            window + (first_new - wa) * HW);
-      }
-      wb = b;
-      // temporal conv of output frames [u0, u1) over the window: frame u reads
-      // window frame u * st - pd + i - wa, i.e. padding pd + wa - u0 * st
-      detail::Conv3dGeometry g =
-          detail::conv3d_geometry({1, Cm, wb - wa, mid[3], mid[4]}, wt.shape(), {1, Cout, u1 - u0, mid[3], mid[4]},
-                                  Conv3dParams{Triple{st, 1, 1}, Triple{pd + wa - u0 * st, 0, 0}, Triple(1), 1});
-      g.in_channel_stride = cap * HW;
-      g.out_channel_stride = Dt * HW;
-      detail::conv3d_gemm(g, window, wt.data(), t_epi, yn + u0 * HW);
-    }
-  }
+  const index_t depth = x.size(1) * ws.size(3) * ws.size(4);
+  const detail::Conv2plus1dTiling tiling =
+      detail::conv2plus1d_tiling(mid[3] * mid[4], depth, static_cast<index_t>(sizeof(T)));
+  if (tiling.chunks >= detail::kMinChunksPerFrame)
+    detail::conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
+  else
+    detail::conv2plus1d_framewise<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);
 }
 
 /// epilogue_t(conv_t(epilogue_s(conv_s(x)))) for a streamable pair (see

@@ -70,6 +70,9 @@ inline Conv3dTiling conv3d_tiling(index_t positions, index_t depth, index_t out_
   const index_t by_split = std::max<index_t>(256, ((positions + kMinTasksPerImage - 1) / kMinTasksPerImage + 15) / 16 * 16);
   t.columns = std::max<index_t>(1, std::min({by_budget, by_split, positions}));
   t.chunks = (positions + t.columns - 1) / t.columns;
+  // Even chunks (to 4 positions), not full ones and a short tail: the work items stay balanced.
+  t.columns = std::min(positions, ((positions + t.chunks - 1) / t.chunks + 3) / 4 * 4);
+  t.chunks = (positions + t.columns - 1) / t.columns;
   const index_t have = groups * t.chunks;
   if (have < kMinTasksPerImage) {
     const index_t want = (kMinTasksPerImage + have - 1) / have;
