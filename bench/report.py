@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Runs r2plus1d_bench once and prints the results table: every benchmark's
 GFLOP/s and its fraction of the reference sgemm measured in the same run at
-the same thread count, per-clip times of the networks, and (with --torch) the
-same clip through PyTorch side by side.
+the same thread count (medians of interleaved repetitions), per-clip times of
+the networks, and (with --torch) the same clip through PyTorch side by side.
 
     python3 bench/report.py --build build [--torch] [--write bench/README.md]
 
@@ -28,12 +28,22 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def run_bench(exe, filt, min_time):
+def run_bench(exe, filt, min_time, repetitions):
+    """Every benchmark's result; with repetitions > 1, the repetitions of all
+    benchmarks run in random interleaved order and each row is the median, so
+    that a drift of the machine's speed reaches the sgemm reference and the
+    networks alike."""
     cmd = [exe, "--benchmark_format=json", "--benchmark_filter=" + filt]
     if min_time:
         cmd.append("--benchmark_min_time=%g" % min_time)
+    if repetitions > 1:
+        cmd += ["--benchmark_repetitions=%d" % repetitions, "--benchmark_enable_random_interleaving=true",
+                "--benchmark_report_aggregates_only=true"]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["benchmarks"]
+    rows = json.loads(out)["benchmarks"]
+    if repetitions > 1:
+        rows = [dict(r, name=r["run_name"]) for r in rows if r.get("aggregate_name") == "median"]
+    return rows
 
 
 def threads_of(name):
@@ -46,6 +56,8 @@ def main():
     ap.add_argument("--build", default="build", help="CMake build directory holding bench/r2plus1d_bench")
     ap.add_argument("--filter", default=".", help="benchmark regex (the sgemm reference always runs)")
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark")
+    ap.add_argument("--repetitions", type=int, default=3,
+                    help="interleaved repetitions of every benchmark; the table gives medians")
     ap.add_argument("--torch", action="store_true", help="also run bench/compare_pytorch.py")
     ap.add_argument("--write", default=None, help="markdown file whose RESULTS section to replace")
     a = ap.parse_args()
@@ -53,13 +65,15 @@ def main():
     exe = os.path.join(a.build, "bench", "r2plus1d_bench")
     if not os.path.exists(exe):
         sys.exit("report: %s not found; build with -DR2PLUS1D_BUILD_BENCH=ON first" % exe)
-    rows = run_bench(exe, "sgemm|" + a.filter, a.min_time)
+    rows = run_bench(exe, "sgemm|" + a.filter, a.min_time, a.repetitions)
     sgemm = {threads_of(r["name"]): r["FLOP/s"] for r in rows if r["name"].startswith("sgemm")}
 
     lines = []
     lines.append("Machine: %s, %d logical CPUs; %s; %s" % (cpu_name(), os.cpu_count() or 0,
                                                           datetime.date.today().isoformat(),
-                                                          "r2plus1d_bench, one run"))
+                                                          "r2plus1d_bench, one run" if a.repetitions <= 1 else
+                                                          "r2plus1d_bench, medians of %d interleaved repetitions"
+                                                          % a.repetitions))
     lines.append("")
     lines.append("| benchmark | threads | time (ms) | GFLOP/s | of sgemm |")
     lines.append("|---|---:|---:|---:|---:|")

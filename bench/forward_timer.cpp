@@ -1,0 +1,126 @@
+// r2plus1d_forward_timer: times r2plus1d_18's inference on one clip, and the
+// reference sgemm, in one process. It needs only Eigen (no Google Benchmark),
+// so bench/compare_peers.py can build it with a bare compiler on any machine
+// and run it side by side with other runtimes.
+//
+//   r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B]
+//
+// Prints one JSON object: every forward time in ms (after one warm-up pass),
+// their median, the network's conv GFLOP per pass (16x112x112 clips only, from
+// conv_shapes.hpp) and the sgemm GFLOP/s (1024^3, Eigen's OpenMP, median).
+
+#include <Eigen/Core>
+
+#include <r2plus1d/r2plus1d.hpp>
+
+#include "conv_shapes.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double ms_since(clock_type::time_point t0) {
+  return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
+}
+
+long parse_positive(const char* flag, const char* text) {
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || v < 1) {
+    std::fprintf(stderr, "r2plus1d_forward_timer: %s expects a positive integer, got '%s'\n", flag, text);
+    std::exit(2);
+  }
+  return v;
+}
+
+template <class Model>
+std::vector<double> time_model(Model& model, const r2plus1d::Tensor<float, 5>& x, int repeats) {
+  model.eval();
+  (void)model.forward(x.cview());  // warm-up: workspaces, page faults
+  std::vector<double> ms;
+  for (int i = 0; i < repeats; ++i) {
+    const auto t0 = clock_type::now();
+    const r2plus1d::Tensor<float, 2> y = model.forward(x.cview());
+    ms.push_back(ms_since(t0));
+    if (!std::isfinite(y.data()[0])) std::fprintf(stderr, "r2plus1d_forward_timer: non-finite output\n");
+  }
+  return ms;
+}
+
+double sgemm_gflops(int repeats) {
+  const Eigen::Index n = 1024;
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  c.noalias() = a * b;
+  std::vector<double> ms;
+  for (int i = 0; i < std::max(3, repeats); ++i) {
+    const auto t0 = clock_type::now();
+    for (int k = 0; k < 10; ++k) c.noalias() = a * b;
+    ms.push_back(ms_since(t0) / 10);
+  }
+  if (!std::isfinite(c(0, 0))) std::fprintf(stderr, "r2plus1d_forward_timer: non-finite sgemm\n");
+  return 2.0 * double(n) * double(n) * double(n) / (median(ms) * 1e-3) / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = 1, repeats = 5;
+  long batch = 1, t = 16, h = 112, w = 112;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const bool has_value = i + 1 < argc;
+    if (a == "--threads" && has_value) {
+      threads = static_cast<int>(parse_positive("--threads", argv[++i]));
+    } else if (a == "--repeats" && has_value) {
+      repeats = static_cast<int>(parse_positive("--repeats", argv[++i]));
+    } else if (a == "--batch" && has_value) {
+      batch = parse_positive("--batch", argv[++i]);
+    } else if (a == "--clip" && has_value) {
+      if (std::sscanf(argv[++i], "%ld,%ld,%ld", &t, &h, &w) != 3 || t < 1 || h < 1 || w < 1) {
+        std::fprintf(stderr, "r2plus1d_forward_timer: --clip expects T,H,W, got '%s'\n", argv[i]);
+        return 2;
+      }
+    } else {
+      std::fprintf(stderr,
+                   "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B]\n");
+      return 2;
+    }
+  }
+  try {
+    r2plus1d::set_num_threads(threads);
+    r2plus1d::Tensor<float, 5> x = r2plus1d::Tensor<float, 5>::empty({batch, 3, t, h, w});
+    for (r2plus1d::index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.013 * double(i)));
+    auto model = r2plus1d::video::r2plus1d_18<float>();
+    const std::vector<double> ms = time_model(model, x, repeats);
+    double gflop = 0;  // conv FLOPs of the table's clip, per pass
+    if (t == 16 && h == 112 && w == 112)
+      for (const r2plus1d::bench::ConvShape& c : r2plus1d::bench::kConvShapes)
+        gflop += double(batch) * c.uses_r2plus1d_18 *
+                 r2plus1d::ops::conv3d_flops(c.input, c.weight, {c.stride, c.padding, r2plus1d::Triple(1), 1}) / 1e9;
+    const double sgemm = sgemm_gflops(repeats);
+    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": [",
+                threads, batch, t, h, w);
+    for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);
+    std::printf("], \"median_ms\": %.3f, \"gflop\": %.3f, \"sgemm_gflops\": %.2f}\n", median(ms), gflop, sgemm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "r2plus1d_forward_timer: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
