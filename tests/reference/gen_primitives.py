@@ -110,6 +110,9 @@ def conv3d_cases(out_dir):
         ("k333_exact_fit", 2, 3, 3, 1, 0, 1, 1, True, (1, 3, 3, 3)),
         ("k333_wide", 48, 32, 3, 1, 1, 1, 1, False, (1, 4, 10, 10)),
         ("k133_s122_wide", 64, 40, (1, 3, 3), (1, 2, 2), (0, 1, 1), 1, 1, True, (2, 3, 12, 12)),
+        # temporal kernels on frames large enough for the direct (column-free) path
+        ("k311_p100_large", 6, 5, (3, 1, 1), 1, (1, 0, 0), 1, 1, True, (2, 5, 16, 20)),
+        ("k311_p300_d2_g2_large", 4, 6, (3, 1, 1), 1, (3, 0, 0), (2, 1, 1), 2, False, (1, 8, 16, 16)),
     ]
     for name, cin, cout, k, s, p, d, g, bias, (n, D, H, W) in grid:
         x = torch.randn(n, cin, D, H, W)

@@ -42,7 +42,18 @@ struct Conv3dGeometry {
   bool identity_gather() const {
     return pointwise() && stride == Triple(1) && padding == Triple(0);
   }
+  /// A (kt, 1, 1) kernel with temporal stride 1 and no spatial stride or
+  /// padding: output frame u reads whole input frames u - pd + i * dilation, so
+  /// each tap is a GEMM over a contiguous run of the input, with no columns.
+  bool temporal_direct() const {
+    return k_h == 1 && k_w == 1 && k_d > 1 && stride == Triple(1) && padding.h == 0 && padding.w == 0 &&
+           out_h == in_h && out_w == in_w;
+  }
 };
+
+/// Fewest output positions per image for the direct temporal path: its weights
+/// are regrouped per tap once per call, a copy that must stay small next to the GEMMs.
+inline constexpr index_t kTemporalDirectMinPositions = 1024;
 
 /// Upper bound of a column chunk's size in bytes (per thread).
 inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
@@ -91,12 +102,13 @@ inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t el
 /// A per-thread scratch buffer that only grows: kernels take their column and
 /// window buffers from it instead of allocating per call, so repeated
 /// forwards neither churn the allocator nor fragment the heap. Each OS thread
-/// has its own, so concurrent callers never share one. `slot` separates buffers
-/// a kernel needs at the same time.
+/// has its own, so concurrent callers never share one. `slot` (0, 1 or 2)
+/// separates buffers a kernel needs at the same time: 0 for column buffers, 1
+/// for (2+1)D windows, 2 for regrouped weights.
 template <class T>
 T* thread_workspace(index_t elements, int slot = 0) {
   struct Buffers {
-    Tensor<T, 1> b[2];
+    Tensor<T, 1> b[3];
   };
   thread_local Buffers w;
   Tensor<T, 1>& buf = w.b[slot];
@@ -207,10 +219,20 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const index_t tasks = g.batch * per_image;
   if (tasks == 0) return;
   const bool direct = g.identity_gather();
+  // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
+  const bool temporal = !direct && g.temporal_direct() && P >= kTemporalDirectMinPositions;
+  const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
+  T* taps = nullptr;
+  if (temporal) {
+    taps = thread_workspace<T>(g.k_d * g.out_channels * cin, 2);
+    for (index_t o = 0; o < g.out_channels; ++o)
+      for (index_t c = 0; c < cin; ++c)
+        for (index_t i = 0; i < g.k_d; ++i) taps[(i * g.out_channels + o) * cin + c] = w[(o * cin + c) * g.k_d + i];
+  }
   const index_t workers = std::min<index_t>(get_num_threads(), tasks);
 
   parallel_for(0, workers, [&](index_t worker) {
-    T* col = direct ? nullptr : thread_workspace<T>(K * t.columns, 0);
+    T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, 0);
     index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
     const index_t first = worker * tasks / workers, last = (worker + 1) * tasks / workers;
     for (index_t task = first; task < last; ++task) {
@@ -227,6 +249,22 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       T* yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
       for (index_t o = 0; o < rows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
 
+      if (temporal) {
+        // Tap i reads input frame u - pd + i * dilation for output frame u: the
+        // input at offset (i * dilation - pd) frames, for the output frames that
+        // land inside the clip.
+        for (index_t i = 0; i < g.k_d; ++i) {
+          const index_t shift = i * g.dilation.d - g.padding.d;
+          const index_t u_lo = std::max<index_t>(0, -shift), u_hi = std::min(g.out_d, g.in_d - shift);
+          const index_t c0 = std::max(p0, u_lo * HW), c1 = std::min(p0 + count, u_hi * HW);
+          if (c1 <= c0) continue;
+          gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
+                                                            taps + (i * g.out_channels + grp * og + r0) * cin, cin,
+                                                            xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0), ldy);
+        }
+        for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
+        continue;
+      }
       const T* B;
       index_t ldb;
       if (direct) {
