@@ -162,6 +162,9 @@ void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t coun
               if (hi > lo) {
                 if (sw == 1) {
                   std::memcpy(dst + lo, row + iw0 + lo, sizeof(T) * static_cast<std::size_t>(hi - lo));
+                } else if (sw == 2) {  // a constant stride the compiler vectorises (the stems)
+                  const T* src2 = row + iw0;
+                  for (index_t t = lo; t < hi; ++t) dst[t] = src2[2 * t];
                 } else {
                   for (index_t t = lo; t < hi; ++t) dst[t] = row[iw0 + t * sw];
                 }
