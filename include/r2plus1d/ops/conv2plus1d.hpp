@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "r2plus1d/ops/conv3d.hpp"
 
@@ -109,7 +110,7 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   // f = s (mod kt), which is tap (s - r) mod kt of an output frame whose first tap
   // reads frame f0 = r (mod kt).
   const index_t window_elems = Cm * kt * columns;
-  T* const rotated = thread_workspace<T>(kt * Cout * Kt + chunks * window_elems, 1);
+  T* const rotated = thread_workspace<T>(kt * Cout * Kt + chunks * window_elems, kWindow);
   T* const windows = rotated + kt * Cout * Kt;
   for (index_t r = 0; r < kt; ++r)
     for (index_t sl = 0; sl < kt; ++sl) {
@@ -118,12 +119,21 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
         for (index_t c = 0; c < Cm; ++c)
           rotated[(r * Cout + o) * Kt + c * kt + sl] = wt.data()[(o * Cm + c) * kt + tap];
     }
+  // Both convs' weights packed once for the GEMM kernel, shared by every chunk and frame.
+  T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
+  const PackedA<T> pack_s = pack_a(Cm, Ks, ws.data(), Ks, columns, packed);
+  std::vector<PackedA<T>> pack_t;
+  for (index_t r = 0; r < kt; ++r)
+    pack_t.push_back(pack_a(Cout, Kt, rotated + r * Cout * Kt, Kt, columns,
+                            packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)));
+  const index_t work_size = std::max(packed_gemm_work_size(pack_s), packed_gemm_work_size(pack_t.front()));
 
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * in_plane;
     T* yn = y.data() + n * Cout * Dt * HW;
     parallel_region(chunks, [&](const Team& team) {
-      T* col = thread_workspace<T>(Ks * columns, 0);
+      T* col = thread_workspace<T>(Ks * columns, kColumns);
+      T* work = thread_workspace<T>(work_size, kPackWork);
       index_t next = std::numeric_limits<index_t>::min();  // first frame not yet in the rings
       for (index_t u = 0; u < Dt; ++u) {
         const index_t lo = u * st - pd, hi = lo + kt;
@@ -136,21 +146,19 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
             for (index_t c = 0; c < Cm; ++c) std::fill(slot + c * kt * count, slot + c * kt * count + count, T(0));
             if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
             vol2col_chunk(gs, xn + f * in_plane, p0, count, col);
-            gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(Cm, count, Ks, ws.data(), Ks, col, count, slot,
-                                                              kt * count);
+            gemm_packed_accumulate(pack_s, count, col, count, slot, kt * count, work);
             for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, slot + c * kt * count, count);
           }
         }
         next = std::max(next, hi);
         if (in_place) team.barrier();
         // Temporal: output frame u of each chunk, one GEMM over the ring.
-        const T* wr = rotated + floor_mod(lo, kt) * Cout * Kt;
+        const PackedA<T>& wr = pack_t[static_cast<std::size_t>(floor_mod(lo, kt))];
         for (index_t j = team.rank(); j < chunks; j += team.size()) {
           const index_t p0 = j * columns, count = std::min(columns, HW - p0);
           T* yu = yn + u * HW + p0;
           for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
-          gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(Cout, count, Kt, wr, Kt, windows + j * window_elems,
-                                                            count, yu, Dt * HW);
+          gemm_packed_accumulate(wr, count, windows + j * window_elems, count, yu, Dt * HW, work);
           for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
         }
         if (in_place) team.barrier();
@@ -177,7 +185,7 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
   // The window lives in the calling thread's workspace (slot 1; the conv kernels'
   // column buffers use slot 0 of their worker threads).
-  T* const window = thread_workspace<T>(Cm * cap * HW, 1);
+  T* const window = thread_workspace<T>(Cm * cap * HW, kWindow);
 
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * x.size(3) * x.size(4);

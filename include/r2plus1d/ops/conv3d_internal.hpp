@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "r2plus1d/core/parallel.hpp"
 #include "r2plus1d/core/shape.hpp"
@@ -57,6 +58,8 @@ inline constexpr index_t kTemporalDirectMinPositions = 1024;
 
 /// Upper bound of a column chunk's size in bytes (per thread).
 inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
+/// Upper bound of the weights a convolution packs once for all its chunks, in bytes.
+inline constexpr index_t kPackedWeightsBudgetBytes = index_t(4) << 20;
 /// Work items a convolution is split into at least (per image), when its size allows.
 inline constexpr index_t kMinTasksPerImage = 8;
 /// Fewest output channels a row block holds.
@@ -102,13 +105,21 @@ inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t el
 /// A per-thread scratch buffer that only grows: kernels take their column and
 /// window buffers from it instead of allocating per call, so repeated
 /// forwards neither churn the allocator nor fragment the heap. Each OS thread
-/// has its own, so concurrent callers never share one. `slot` (0, 1 or 2)
-/// separates buffers a kernel needs at the same time: 0 for column buffers, 1
-/// for (2+1)D windows, 2 for regrouped weights.
+/// has its own, so concurrent callers never share one. `slot` separates buffers
+/// a kernel needs at the same time (the Workspace names).
+enum Workspace : int {
+  kColumns = 0,      // column chunks (per worker)
+  kWindow = 1,       // (2+1)D windows and rings (the caller's)
+  kTaps = 2,         // weights regrouped per tap (the caller's)
+  kPackedA = 3,      // weights packed for the GEMM kernel (the caller's)
+  kPackWork = 4,     // the GEMM's packed columns (per worker)
+  kWorkspaceSlots = 5
+};
+
 template <class T>
-T* thread_workspace(index_t elements, int slot = 0) {
+T* thread_workspace(index_t elements, int slot = kColumns) {
   struct Buffers {
-    Tensor<T, 1> b[3];
+    Tensor<T, 1> b[kWorkspaceSlots];
   };
   thread_local Buffers w;
   Tensor<T, 1>& buf = w.b[slot];
@@ -227,15 +238,39 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
   T* taps = nullptr;
   if (temporal) {
-    taps = thread_workspace<T>(g.k_d * g.out_channels * cin, 2);
+    taps = thread_workspace<T>(g.k_d * g.out_channels * cin, kTaps);
     for (index_t o = 0; o < g.out_channels; ++o)
       for (index_t c = 0; c < cin; ++c)
         for (index_t i = 0; i < g.k_d; ++i) taps[(i * g.out_channels + o) * cin + c] = w[(o * cin + c) * g.k_d + i];
   }
+  // The weights of every (tap, group, row block) packed once when more than one
+  // column chunk reads them and they are small enough to keep a packed copy
+  // (otherwise each task packs its own rows, in parallel).
+  const index_t n_taps = temporal ? g.k_d : 1, a_depth = temporal ? cin : K;
+  const bool prepack = g.batch * t.chunks > 1 &&
+                       n_taps * g.out_channels * a_depth * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
+  std::vector<PackedA<T>> packs;
+  if (prepack) {
+    T* packed = thread_workspace<T>(n_taps * g.out_channels * a_depth, kPackedA);
+    packs.resize(static_cast<std::size_t>(n_taps * g.groups * t.row_blocks));
+    parallel_for(0, n_taps * g.groups * t.row_blocks, [&](index_t b) {
+      const index_t rb = b % t.row_blocks, grp = (b / t.row_blocks) % g.groups, i = b / (t.row_blocks * g.groups);
+      const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
+      const index_t first = i * g.out_channels + grp * og + r0;  // row of the (tap-major) weight matrix
+      const T* src = temporal ? taps + first * cin : w + first * K;
+      packs[static_cast<std::size_t>(b)] = pack_a(rows, a_depth, src, a_depth, t.columns, packed + first * a_depth);
+    });
+  }
+  auto pack_of = [&](index_t i, index_t grp, index_t rb) -> const PackedA<T>& {
+    return packs[static_cast<std::size_t>((i * g.groups + grp) * t.row_blocks + rb)];
+  };
+  index_t work_size = 0;
+  for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
   const index_t workers = std::min<index_t>(get_num_threads(), tasks);
 
   parallel_for(0, workers, [&](index_t worker) {
-    T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, 0);
+    T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
+    T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
     index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
     const index_t first = worker * tasks / workers, last = (worker + 1) * tasks / workers;
     for (index_t task = first; task < last; ++task) {
@@ -261,9 +296,14 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
           const index_t u_lo = std::max<index_t>(0, -shift), u_hi = std::min(g.out_d, g.in_d - shift);
           const index_t c0 = std::max(p0, u_lo * HW), c1 = std::min(p0 + count, u_hi * HW);
           if (c1 <= c0) continue;
-          gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
-                                                            taps + (i * g.out_channels + grp * og + r0) * cin, cin,
-                                                            xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0), ldy);
+          if (prepack)
+            gemm_packed_accumulate(pack_of(i, grp, rb), c1 - c0, xg + shift * HW + c0, g.in_cstride(),
+                                   yg + (c0 - p0), ldy, work);
+          else
+            gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
+                                                              taps + (i * g.out_channels + grp * og + r0) * cin, cin,
+                                                              xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0),
+                                                              ldy);
         }
         for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
         continue;
@@ -281,7 +321,10 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         B = col;
         ldb = count;
       }
-      gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
+      if (prepack)
+        gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work);
+      else
+        gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
       for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
     }
   });

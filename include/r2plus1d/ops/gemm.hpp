@@ -7,6 +7,8 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
+
 #include "r2plus1d/core/shape.hpp"
 
 namespace r2plus1d::ops::detail {
@@ -27,6 +29,74 @@ void gemm_accumulate(index_t m, index_t n, index_t k, const T* a, index_t lda, c
   Eigen::internal::general_matrix_matrix_product<Index, T, ALayout, false, T, BLayout, false, Eigen::RowMajor, 1>::run(
       static_cast<Index>(m), static_cast<Index>(n), static_cast<Index>(k), a, static_cast<Index>(lda), b,
       static_cast<Index>(ldb), c, 1, static_cast<Index>(ldc), T(1), blocking, nullptr);
+}
+
+/// A weight matrix A(m, k) (row-major) packed once, in the layout of Eigen's
+/// GEMM kernel, for many products C(m, n) += A * B that share it: a
+/// convolution's weights against every chunk of its columns. `kc` (the depth
+/// block) depends on k only, so every product accumulates in the same order
+/// whatever its n; `nc` is the widest n the products use (Eigen's row block of
+/// B^T).
+template <class T>
+struct PackedA {
+  index_t m = 0, k = 0, kc = 1, nc = 1;
+  const T* data = nullptr;  // m * k values, depth block after depth block
+};
+
+/// Values a PackedA of an (m, k) matrix holds.
+inline index_t packed_a_size(index_t m, index_t k) { return m * k; }
+
+/// Packs A(m, k), row-major with leading dimension lda, into `storage`
+/// (packed_a_size(m, k) values), for products with B of at most `max_n` columns.
+template <class T>
+PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, index_t max_n, T* storage) {
+  using Index = Eigen::Index;
+  using namespace Eigen::internal;
+  // The blocking Eigen's own product uses for C^T(n, m) += B^T(n, k) * A^T(k, m) on one thread.
+  Index kc = k, mc = std::max<index_t>(1, max_n), nc = m;
+  computeProductBlockingSizes<T, T, 1, Index>(kc, mc, nc, Index(1));
+  using RhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  gemm_pack_rhs<T, Index, RhsMapper, gebp_traits<T, T>::nr, Eigen::ColMajor> pack_rhs;
+  const RhsMapper rhs(a, static_cast<Index>(lda));  // A^T (k, m) column-major is A row-major
+  for (Index k2 = 0; k2 < k; k2 += kc) {
+    const Index actual_kc = std::min<Index>(k2 + kc, k) - k2;
+    pack_rhs(storage + k2 * m, rhs.getSubMapper(k2, 0), actual_kc, static_cast<Index>(m));
+  }
+  return PackedA<T>{m, k, static_cast<index_t>(kc), static_cast<index_t>(mc), storage};
+}
+
+/// Values of the per-thread buffer gemm_packed_accumulate needs for `a`.
+template <class T>
+index_t packed_gemm_work_size(const PackedA<T>& a) {
+  return a.kc * a.nc;
+}
+
+/// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
+/// leading dimension ldb, C row-major with ldc; `work` holds
+/// packed_gemm_work_size(a) values. The loop of Eigen's sequential product, the
+/// packing of A taken out of it. Single-threaded.
+template <class T>
+void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work) {
+  if (a.m <= 0 || n <= 0 || a.k <= 0) return;
+  using Index = Eigen::Index;
+  using namespace Eigen::internal;
+  using Traits = gebp_traits<T, T>;
+  using LhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  using ResMapper = blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing,
+                Eigen::ColMajor>
+      pack_lhs;
+  gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  const LhsMapper lhs(b, static_cast<Index>(ldb));  // B^T (n, k) column-major is B row-major
+  const ResMapper res(c, static_cast<Index>(ldc));  // C^T (n, m) likewise
+  for (Index i2 = 0; i2 < n; i2 += a.nc) {
+    const Index actual_nc = std::min<Index>(i2 + a.nc, n) - i2;
+    for (Index k2 = 0; k2 < a.k; k2 += a.kc) {
+      const Index actual_kc = std::min<Index>(k2 + a.kc, a.k) - k2;
+      pack_lhs(work, lhs.getSubMapper(i2, k2), actual_kc, actual_nc);
+      gebp(res.getSubMapper(i2, 0), work, a.data + k2 * a.m, actual_nc, actual_kc, static_cast<Index>(a.m), T(1));
+    }
+  }
 }
 
 }  // namespace r2plus1d::ops::detail
