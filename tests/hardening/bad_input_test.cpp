@@ -72,7 +72,10 @@ std::vector<std::uint8_t> u64le(std::uint64_t v) {
 
 /// A safetensors file from a JSON header text and a data section.
 std::vector<std::uint8_t> safetensors_bytes(const std::string& header, std::size_t data_bytes) {
-  std::vector<std::uint8_t> b = u64le(header.size());
+  const std::vector<std::uint8_t> size = u64le(header.size());
+  std::vector<std::uint8_t> b;
+  b.reserve(size.size() + header.size() + data_bytes);
+  b.insert(b.end(), size.begin(), size.end());
   b.insert(b.end(), header.begin(), header.end());
   b.resize(b.size() + data_bytes, 0);
   return b;
