@@ -43,6 +43,8 @@ def run_bench(exe, filt, min_time, repetitions):
     rows = json.loads(out)["benchmarks"]
     if repetitions > 1:
         rows = [dict(r, name=r["run_name"]) for r in rows if r.get("aggregate_name") == "median"]
+        # back in the binary's order (interleaving shuffles them)
+        rows.sort(key=lambda r: (r.get("family_index", 0), r.get("per_family_instance_index", 0)))
     return rows
 
 
