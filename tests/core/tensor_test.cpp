@@ -72,5 +72,31 @@ TEST(Shape, Formatting) {
   EXPECT_THROW((Triple{1, 2}), OptionError);
 }
 
+TEST(Tensor, HugePageAdviceStaysInsideTheBlock) {
+  using detail::huge_page_interior;
+  using detail::kHugePageBytes;
+  const std::uintptr_t page = kHugePageBytes;
+  // Below the threshold, or no whole page inside: nothing is advised.
+  EXPECT_EQ(huge_page_interior(page, detail::kHugePageMinBytes - 1).last, 0u);
+  const auto none = huge_page_interior(page + 64, kHugePageBytes);
+  EXPECT_EQ(none.first, none.last);
+  // Aligned: exactly the whole pages.
+  const auto aligned = huge_page_interior(4 * page, 3 * kHugePageBytes);
+  EXPECT_EQ(aligned.first, 4 * page);
+  EXPECT_EQ(aligned.last, 7 * page);
+  // Unaligned on both ends: the pages strictly inside.
+  const auto inner = huge_page_interior(4 * page + 64, 3 * kHugePageBytes);
+  EXPECT_EQ(inner.first, 5 * page);
+  EXPECT_EQ(inner.last, 7 * page);
+  // A large tensor still works after the advice (whole pages written and read back).
+  Tensor<float, 1> t = Tensor<float, 1>::empty({static_cast<index_t>(3 * kHugePageBytes / sizeof(float)) + 5});
+  for (index_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(i % 97);
+  double sum = 0;
+  for (index_t i = 0; i < t.numel(); ++i) sum += t.data()[i];
+  double want = 0;
+  for (index_t i = 0; i < t.numel(); ++i) want += static_cast<double>(i % 97);
+  EXPECT_EQ(sum, want);
+}
+
 }  // namespace
 }  // namespace r2plus1d
