@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstddef>
+
 #include <r2plus1d/r2plus1d.hpp>
 
 #include <cmath>
@@ -73,11 +76,9 @@ std::vector<std::uint8_t> u64le(std::uint64_t v) {
 /// A safetensors file from a JSON header text and a data section.
 std::vector<std::uint8_t> safetensors_bytes(const std::string& header, std::size_t data_bytes) {
   const std::vector<std::uint8_t> size = u64le(header.size());
-  std::vector<std::uint8_t> b;
-  b.reserve(size.size() + header.size() + data_bytes);
-  b.insert(b.end(), size.begin(), size.end());
-  b.insert(b.end(), header.begin(), header.end());
-  b.resize(b.size() + data_bytes, 0);
+  std::vector<std::uint8_t> b(size.size() + header.size() + data_bytes, 0);
+  std::copy(size.begin(), size.end(), b.begin());
+  std::copy(header.begin(), header.end(), b.begin() + static_cast<std::ptrdiff_t>(size.size()));
   return b;
 }
 
