@@ -119,6 +119,49 @@ TEST(Conv2Plus1dStream, ChunkedPathIsExactAcrossThreadsAndInPlace) {
   }
 }
 
+// More threads than chunks: the output frames are also cut into temporal
+// segments (each recomputing the intermediate frames before it); the bits stay
+// those of one thread, out of place and in place, with and without stride.
+TEST(Conv2Plus1dStream, TemporalSegmentsAreExact) {
+  struct Case {
+    index_t frames, kt, st, pd;
+  };
+  for (const Case c : {Case{13, 3, 1, 1}, Case{16, 3, 2, 1}, Case{9, 5, 1, 2}, Case{12, 1, 1, 0}}) {
+    Tensor<float, 5> x({1, 4, c.frames, 40, 40}), ws({7, 4, 1, 3, 3}), wt({4, 7, c.kt, 1, 1});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+    for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
+    const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{Triple{c.st, 1, 1}, Triple{c.pd, 0, 0}, 1, 1};
+    const Shape<5> out = ops::conv2plus1d_output_shape(x.shape(), ws.shape(), ps, wt.shape(), pt);
+    const auto tiling = ops::detail::conv2plus1d_tiling(40 * 40, 4 * 9, 4);
+    ASSERT_EQ(tiling.chunks, 4);
+    const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
+    const bool in_place_ok = ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt);
+    for (const int threads : {5, 9, 16}) {
+      ASSERT_GT(ops::detail::conv2plus1d_segments(tiling.chunks, out[2], threads), 1)
+          << "frames " << c.frames << " threads " << threads;
+      for (const bool in_place : {false, true}) {
+        if (in_place && !in_place_ok) continue;
+        const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
+        ASSERT_EQ(got.shape(), want.shape());
+        for (index_t i = 0; i < got.numel(); ++i)
+          ASSERT_EQ(got.data()[i], want.data()[i]) << "frames " << c.frames << " kt " << c.kt << " threads "
+                                                   << threads << (in_place ? " in place" : "") << " at " << i;
+      }
+    }
+  }
+}
+
+TEST(Conv2Plus1dStream, SegmentCountFollowsTheThreads) {
+  using ops::detail::conv2plus1d_segments;
+  EXPECT_EQ(conv2plus1d_segments(8, 16, 1), 1);   // the chunks keep every thread busy
+  EXPECT_EQ(conv2plus1d_segments(8, 16, 8), 1);
+  EXPECT_EQ(conv2plus1d_segments(8, 16, 16), 2);  // layer1 at 16 threads: 16 tasks
+  EXPECT_EQ(conv2plus1d_segments(4, 8, 16), 2);   // layer2: segments of at least 4 frames
+  EXPECT_EQ(conv2plus1d_segments(4, 7, 16), 1);   // too short to cut
+  EXPECT_EQ(conv2plus1d_segments(2, 64, 32), 16);
+}
+
 TEST(Conv2Plus1dStream, InPlaceGivesTheSameBits) {
   const Tensor<float, 5> x = [] {
     Tensor<float, 5> t({2, 8, 7, 15, 16});

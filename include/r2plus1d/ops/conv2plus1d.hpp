@@ -84,12 +84,31 @@ inline Conv2plus1dTiling conv2plus1d_tiling(index_t positions, index_t depth, in
 
 inline index_t floor_mod(index_t a, index_t m) { return ((a % m) + m) % m; }
 
+/// Fewest output frames a temporal segment of the chunked path holds: each
+/// segment recomputes the (kt - 1) intermediate frames before its first output
+/// frame, so short segments would redo too much of the spatial conv.
+inline constexpr index_t kMinSegmentFrames = 4;
+
+/// Temporal segments the chunked path cuts the output frames into, so that
+/// more threads than chunks find work: 1 while the chunks alone keep every
+/// thread busy. A segment computes exactly what the whole clip computes for
+/// its frames (the same chunk GEMMs, its first kt - 1 intermediate frames
+/// recomputed), so the result does not depend on the count.
+inline index_t conv2plus1d_segments(index_t chunks, index_t out_frames, index_t threads) {
+  if (threads <= chunks) return 1;
+  const index_t want = (threads + chunks - 1) / chunks;
+  return std::max<index_t>(1, std::min(want, out_frames / kMinSegmentFrames));
+}
+
 /// The chunked path: each chunk of output positions runs through every frame
 /// on its own, the spatial conv of each new frame into the chunk's ring of kt
 /// intermediate frames, then the temporal conv as one GEMM over the ring (no
 /// column copy: the weights are rotated to the ring's order). Chunks are split
 /// over the threads once for the whole pair; when y overwrites x, two barriers
 /// per output frame keep every read of an input frame before its overwrite.
+/// With more threads than chunks, the output frames are also cut into temporal
+/// segments (conv2plus1d_segments), each (chunk, segment) a task with its own
+/// ring; in place, that runs into a temporary and copies it over x.
 template <class T>
 void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                          const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
@@ -109,8 +128,19 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   // rotated[r](o, c * kt + s) = wt(o, c, (s - r) mod kt): ring slot s holds frame
   // f = s (mod kt), which is tap (s - r) mod kt of an output frame whose first tap
   // reads frame f0 = r (mod kt).
+  const index_t segments = conv2plus1d_segments(chunks, Dt, get_num_threads());
+  if (in_place && segments > 1) {
+    // Segments run side by side, so a segment could overwrite an input frame
+    // the one before it still reads: write elsewhere, then over x.
+    Tensor<T, 5> tmp = Tensor<T, 5>::empty(y.shape());
+    conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, tmp.view());
+    std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
+    return;
+  }
+  const index_t tasks = chunks * segments;  // task k: chunk k % chunks, segment k / chunks
+  const index_t seg_frames = (Dt + segments - 1) / segments;
   const index_t window_elems = Cm * kt * columns;
-  T* const rotated = thread_workspace<T>(kt * Cout * Kt + chunks * window_elems, kWindow);
+  T* const rotated = thread_workspace<T>(kt * Cout * Kt + tasks * window_elems, kWindow);
   T* const windows = rotated + kt * Cout * Kt;
   for (index_t r = 0; r < kt; ++r)
     for (index_t sl = 0; sl < kt; ++sl) {
@@ -131,17 +161,22 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * in_plane;
     T* yn = y.data() + n * Cout * Dt * HW;
-    parallel_region(chunks, [&](const Team& team) {
+    parallel_region(tasks, [&](const Team& team) {
       T* col = thread_workspace<T>(Ks * columns, kColumns);
       T* work = thread_workspace<T>(work_size, kPackWork);
-      index_t next = std::numeric_limits<index_t>::min();  // first frame not yet in the rings
-      for (index_t u = 0; u < Dt; ++u) {
-        const index_t lo = u * st - pd, hi = lo + kt;
-        // Spatial: the frames [max(lo, next), hi) into each chunk's ring.
-        for (index_t j = team.rank(); j < chunks; j += team.size()) {
+      // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
+      std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
+                                std::numeric_limits<index_t>::min());
+      for (index_t step = 0; step < seg_frames; ++step) {
+        // Spatial: for output frame u of each task, the frames [max(lo, next), hi) into its ring.
+        for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
+          const index_t j = k % chunks, u = (k / chunks) * seg_frames + step;
+          if (u >= Dt) continue;
+          const index_t lo = u * st - pd, hi = lo + kt;
           const index_t p0 = j * columns, count = std::min(columns, HW - p0);
-          T* win = windows + j * window_elems;
-          for (index_t f = std::max(lo, next); f < hi; ++f) {
+          T* win = windows + k * window_elems;
+          index_t& nx = next[static_cast<std::size_t>(mine)];
+          for (index_t f = std::max(lo, nx); f < hi; ++f) {
             T* slot = win + floor_mod(f, kt) * count;
             for (index_t c = 0; c < Cm; ++c) std::fill(slot + c * kt * count, slot + c * kt * count + count, T(0));
             if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
@@ -149,16 +184,18 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
             gemm_packed_accumulate(pack_s, count, col, count, slot, kt * count, work);
             for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, slot + c * kt * count, count);
           }
+          nx = std::max(nx, hi);
         }
-        next = std::max(next, hi);
         if (in_place) team.barrier();
-        // Temporal: output frame u of each chunk, one GEMM over the ring.
-        const PackedA<T>& wr = pack_t[static_cast<std::size_t>(floor_mod(lo, kt))];
-        for (index_t j = team.rank(); j < chunks; j += team.size()) {
+        // Temporal: output frame u of each task, one GEMM over its ring.
+        for (index_t k = team.rank(); k < tasks; k += team.size()) {
+          const index_t j = k % chunks, u = (k / chunks) * seg_frames + step;
+          if (u >= Dt) continue;
+          const PackedA<T>& wr = pack_t[static_cast<std::size_t>(floor_mod(u * st - pd, kt))];
           const index_t p0 = j * columns, count = std::min(columns, HW - p0);
           T* yu = yn + u * HW + p0;
           for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
-          gemm_packed_accumulate(wr, count, windows + j * window_elems, count, yu, Dt * HW, work);
+          gemm_packed_accumulate(wr, count, windows + k * window_elems, count, yu, Dt * HW, work);
           for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
         }
         if (in_place) team.barrier();
