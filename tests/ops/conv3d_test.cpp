@@ -162,6 +162,9 @@ std::vector<Geometry> geometries() {
       {{1, 96, 3, 12, 12}, {24, 96, 3, 3, 3}, params(1, 1), true},         // chunks bounded by the budget
       {{3, 5, 3, 4, 5}, {7, 5, 3, 1, 1}, params({2, 1, 1}, {1, 0, 0}, 2), false},
       {{1, 2, 1, 1, 1}, {3, 2, 1, 1, 1}, params(1, 0), true},
+      // few work items with packed weights: more threads cut the row blocks into pieces
+      {{2, 8, 3, 6, 6}, {70, 8, 1, 3, 3}, params(1, {0, 1, 1}), true},
+      {{2, 8, 5, 16, 16}, {40, 8, 3, 1, 1}, params(1, {1, 0, 0}), false},  // direct temporal taps
   };
 }
 
@@ -190,7 +193,7 @@ TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
     const auto w = test::random_tensor<T, 5>(g.w, seed++);
     set_num_threads(1);
     const Tensor<T, 5> one = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
-    for (int threads : {2, 3, 4}) {
+    for (int threads : {2, 3, 4, 16}) {
       set_num_threads(threads);
       const Tensor<T, 5> many = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
       EXPECT_TRUE((test::bit_identical<T, 5>(one.cview(), many.cview())))

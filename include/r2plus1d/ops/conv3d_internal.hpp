@@ -58,12 +58,17 @@ inline constexpr index_t kTemporalDirectMinPositions = 1024;
 
 /// Upper bound of a column chunk's size in bytes (per thread).
 inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
-/// Upper bound of the weights a convolution packs once for all its chunks, in bytes.
-inline constexpr index_t kPackedWeightsBudgetBytes = index_t(4) << 20;
+/// Upper bound of the weights a convolution packs once for all its chunks, in
+/// bytes (the packed copy stays in a per-thread workspace): every conv of
+/// r2plus1d_18 up to layer3's 256->576 (5.3 MB).
+inline constexpr index_t kPackedWeightsBudgetBytes = index_t(6) << 20;
 /// Work items a convolution is split into at least (per image), when its size allows.
 inline constexpr index_t kMinTasksPerImage = 8;
 /// Fewest output channels a row block holds.
 inline constexpr index_t kMinRowBlock = 32;
+/// Fewest output channels a piece of a row block holds when more threads than
+/// work items split it (conv3d_gemm).
+inline constexpr index_t kMinSubRows = 16;
 
 /// How a convolution's output is cut into work items: per (image, group),
 /// column chunks of `columns` output positions and `row_blocks` blocks of
@@ -219,7 +224,8 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 
 /// y = epilogue(conv(x, w)) for contiguous NCDHW x and y, weight (out, in/groups,
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
-/// order (conv3d_tiling); each thread owns one column buffer and reuses it for
+/// order (conv3d_tiling), and with more threads than items and packed weights,
+/// pieces of row blocks; each thread owns one column buffer and reuses it for
 /// the row blocks of a chunk. Every output element comes from one GEMM of a
 /// fixed shape, followed by the epilogue on the still-cached block.
 template <class T>
@@ -266,14 +272,31 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   };
   index_t work_size = 0;
   for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
-  const index_t workers = std::min<index_t>(get_num_threads(), tasks);
+  // More threads than tasks: split each row block of packed weights further,
+  // at the kernel's panels (packed_a_row_step), which leaves every output's bits
+  // as they are; at least kMinSubRows rows per piece.
+  constexpr index_t step = packed_a_row_step<T>();
+  index_t subs = 1, sub_rows = t.rows;
+  const index_t threads = get_num_threads();
+  if (prepack && threads > tasks) {
+    subs = std::min((threads + tasks - 1) / tasks, t.rows / kMinSubRows);
+    if (subs > 1) {
+      sub_rows = ((t.rows + subs - 1) / subs + step - 1) / step * step;
+      subs = (t.rows + sub_rows - 1) / sub_rows;
+    } else {
+      subs = 1;
+    }
+  }
+  const index_t all = tasks * subs;
+  const index_t workers = std::min<index_t>(threads, all);
 
   parallel_for(0, workers, [&](index_t worker) {
     T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
     index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
-    const index_t first = worker * tasks / workers, last = (worker + 1) * tasks / workers;
-    for (index_t task = first; task < last; ++task) {
+    const index_t first = worker * all / workers, last = (worker + 1) * all / workers;
+    for (index_t task_sub = first; task_sub < last; ++task_sub) {
+      const index_t task = task_sub / subs;
       const index_t rb = task % t.row_blocks;
       const index_t key = task / t.row_blocks;  // (image, group, chunk)
       const index_t chunk = key % t.chunks;
@@ -282,10 +305,14 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       const index_t p0 = chunk * t.columns;
       const index_t count = std::min(t.columns, P - p0);
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
+      // This piece: rows [s0, s0 + srows) of the row block.
+      const index_t s0 = (task_sub % subs) * sub_rows;
+      if (s0 >= rows) continue;
+      const index_t srows = std::min(sub_rows, rows - s0);
 
       const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_cstride();
       T* yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
-      for (index_t o = 0; o < rows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
+      for (index_t o = s0; o < s0 + srows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
 
       if (temporal) {
         // Tap i reads input frame u - pd + i * dilation for output frame u: the
@@ -298,14 +325,14 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
           if (c1 <= c0) continue;
           if (prepack)
             gemm_packed_accumulate(pack_of(i, grp, rb), c1 - c0, xg + shift * HW + c0, g.in_cstride(),
-                                   yg + (c0 - p0), ldy, work);
+                                   yg + (c0 - p0), ldy, work, s0, srows);
           else
             gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
                                                               taps + (i * g.out_channels + grp * og + r0) * cin, cin,
                                                               xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0),
                                                               ldy);
         }
-        for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
+        for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
         continue;
       }
       const T* B;
@@ -322,10 +349,10 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         ldb = count;
       }
       if (prepack)
-        gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work);
+        gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
       else
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
-      for (index_t o = 0; o < rows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
+      for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
     }
   });
 }

@@ -71,13 +71,27 @@ index_t packed_gemm_work_size(const PackedA<T>& a) {
   return a.kc * a.nc;
 }
 
+/// Rows of a PackedA that a sub-range must start at: the kernel's panel of
+/// output columns (Eigen's nr). Rows [r0, r0 + count) with r0 a multiple of it,
+/// and count a multiple of it unless the range ends at m, go through exactly the
+/// kernels they go through in the whole product, so a product split this way
+/// gives the same bits.
+template <class T>
+constexpr index_t packed_a_row_step() {
+  return Eigen::internal::gebp_traits<T, T>::nr;
+}
+
 /// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
 /// leading dimension ldb, C row-major with ldc; `work` holds
 /// packed_gemm_work_size(a) values. The loop of Eigen's sequential product, the
-/// packing of A taken out of it. Single-threaded.
+/// packing of A taken out of it. With `rows` > 0, only A's rows [r0, r0 + rows)
+/// (C's rows likewise, c still pointing at row 0), r0 and rows as
+/// packed_a_row_step says. Single-threaded.
 template <class T>
-void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work) {
-  if (a.m <= 0 || n <= 0 || a.k <= 0) return;
+void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work,
+                            index_t r0 = 0, index_t rows = -1) {
+  if (rows < 0) rows = a.m - r0;
+  if (rows <= 0 || n <= 0 || a.k <= 0) return;
   using Index = Eigen::Index;
   using namespace Eigen::internal;
   using Traits = gebp_traits<T, T>;
@@ -94,7 +108,9 @@ void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t 
     for (Index k2 = 0; k2 < a.k; k2 += a.kc) {
       const Index actual_kc = std::min<Index>(k2 + a.kc, a.k) - k2;
       pack_lhs(work, lhs.getSubMapper(i2, k2), actual_kc, actual_nc);
-      gebp(res.getSubMapper(i2, 0), work, a.data + k2 * a.m, actual_nc, actual_kc, static_cast<Index>(a.m), T(1));
+      // Packed A: depth block after depth block, each row's values actual_kc apart.
+      gebp(res.getSubMapper(i2, static_cast<Index>(r0)), work, a.data + k2 * a.m + r0 * actual_kc, actual_nc,
+           actual_kc, static_cast<Index>(rows), T(1));
     }
   }
 }
