@@ -216,9 +216,9 @@ def convert(input_path, output_path, prefix_strip="", dtype="keep", overwrite=Fa
         save_safetensors(tensors, output_path, metadata={"format": "pt"})
     except OSError as e:
         raise ConvertError(f"cannot write '{output_path}': {e.strerror or e}") from None
-    params = sum(v.numel() for v in tensors.values())
+    values = sum(v.numel() for v in tensors.values())  # parameters and buffers alike
     nbytes = sum(v.numel() * v.element_size() for v in tensors.values())
-    summary = f"wrote '{output_path}': {len(tensors)} tensors, {params} parameters, {nbytes} bytes"
+    summary = f"wrote '{output_path}': {len(tensors)} tensors, {values} values, {nbytes} bytes"
     if dropped:
         summary += f" ({dropped} keys without prefix '{prefix_strip}' dropped)"
     return summary

@@ -81,6 +81,11 @@ def convert_model(out):
         r = run_cli(pth, os.path.join(out, name), "--overwrite", *extra)
         if r.returncode != 0 or "tensors" not in r.stdout:
             sys.exit(f"converter failed on {name}: {r.stdout}{r.stderr}")
+        # The summary counts every tensor's values, the BatchNorm buffers included
+        # (conv 108 + 4, BatchNorm 4 x 4 + 1; after the prefix strip, the BatchNorm's alone).
+        want = "5 tensors, 17 values" if "--prefix-strip" in extra else "7 tensors, 129 values"
+        if want not in r.stdout:
+            sys.exit(f"converter summary on {name} is not '{want}': {r.stdout}")
     # A whole pickled module converts too.
     torch.save(model, os.path.join(out, "io_model_module.pth"))
     r = run_cli(os.path.join(out, "io_model_module.pth"), os.path.join(out, "io_model_module.safetensors"),
