@@ -5,11 +5,34 @@
 
 Only the standard library is used, so the bytes do not depend on numpy's
 version; the files are committed and this script documents how they were made.
+The video seeds (tiny clips in four containers and codecs) come from the
+ffmpeg command-line tool, and are skipped where it is missing.
 """
 import argparse
 import json
 import os
+import shutil
 import struct
+import subprocess
+
+# name: ffmpeg output arguments after a lavfi test pattern of the given size and frames
+VIDEO_SEEDS = {
+    "mjpeg.avi": ("16x16", 2, ["-c:v", "mjpeg", "-q:v", "20"]),
+    "yuv420p.y4m": ("16x12", 2, ["-pix_fmt", "yuv420p"]),
+    "mpeg4.mp4": ("16x16", 3, ["-c:v", "mpeg4", "-q:v", "31"]),
+    "rgb24.nut": ("8x8", 2, ["-c:v", "rawvideo", "-pix_fmt", "rgb24"]),
+}
+
+
+def write_videos(d):
+    if shutil.which("ffmpeg") is None:
+        print("make_corpus: ffmpeg not found, video seeds skipped")
+        return
+    os.makedirs(d, exist_ok=True)
+    for name, (size, frames, args) in VIDEO_SEEDS.items():
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=%s:rate=4" % size,
+                        "-frames:v", str(frames), "-fflags", "+bitexact", "-flags", "+bitexact", *args,
+                        os.path.join(d, name)], check=True)
 
 
 def safetensors(tensors, metadata=None, raw_header=None, data=None):
@@ -90,6 +113,7 @@ def main():
         for name, data in files.items():
             with open(os.path.join(d, name + (".safetensors" if target == "safetensors" else ".npy")), "wb") as f:
                 f.write(data)
+    write_videos(os.path.join(out, "video"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@
 # Any crash, leak, sanitizer report or non-library exception fails the script;
 # the reproducer is left in $WORK/artifacts.
 #
-#   tests/fuzz/run_fuzzers.sh [SECONDS] [TARGET...]     TARGET: safetensors npy
+#   tests/fuzz/run_fuzzers.sh [SECONDS] [TARGET...]     TARGET: safetensors npy video
+#
+# The video target links FFmpeg's libraries (libavformat-dev, libavcodec-dev,
+# libswscale-dev, libavutil-dev).
 #
 # Environment: CXX (default clang++-14), WORK (default build-fuzz), JOBS
 # (libFuzzer -jobs per target, default 1).
@@ -14,7 +17,7 @@ root="$(cd "$here/../.." && pwd)"
 seconds="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors npy)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors npy video)
 cxx="${CXX:-clang++-14}"
 work="${WORK:-$root/build-fuzz}"
 mkdir -p "$work/artifacts"
@@ -26,7 +29,9 @@ for t in "${targets[@]}"; do
   bin="$work/fuzz_$t"
   if [ ! -x "$bin" ] || [ "$src" -nt "$bin" ] || [ -n "$(find "$root/include" -newer "$bin" -name '*.hpp' | head -1)" ]; then
     echo "run_fuzzers: building $bin"
-    "$cxx" "${flags[@]}" "$src" -o "$bin"
+    libs=()
+    [ "$t" = video ] && libs=(-lavformat -lavcodec -lswscale -lavutil)
+    "$cxx" "${flags[@]}" "$src" -o "$bin" "${libs[@]}"
   fi
 done
 
