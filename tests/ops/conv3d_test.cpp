@@ -165,6 +165,11 @@ std::vector<Geometry> geometries() {
       // few work items with packed weights: more threads cut the row blocks into pieces
       {{2, 8, 3, 6, 6}, {70, 8, 1, 3, 3}, params(1, {0, 1, 1}), true},
       {{2, 8, 5, 16, 16}, {40, 8, 3, 1, 1}, params(1, {1, 0, 0}), false},  // direct temporal taps
+      // one chunk, weights not kept packed: columns packed once for several row blocks
+      {{1, 8, 2, 5, 5}, {70, 8, 1, 3, 3}, params(1, {0, 1, 1}), true},
+      {{1, 16, 2, 4, 4}, {96, 16, 1, 1, 1}, params(1, 0), false},           // from the input itself
+      {{1, 8, 2, 5, 5}, {128, 4, 1, 3, 3}, params(1, {0, 1, 1}, 1, 2), true},  // a pack per group
+      {{1, 128, 1, 7, 7}, {70, 128, 1, 3, 3}, params(1, {0, 1, 1}), false},  // depth blocks of 49 columns
   };
 }
 

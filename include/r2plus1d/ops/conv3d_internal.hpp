@@ -117,8 +117,9 @@ enum Workspace : int {
   kWindow = 1,       // (2+1)D windows and rings (the caller's)
   kTaps = 2,         // weights regrouped per tap (the caller's)
   kPackedA = 3,      // weights packed for the GEMM kernel (the caller's)
-  kPackWork = 4,     // the GEMM's packed columns (per worker)
-  kWorkspaceSlots = 5
+  kPackWork = 4,     // the GEMM's packed columns, or a depth block of packed weights (per worker)
+  kPackedB = 5,      // a chunk's columns packed once for all its row blocks (per worker)
+  kWorkspaceSlots = 6
 };
 
 template <class T>
@@ -289,11 +290,20 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   }
   const index_t all = tasks * subs;
   const index_t workers = std::min<index_t>(threads, all);
+  // Weights too large to keep packed, several row blocks per chunk: each worker
+  // packs a chunk's columns once for all the row blocks it computes (and each
+  // row block's weights as it goes), with one blocking for the whole conv.
+  const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
+  const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
 
   parallel_for(0, workers, [&](index_t worker) {
     T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
-    index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
+    T* rows_a = pack_columns ? thread_workspace<T>(blocking.kc * t.rows, kPackWork) : nullptr;
+    T* cols_b = pack_columns ? thread_workspace<T>(packed_b_size<T>(K, t.columns, blocking), kPackedB) : nullptr;
+    PackedB<T> packed_b;
+    index_t cached = -1;         // (image, group, chunk) whose columns `col` holds
+    index_t packed_key = -1;     // and whose columns `packed_b` holds
     const index_t first = worker * all / workers, last = (worker + 1) * all / workers;
     for (index_t task_sub = first; task_sub < last; ++task_sub) {
       const index_t task = task_sub / subs;
@@ -348,10 +358,17 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         B = col;
         ldb = count;
       }
-      if (prepack)
+      if (prepack) {
         gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
-      else
+      } else if (pack_columns) {
+        if (key != packed_key) {
+          packed_b = pack_b(K, count, B, ldb, blocking, cols_b);
+          packed_key = key;
+        }
+        gemm_packed_b(rows, w + (grp * og + r0) * K, K, packed_b, yg, ldy, rows_a);
+      } else {
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
+      }
       for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
     }
   });

@@ -46,15 +46,27 @@ struct PackedA {
 /// Values a PackedA of an (m, k) matrix holds.
 inline index_t packed_a_size(index_t m, index_t k) { return m * k; }
 
-/// Packs A(m, k), row-major with leading dimension lda, into `storage`
-/// (packed_a_size(m, k) values), for products with B of at most `max_n` columns.
+/// The depth block (kc) and column block (nc) of products of an (m, k) A with
+/// B of at most max_n columns: what Eigen's own product uses for
+/// C^T(n, m) += B^T(n, k) * A^T(k, m) on one thread.
+struct GemmBlocking {
+  index_t kc = 1, nc = 1;
+};
 template <class T>
-PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, index_t max_n, T* storage) {
+GemmBlocking gemm_blocking(index_t m, index_t k, index_t max_n) {
+  using Index = Eigen::Index;
+  Index kc = k, mc = std::max<index_t>(1, max_n), nc = m;
+  Eigen::internal::computeProductBlockingSizes<T, T, 1, Index>(kc, mc, nc, Index(1));
+  return {static_cast<index_t>(kc), static_cast<index_t>(mc)};
+}
+
+/// Packs A(m, k), row-major with leading dimension lda, into `storage`
+/// (packed_a_size(m, k) values), with the given blocking.
+template <class T>
+PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, T* storage) {
   using Index = Eigen::Index;
   using namespace Eigen::internal;
-  // The blocking Eigen's own product uses for C^T(n, m) += B^T(n, k) * A^T(k, m) on one thread.
-  Index kc = k, mc = std::max<index_t>(1, max_n), nc = m;
-  computeProductBlockingSizes<T, T, 1, Index>(kc, mc, nc, Index(1));
+  const Index kc = blocking.kc;
   using RhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
   gemm_pack_rhs<T, Index, RhsMapper, gebp_traits<T, T>::nr, Eigen::ColMajor> pack_rhs;
   const RhsMapper rhs(a, static_cast<Index>(lda));  // A^T (k, m) column-major is A row-major
@@ -62,7 +74,96 @@ PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, index_t max_n, 
     const Index actual_kc = std::min<Index>(k2 + kc, k) - k2;
     pack_rhs(storage + k2 * m, rhs.getSubMapper(k2, 0), actual_kc, static_cast<Index>(m));
   }
-  return PackedA<T>{m, k, static_cast<index_t>(kc), static_cast<index_t>(mc), storage};
+  return PackedA<T>{m, k, blocking.kc, blocking.nc, storage};
+}
+
+/// pack_a with the blocking of products with B of at most `max_n` columns.
+template <class T>
+PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, index_t max_n, T* storage) {
+  return pack_a(m, k, a, lda, gemm_blocking<T>(m, k, max_n), storage);
+}
+
+/// B(k, n), row-major, packed once for products with every A of the same
+/// blocking: a chunk of a convolution's columns against each row block of its
+/// weights, when the weights are too large to keep packed.
+template <class T>
+struct PackedB {
+  index_t n = 0, k = 0, kc = 1, nc = 1;
+  const T* data = nullptr;  // (depth block, column block) after another, each 64-byte aligned
+};
+
+/// Elements of a packed block, rounded up so that the next block starts 64-byte
+/// aligned (Eigen's packing stores aligned packets).
+template <class T>
+index_t packed_block_stride(index_t elements) {
+  constexpr index_t align = 64 / static_cast<index_t>(sizeof(T));
+  return (elements + align - 1) / align * align;
+}
+
+/// Values a PackedB of a (k, n) matrix holds with this blocking.
+template <class T>
+index_t packed_b_size(index_t k, index_t n, const GemmBlocking& blocking) {
+  index_t total = 0;
+  for (index_t k2 = 0; k2 < k; k2 += blocking.kc)
+    for (index_t i2 = 0; i2 < n; i2 += blocking.nc)
+      total += packed_block_stride<T>(std::min(blocking.nc, n - i2) * std::min(blocking.kc, k - k2));
+  return total;
+}
+
+/// Packs B(k, n), row-major with leading dimension ldb, into `storage`
+/// (packed_b_size(k, n, blocking) values, 64-byte aligned), each block in the
+/// layout gemm_packed_accumulate packs it into on the fly.
+template <class T>
+PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlocking& blocking, T* storage) {
+  using Index = Eigen::Index;
+  using namespace Eigen::internal;
+  using Traits = gebp_traits<T, T>;
+  using LhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing,
+                Eigen::ColMajor>
+      pack_lhs;
+  const LhsMapper lhs(b, static_cast<Index>(ldb));  // B^T (n, k) column-major is B row-major
+  T* dst = storage;
+  for (Index k2 = 0; k2 < k; k2 += blocking.kc) {
+    const Index actual_kc = std::min<Index>(k2 + blocking.kc, k) - k2;
+    for (Index i2 = 0; i2 < n; i2 += blocking.nc) {
+      const Index actual_nc = std::min<Index>(i2 + blocking.nc, n) - i2;
+      pack_lhs(dst, lhs.getSubMapper(i2, k2), actual_kc, actual_nc);
+      dst += packed_block_stride<T>(actual_nc * actual_kc);
+    }
+  }
+  return PackedB<T>{n, k, blocking.kc, blocking.nc, storage};
+}
+
+/// C(m, n) += A(m, k) * B(k, n) with B packed by pack_b and A row-major with
+/// leading dimension lda, packed here one depth block at a time into `work`
+/// (blocking.kc * m values) so that it stays in cache; C row-major with
+/// leading dimension ldc. The arithmetic of gemm_packed_accumulate with the
+/// same blocking, without packing B again. Single-threaded.
+template <class T>
+void gemm_packed_b(index_t m, const T* a, index_t lda, const PackedB<T>& b, T* c, index_t ldc, T* work) {
+  if (m <= 0 || b.n <= 0 || b.k <= 0) return;
+  using Index = Eigen::Index;
+  using namespace Eigen::internal;
+  using Traits = gebp_traits<T, T>;
+  using RhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
+  using ResMapper = blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  gemm_pack_rhs<T, Index, RhsMapper, Traits::nr, Eigen::ColMajor> pack_rhs;
+  gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  const RhsMapper rhs(a, static_cast<Index>(lda));  // A^T (k, m) column-major is A row-major
+  const ResMapper res(c, static_cast<Index>(ldc));  // C^T (n, m) likewise
+  // Depth blocks outside, column blocks inside (pack_b's order): each element
+  // still sums its depth blocks in order.
+  const T* block = b.data;
+  for (Index k2 = 0; k2 < b.k; k2 += b.kc) {
+    const Index actual_kc = std::min<Index>(k2 + b.kc, b.k) - k2;
+    pack_rhs(work, rhs.getSubMapper(k2, 0), actual_kc, static_cast<Index>(m));
+    for (Index i2 = 0; i2 < b.n; i2 += b.nc) {
+      const Index actual_nc = std::min<Index>(i2 + b.nc, b.n) - i2;
+      gebp(res.getSubMapper(i2, 0), block, work, actual_nc, actual_kc, static_cast<Index>(m), T(1));
+      block += packed_block_stride<T>(actual_nc * actual_kc);
+    }
+  }
 }
 
 /// Values of the per-thread buffer gemm_packed_accumulate needs for `a`.
