@@ -103,7 +103,8 @@ TEST(Conv2Plus1dStream, ChunkedPathIsExactAcrossThreadsAndInPlace) {
     const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{c.pd, 0, 0}, 1, 1};
     ASSERT_TRUE(ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt)) << c.kt << " " << c.pd;
     const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
-    for (const int threads : {1, 2, 3})
+    // 16 threads: 9 chunks (the last one shorter) cut into 2 pieces each
+    for (const int threads : {1, 2, 3, 16})
       for (const bool in_place : {false, true}) {
         const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
         ASSERT_EQ(got.shape(), want.shape());
@@ -119,10 +120,12 @@ TEST(Conv2Plus1dStream, ChunkedPathIsExactAcrossThreadsAndInPlace) {
   }
 }
 
-// More threads than chunks: the output frames are also cut into temporal
-// segments (each recomputing the intermediate frames before it); the bits stay
-// those of one thread, out of place and in place, with and without stride.
-TEST(Conv2Plus1dStream, TemporalSegmentsAreExact) {
+// More threads than chunks: the chunks are cut into pieces (at the GEMM
+// kernel's panels), and with still more threads the output frames into
+// temporal segments (each recomputing the intermediate frames before it); the
+// bits stay those of one thread, out of place and in place, with and without
+// stride.
+TEST(Conv2Plus1dStream, PiecesAndTemporalSegmentsAreExact) {
   struct Case {
     index_t frames, kt, st, pd;
   };
@@ -137,9 +140,12 @@ TEST(Conv2Plus1dStream, TemporalSegmentsAreExact) {
     ASSERT_EQ(tiling.chunks, 4);
     const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
     const bool in_place_ok = ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt);
-    for (const int threads : {5, 9, 16}) {
-      ASSERT_GT(ops::detail::conv2plus1d_segments(tiling.chunks, out[2], threads), 1)
-          << "frames " << c.frames << " threads " << threads;
+    for (const int threads : {5, 9, 16, 40}) {
+      const auto split = ops::detail::conv2plus1d_split(tiling, out[2], threads);
+      ASSERT_GT(split.pieces, 1) << "threads " << threads;
+      if (threads == 40) {
+        ASSERT_GT(split.segments, 1) << "frames " << c.frames;
+      }
       for (const bool in_place : {false, true}) {
         if (in_place && !in_place_ok) continue;
         const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
@@ -152,8 +158,37 @@ TEST(Conv2Plus1dStream, TemporalSegmentsAreExact) {
   }
 }
 
-TEST(Conv2Plus1dStream, SegmentCountFollowsTheThreads) {
+TEST(Conv2Plus1dStream, SplitFollowsTheThreads) {
+  using ops::detail::conv2plus1d_piece_start;
   using ops::detail::conv2plus1d_segments;
+  using ops::detail::conv2plus1d_split;
+  using ops::detail::conv2plus1d_tiling;
+  const auto layer1 = conv2plus1d_tiling(3136, 576, 4), layer2 = conv2plus1d_tiling(784, 1152, 4);
+  auto split = conv2plus1d_split(layer1, 16, 8);  // 8 chunks keep 8 threads busy
+  EXPECT_EQ(split.pieces, 1);
+  EXPECT_EQ(split.segments, 1);
+  split = conv2plus1d_split(layer1, 16, 16);  // 2 pieces of each chunk, no recomputed frames
+  EXPECT_EQ(split.pieces, 2);
+  EXPECT_EQ(split.segments, 1);
+  split = conv2plus1d_split(layer2, 8, 8);
+  EXPECT_EQ(split.pieces, 2);
+  EXPECT_EQ(split.segments, 1);
+  split = conv2plus1d_split(layer2, 8, 16);  // 196 positions: 2 pieces at most, then 2 segments
+  EXPECT_EQ(split.pieces, 2);
+  EXPECT_EQ(split.segments, 2);
+  split = conv2plus1d_split(layer2, 8, 2);
+  EXPECT_EQ(split.pieces, 1);
+  EXPECT_EQ(split.segments, 1);
+  // piece starts: near the even cut, on the kernel's panels
+  EXPECT_EQ(conv2plus1d_piece_start(0, 2, 196, 24), 0);
+  EXPECT_EQ(conv2plus1d_piece_start(1, 2, 196, 24), 96);
+  EXPECT_EQ(conv2plus1d_piece_start(2, 2, 196, 24), 196);
+  EXPECT_EQ(conv2plus1d_piece_start(1, 2, 196, 48), 96);
+  EXPECT_EQ(conv2plus1d_piece_start(1, 3, 400, 24), 144);
+  EXPECT_EQ(conv2plus1d_piece_start(2, 3, 400, 24), 264);
+  EXPECT_EQ(conv2plus1d_piece_start(1, 4, 20, 24), 0);  // an empty piece
+  EXPECT_EQ(conv2plus1d_piece_start(3, 4, 20, 24), 20);
+
   EXPECT_EQ(conv2plus1d_segments(8, 16, 1), 1);   // the chunks keep every thread busy
   EXPECT_EQ(conv2plus1d_segments(8, 16, 8), 1);
   EXPECT_EQ(conv2plus1d_segments(8, 16, 16), 2);  // layer1 at 16 threads: 16 tasks

@@ -88,16 +88,43 @@ inline index_t floor_mod(index_t a, index_t m) { return ((a % m) + m) % m; }
 /// segment recomputes the (kt - 1) intermediate frames before its first output
 /// frame, so short segments would redo too much of the spatial conv.
 inline constexpr index_t kMinSegmentFrames = 4;
+/// Fewest output positions a piece of a chunk holds.
+inline constexpr index_t kMinPieceColumns = 96;
 
-/// Temporal segments the chunked path cuts the output frames into, so that
-/// more threads than chunks find work: 1 while the chunks alone keep every
-/// thread busy. A segment computes exactly what the whole clip computes for
-/// its frames (the same chunk GEMMs, its first kt - 1 intermediate frames
-/// recomputed), so the result does not depend on the count.
-inline index_t conv2plus1d_segments(index_t chunks, index_t out_frames, index_t threads) {
-  if (threads <= chunks) return 1;
-  const index_t want = (threads + chunks - 1) / chunks;
+/// How the chunked path's tasks cut each chunk when there are more threads
+/// than chunks: first into `pieces` runs of positions (free of extra work),
+/// then the output frames into `segments` (each recomputing kt - 1
+/// intermediate frames). Both 1 while the chunks alone keep every thread busy.
+struct Conv2plus1dSplit {
+  index_t pieces = 1, segments = 1;
+};
+
+/// Temporal segments for `units` independent runs of positions over
+/// out_frames frames and `threads` threads.
+inline index_t conv2plus1d_segments(index_t units, index_t out_frames, index_t threads) {
+  if (threads <= units) return 1;
+  const index_t want = (threads + units - 1) / units;
   return std::max<index_t>(1, std::min(want, out_frames / kMinSegmentFrames));
+}
+
+inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index_t out_frames, index_t threads) {
+  Conv2plus1dSplit s;
+  if (threads > tiling.chunks)
+    s.pieces = std::max<index_t>(
+        1, std::min((threads + tiling.chunks - 1) / tiling.chunks, tiling.columns / kMinPieceColumns));
+  s.segments = conv2plus1d_segments(tiling.chunks * s.pieces, out_frames, threads);
+  return s;
+}
+
+/// Start of piece q (of `pieces`) of a chunk of `count` positions, relative to
+/// the chunk: near q * count / pieces, at a multiple of `step` (the GEMM's
+/// gemm_column_step), so that each position keeps the kernel and the bits it
+/// has in the whole chunk's product. Piece `pieces` starts at count; a piece may
+/// come out empty.
+inline index_t conv2plus1d_piece_start(index_t q, index_t pieces, index_t count, index_t step) {
+  if (q >= pieces) return count;
+  const index_t at = (2 * q * count + pieces) / (2 * pieces);  // q * count / pieces, rounded
+  return std::min(count, (at + step / 2) / step * step);
 }
 
 /// The chunked path: each chunk of output positions runs through every frame
@@ -106,9 +133,10 @@ inline index_t conv2plus1d_segments(index_t chunks, index_t out_frames, index_t 
 /// column copy: the weights are rotated to the ring's order). Chunks are split
 /// over the threads once for the whole pair; when y overwrites x, two barriers
 /// per output frame keep every read of an input frame before its overwrite.
-/// With more threads than chunks, the output frames are also cut into temporal
-/// segments (conv2plus1d_segments), each (chunk, segment) a task with its own
-/// ring; in place, that runs into a temporary and copies it over x.
+/// With more threads than chunks, chunks are cut into pieces and then the
+/// output frames into temporal segments (conv2plus1d_split), each (chunk,
+/// piece, segment) a task with its own ring; in place with segments, that runs
+/// into a temporary and copies it over x.
 template <class T>
 void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                          const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
@@ -125,10 +153,8 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   const index_t Ks = gs.depth();
   const index_t columns = tiling.columns, chunks = tiling.chunks;
 
-  // rotated[r](o, c * kt + s) = wt(o, c, (s - r) mod kt): ring slot s holds frame
-  // f = s (mod kt), which is tap (s - r) mod kt of an output frame whose first tap
-  // reads frame f0 = r (mod kt).
-  const index_t segments = conv2plus1d_segments(chunks, Dt, get_num_threads());
+  const Conv2plus1dSplit split = conv2plus1d_split(tiling, Dt, get_num_threads());
+  const index_t pieces = split.pieces, segments = split.segments;
   if (in_place && segments > 1) {
     // Segments run side by side, so a segment could overwrite an input frame
     // the one before it still reads: write elsewhere, then over x.
@@ -137,25 +163,46 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
     std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
     return;
   }
-  const index_t tasks = chunks * segments;  // task k: chunk k % chunks, segment k / chunks
+  // Task k: chunk k % chunks, piece (k / chunks) % pieces, segment k / (chunks * pieces).
+  const index_t units = chunks * pieces, tasks = units * segments;
   const index_t seg_frames = (Dt + segments - 1) / segments;
-  const index_t window_elems = Cm * kt * columns;
+  constexpr index_t step = gemm_column_step<T>();
+  // Positions [p0, p0 + count) of the frame that task k computes.
+  auto positions = [&](index_t k, index_t& p0, index_t& count) {
+    const index_t j = k % chunks, q = (k / chunks) % pieces;
+    const index_t chunk_count = std::min(columns, HW - j * columns);
+    const index_t a = conv2plus1d_piece_start(q, pieces, chunk_count, step);
+    p0 = j * columns + a;
+    count = conv2plus1d_piece_start(q + 1, pieces, chunk_count, step) - a;
+  };
+  index_t widest = 0;
+  for (index_t k = 0; k < units; ++k) {
+    index_t p0 = 0, count = 0;
+    positions(k, p0, count);
+    widest = std::max(widest, count);
+  }
+  const index_t window_elems = Cm * kt * widest;
   T* const rotated = thread_workspace<T>(kt * Cout * Kt + tasks * window_elems, kWindow);
   T* const windows = rotated + kt * Cout * Kt;
-  for (index_t r = 0; r < kt; ++r)
-    for (index_t sl = 0; sl < kt; ++sl) {
-      const index_t tap = floor_mod(sl - r, kt);
-      for (index_t o = 0; o < Cout; ++o)
-        for (index_t c = 0; c < Cm; ++c)
-          rotated[(r * Cout + o) * Kt + c * kt + sl] = wt.data()[(o * Cm + c) * kt + tap];
-    }
-  // Both convs' weights packed once for the GEMM kernel, shared by every chunk and frame.
+  // Both convs' weights packed once for the GEMM kernel, shared by every chunk
+  // and frame; the temporal ones first rotated: rotated[r](o, c * kt + s) =
+  // wt(o, c, (s - r) mod kt), as ring slot s holds frame f = s (mod kt), which is
+  // tap (s - r) mod kt of an output frame whose first tap reads frame f0 = r (mod kt).
   T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
-  const PackedA<T> pack_s = pack_a(Cm, Ks, ws.data(), Ks, columns, packed);
-  std::vector<PackedA<T>> pack_t;
-  for (index_t r = 0; r < kt; ++r)
-    pack_t.push_back(pack_a(Cout, Kt, rotated + r * Cout * Kt, Kt, columns,
-                            packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)));
+  PackedA<T> pack_s;
+  std::vector<PackedA<T>> pack_t(static_cast<std::size_t>(kt));
+  parallel_for(0, kt + 1, [&](index_t r) {
+    if (r == kt) {
+      pack_s = pack_a(Cm, Ks, ws.data(), Ks, columns, packed);
+      return;
+    }
+    T* rot = rotated + r * Cout * Kt;
+    for (index_t o = 0; o < Cout; ++o)
+      for (index_t c = 0; c < Cm; ++c)
+        for (index_t sl = 0; sl < kt; ++sl) rot[o * Kt + c * kt + sl] = wt.data()[(o * Cm + c) * kt + floor_mod(sl - r, kt)];
+    pack_t[static_cast<std::size_t>(r)] =
+        pack_a(Cout, Kt, rot, Kt, columns, packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt));
+  });
   const index_t work_size = std::max(packed_gemm_work_size(pack_s), packed_gemm_work_size(pack_t.front()));
 
   for (index_t n = 0; n < x.size(0); ++n) {
@@ -167,13 +214,14 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
       // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
       std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
                                 std::numeric_limits<index_t>::min());
-      for (index_t step = 0; step < seg_frames; ++step) {
+      for (index_t s = 0; s < seg_frames; ++s) {
         // Spatial: for output frame u of each task, the frames [max(lo, next), hi) into its ring.
         for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
-          const index_t j = k % chunks, u = (k / chunks) * seg_frames + step;
-          if (u >= Dt) continue;
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          positions(k, p0, count);
+          if (u >= Dt || count == 0) continue;
           const index_t lo = u * st - pd, hi = lo + kt;
-          const index_t p0 = j * columns, count = std::min(columns, HW - p0);
           T* win = windows + k * window_elems;
           index_t& nx = next[static_cast<std::size_t>(mine)];
           for (index_t f = std::max(lo, nx); f < hi; ++f) {
@@ -189,10 +237,11 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
         if (in_place) team.barrier();
         // Temporal: output frame u of each task, one GEMM over its ring.
         for (index_t k = team.rank(); k < tasks; k += team.size()) {
-          const index_t j = k % chunks, u = (k / chunks) * seg_frames + step;
-          if (u >= Dt) continue;
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          positions(k, p0, count);
+          if (u >= Dt || count == 0) continue;
           const PackedA<T>& wr = pack_t[static_cast<std::size_t>(floor_mod(u * st - pd, kt))];
-          const index_t p0 = j * columns, count = std::min(columns, HW - p0);
           T* yu = yn + u * HW + p0;
           for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
           gemm_packed_accumulate(wr, count, windows + k * window_elems, count, yu, Dt * HW, work);

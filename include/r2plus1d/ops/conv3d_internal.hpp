@@ -273,13 +273,19 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   };
   index_t work_size = 0;
   for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
-  // More threads than tasks: split each row block of packed weights further,
-  // at the kernel's panels (packed_a_row_step), which leaves every output's bits
-  // as they are; at least kMinSubRows rows per piece.
+  // Weights too large to keep packed, several row blocks per chunk: each worker
+  // packs a chunk's columns once for all the row blocks it computes (and each
+  // row block's weights as it goes), with one blocking for the whole conv.
+  const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
+  const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
+  // More threads than tasks: split each row block of packed weights (kept, or
+  // packed as they go against packed columns) further, at the kernel's panels
+  // (packed_a_row_step), which leaves every output's bits as they are; at
+  // least kMinSubRows rows per piece.
   constexpr index_t step = packed_a_row_step<T>();
   index_t subs = 1, sub_rows = t.rows;
   const index_t threads = get_num_threads();
-  if (prepack && threads > tasks) {
+  if ((prepack || pack_columns) && threads > tasks) {
     subs = std::min((threads + tasks - 1) / tasks, t.rows / kMinSubRows);
     if (subs > 1) {
       sub_rows = ((t.rows + subs - 1) / subs + step - 1) / step * step;
@@ -290,11 +296,6 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   }
   const index_t all = tasks * subs;
   const index_t workers = std::min<index_t>(threads, all);
-  // Weights too large to keep packed, several row blocks per chunk: each worker
-  // packs a chunk's columns once for all the row blocks it computes (and each
-  // row block's weights as it goes), with one blocking for the whole conv.
-  const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
-  const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
 
   parallel_for(0, workers, [&](index_t worker) {
     T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
@@ -365,7 +366,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
           packed_b = pack_b(K, count, B, ldb, blocking, cols_b);
           packed_key = key;
         }
-        gemm_packed_b(rows, w + (grp * og + r0) * K, K, packed_b, yg, ldy, rows_a);
+        gemm_packed_b(srows, w + (grp * og + r0 + s0) * K, K, packed_b, yg + s0 * ldy, ldy, rows_a);
       } else {
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
       }

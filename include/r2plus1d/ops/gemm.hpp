@@ -182,6 +182,17 @@ constexpr index_t packed_a_row_step() {
   return Eigen::internal::gebp_traits<T, T>::nr;
 }
 
+/// Columns of B (and C) a sub-range of a product must start at: the kernel's
+/// panel of rows of B^T (Eigen's mr). A product over n columns cut into ranges
+/// [c0, c1) with every c0 a multiple of it (counted from the product's first
+/// column) and every range but the last a multiple of it long sends each column
+/// through the kernel it goes through in the whole product, with the same
+/// blocking: the same bits.
+template <class T>
+constexpr index_t gemm_column_step() {
+  return Eigen::internal::gebp_traits<T, T>::mr;
+}
+
 /// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
 /// leading dimension ldb, C row-major with ldc; `work` holds
 /// packed_gemm_work_size(a) values. The loop of Eigen's sequential product, the
