@@ -170,6 +170,8 @@ std::vector<Geometry> geometries() {
       {{1, 16, 2, 4, 4}, {96, 16, 1, 1, 1}, params(1, 0), false},           // from the input itself
       {{1, 8, 2, 5, 5}, {128, 4, 1, 3, 3}, params(1, {0, 1, 1}, 1, 2), true},  // a pack per group
       {{1, 128, 1, 7, 7}, {70, 128, 1, 3, 3}, params(1, {0, 1, 1}), false},  // depth blocks of 49 columns
+      // weights over the packing budget at batch 2: each image's columns packed by the whole team in turn
+      {{2, 96, 1, 4, 4}, {1900, 96, 1, 3, 3}, params(1, {0, 1, 1}), true},
   };
 }
 

@@ -118,7 +118,7 @@ enum Workspace : int {
   kTaps = 2,         // weights regrouped per tap (the caller's)
   kPackedA = 3,      // weights packed for the GEMM kernel (the caller's)
   kPackWork = 4,     // the GEMM's packed columns, or a depth block of packed weights (per worker)
-  kPackedB = 5,      // a chunk's columns packed once for all its row blocks (per worker)
+  kPackedB = 5,      // a chunk's columns packed once for all its row blocks (the caller's)
   kWorkspaceSlots = 6
 };
 
@@ -149,16 +149,22 @@ struct ConvEpilogue {
 /// Writes columns [p0, p0 + count) of one group's column matrix into `col`
 /// (depth() rows, leading dimension `count`): col[(c, kd, kh, kw)][p] is the input
 /// element tap (kd, kh, kw) of output position p reads, or 0 in the padding.
+/// With a row range, only rows [row_begin, row_end), from col's first row.
 template <class T>
-void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t count, T* col) {
+void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t count, T* col, index_t row_begin = 0,
+                   index_t row_end = -1) {
   const index_t hw_out = g.out_h * g.out_w;
   const index_t sd = g.stride.d, sh = g.stride.h, sw = g.stride.w;
-  T* dst = col;
-  for (index_t c = 0; c < g.in_per_group(); ++c) {
+  if (row_end < 0) row_end = g.depth();
+  const index_t taps = g.kernel_volume();
+  for (index_t c = row_begin / taps; c < g.in_per_group() && c * taps < row_end; ++c) {
     const T* src = x + c * g.in_cstride();
     for (index_t i = 0; i < g.k_d; ++i) {
       for (index_t j = 0; j < g.k_h; ++j) {
         for (index_t l = 0; l < g.k_w; ++l) {
+          const index_t r = ((c * g.k_d + i) * g.k_h + j) * g.k_w + l;
+          if (r < row_begin || r >= row_end) continue;
+          T* dst = col + (r - row_begin) * count;
           index_t p = p0;
           index_t od = p / hw_out, oh = (p % hw_out) / g.out_w, ow = p % g.out_w;
           const index_t end = p0 + count;
@@ -227,8 +233,10 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
 /// order (conv3d_tiling), and with more threads than items and packed weights,
 /// pieces of row blocks; each thread owns one column buffer and reuses it for
-/// the row blocks of a chunk. Every output element comes from one GEMM of a
-/// fixed shape, followed by the epilogue on the still-cached block.
+/// the row blocks of a chunk. When the weights are too large to keep packed,
+/// the whole team packs each chunk's columns once and then splits its row
+/// blocks. Every output element comes from one GEMM of a fixed shape and
+/// blocking, followed by the epilogue on the still-cached block.
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -273,18 +281,19 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   };
   index_t work_size = 0;
   for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
-  // Weights too large to keep packed, several row blocks per chunk: each worker
-  // packs a chunk's columns once for all the row blocks it computes (and each
-  // row block's weights as it goes), with one blocking for the whole conv.
+  // Weights too large to keep packed, several row blocks per chunk: the
+  // columns of each (image, group, chunk) are packed once, by all the workers
+  // together, and every row block's weights stream through them one depth
+  // block at a time, with one blocking for the whole conv.
   const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
   const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
+  const index_t threads = get_num_threads();
   // More threads than tasks: split each row block of packed weights (kept, or
   // packed as they go against packed columns) further, at the kernel's panels
   // (packed_a_row_step), which leaves every output's bits as they are; at
   // least kMinSubRows rows per piece.
   constexpr index_t step = packed_a_row_step<T>();
   index_t subs = 1, sub_rows = t.rows;
-  const index_t threads = get_num_threads();
   if ((prepack || pack_columns) && threads > tasks) {
     subs = std::min((threads + tasks - 1) / tasks, t.rows / kMinSubRows);
     if (subs > 1) {
@@ -297,14 +306,53 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const index_t all = tasks * subs;
   const index_t workers = std::min<index_t>(threads, all);
 
+  if (pack_columns) {
+    const index_t keys = g.batch * g.groups * t.chunks;  // (image, group, chunk)
+    const index_t pieces = t.row_blocks * subs;           // row pieces of one key
+    T* const shared = thread_workspace<T>(packed_b_size<T>(K, t.columns, blocking), kPackedB);
+    parallel_region(workers, [&](const Team& team) {
+      T* scratch = direct ? nullptr : thread_workspace<T>(blocking.kc * std::min(blocking.nc, t.columns), kColumns);
+      T* rows_a = thread_workspace<T>(blocking.kc * t.rows, kPackWork);
+      for (index_t key = 0; key < keys; ++key) {
+        const index_t chunk = key % t.chunks, grp = (key / t.chunks) % g.groups, n = key / (t.chunks * g.groups);
+        const index_t p0 = chunk * t.columns, count = std::min(t.columns, P - p0);
+        const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_cstride();
+        // The key's columns, one (depth block, column block) per thread in turn.
+        const index_t col_blocks = (count + blocking.nc - 1) / blocking.nc;
+        const index_t blocks = (K + blocking.kc - 1) / blocking.kc * col_blocks;
+        for (index_t b = team.rank(); b < blocks; b += team.size()) {
+          const index_t k2 = (b / col_blocks) * blocking.kc, i2 = (b % col_blocks) * blocking.nc;
+          const index_t kc = std::min(blocking.kc, K - k2), nc = std::min(blocking.nc, count - i2);
+          if (direct) {
+            pack_b_block(K, count, blocking, k2, i2, xg + k2 * g.in_cstride() + p0 + i2, g.in_cstride(), shared);
+          } else {
+            vol2col_chunk(g, xg, p0 + i2, nc, scratch, k2, k2 + kc);
+            pack_b_block(K, count, blocking, k2, i2, scratch, nc, shared);
+          }
+        }
+        team.barrier();
+        const PackedB<T> packed_b{count, K, blocking.kc, blocking.nc, shared};
+        const index_t first = team.rank() * pieces / team.size(), last = (team.rank() + 1) * pieces / team.size();
+        for (index_t piece = first; piece < last; ++piece) {
+          const index_t r0 = (piece / subs) * t.rows, rows = std::min(t.rows, og - r0);
+          const index_t s0 = (piece % subs) * sub_rows;
+          if (s0 >= rows) continue;
+          const index_t srows = std::min(sub_rows, rows - s0);
+          T* yg = y + (n * g.out_channels + grp * og + r0 + s0) * ldy + p0;
+          for (index_t o = 0; o < srows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
+          gemm_packed_b(srows, w + (grp * og + r0 + s0) * K, K, packed_b, yg, ldy, rows_a);
+          for (index_t o = 0; o < srows; ++o) apply_epilogue(epilogue, grp * og + r0 + s0 + o, yg + o * ldy, count);
+        }
+        team.barrier();  // the next key's columns overwrite these
+      }
+    });
+    return;
+  }
+
   parallel_for(0, workers, [&](index_t worker) {
     T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
-    T* rows_a = pack_columns ? thread_workspace<T>(blocking.kc * t.rows, kPackWork) : nullptr;
-    T* cols_b = pack_columns ? thread_workspace<T>(packed_b_size<T>(K, t.columns, blocking), kPackedB) : nullptr;
-    PackedB<T> packed_b;
-    index_t cached = -1;         // (image, group, chunk) whose columns `col` holds
-    index_t packed_key = -1;     // and whose columns `packed_b` holds
+    index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
     const index_t first = worker * all / workers, last = (worker + 1) * all / workers;
     for (index_t task_sub = first; task_sub < last; ++task_sub) {
       const index_t task = task_sub / subs;
@@ -361,12 +409,6 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       }
       if (prepack) {
         gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
-      } else if (pack_columns) {
-        if (key != packed_key) {
-          packed_b = pack_b(K, count, B, ldb, blocking, cols_b);
-          packed_key = key;
-        }
-        gemm_packed_b(srows, w + (grp * og + r0 + s0) * K, K, packed_b, yg + s0 * ldy, ldy, rows_a);
       } else {
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
       }

@@ -110,11 +110,25 @@ index_t packed_b_size(index_t k, index_t n, const GemmBlocking& blocking) {
   return total;
 }
 
-/// Packs B(k, n), row-major with leading dimension ldb, into `storage`
-/// (packed_b_size(k, n, blocking) values, 64-byte aligned), each block in the
-/// layout gemm_packed_accumulate packs it into on the fly.
+/// Where block (k2, i2) of a PackedB of a (k, n) matrix starts in its
+/// storage (k2 and i2 multiples of the blocking's kc and nc).
 template <class T>
-PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlocking& blocking, T* storage) {
+index_t packed_b_offset(index_t k, index_t n, const GemmBlocking& blocking, index_t k2, index_t i2) {
+  index_t offset = 0;
+  for (index_t kk = 0; kk < k2; kk += blocking.kc)
+    for (index_t ii = 0; ii < n; ii += blocking.nc)
+      offset += packed_block_stride<T>(std::min(blocking.nc, n - ii) * std::min(blocking.kc, k - kk));
+  for (index_t ii = 0; ii < i2; ii += blocking.nc)
+    offset += packed_block_stride<T>(std::min(blocking.nc, n - ii) * std::min(blocking.kc, k - k2));
+  return offset;
+}
+
+/// Packs block (k2, i2) of a (k, n) matrix B into its place in `storage` (see
+/// pack_b): `b` points at B(k2, i2), row-major with leading dimension ldb.
+/// Blocks are independent, so threads may pack different blocks of one PackedB.
+template <class T>
+void pack_b_block(index_t k, index_t n, const GemmBlocking& blocking, index_t k2, index_t i2, const T* b, index_t ldb,
+                  T* storage) {
   using Index = Eigen::Index;
   using namespace Eigen::internal;
   using Traits = gebp_traits<T, T>;
@@ -123,15 +137,17 @@ PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlock
                 Eigen::ColMajor>
       pack_lhs;
   const LhsMapper lhs(b, static_cast<Index>(ldb));  // B^T (n, k) column-major is B row-major
-  T* dst = storage;
-  for (Index k2 = 0; k2 < k; k2 += blocking.kc) {
-    const Index actual_kc = std::min<Index>(k2 + blocking.kc, k) - k2;
-    for (Index i2 = 0; i2 < n; i2 += blocking.nc) {
-      const Index actual_nc = std::min<Index>(i2 + blocking.nc, n) - i2;
-      pack_lhs(dst, lhs.getSubMapper(i2, k2), actual_kc, actual_nc);
-      dst += packed_block_stride<T>(actual_nc * actual_kc);
-    }
-  }
+  pack_lhs(storage + packed_b_offset<T>(k, n, blocking, k2, i2), lhs, static_cast<Index>(std::min(blocking.kc, k - k2)),
+           static_cast<Index>(std::min(blocking.nc, n - i2)));
+}
+
+/// Packs B(k, n), row-major with leading dimension ldb, into `storage`
+/// (packed_b_size(k, n, blocking) values, 64-byte aligned), each block in the
+/// layout gemm_packed_accumulate packs it into on the fly.
+template <class T>
+PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlocking& blocking, T* storage) {
+  for (index_t k2 = 0; k2 < k; k2 += blocking.kc)
+    for (index_t i2 = 0; i2 < n; i2 += blocking.nc) pack_b_block(k, n, blocking, k2, i2, b + k2 * ldb + i2, ldb, storage);
   return PackedB<T>{n, k, blocking.kc, blocking.nc, storage};
 }
 
