@@ -159,7 +159,7 @@ TEST(Conv2Plus1dStream, PiecesAndTemporalSegmentsAreExact) {
 }
 
 TEST(Conv2Plus1dStream, SplitFollowsTheThreads) {
-  using ops::detail::conv2plus1d_piece_start;
+  using ops::detail::column_piece_start;
   using ops::detail::conv2plus1d_segments;
   using ops::detail::conv2plus1d_split;
   using ops::detail::conv2plus1d_tiling;
@@ -180,14 +180,14 @@ TEST(Conv2Plus1dStream, SplitFollowsTheThreads) {
   EXPECT_EQ(split.pieces, 1);
   EXPECT_EQ(split.segments, 1);
   // piece starts: near the even cut, on the kernel's panels
-  EXPECT_EQ(conv2plus1d_piece_start(0, 2, 196, 24), 0);
-  EXPECT_EQ(conv2plus1d_piece_start(1, 2, 196, 24), 96);
-  EXPECT_EQ(conv2plus1d_piece_start(2, 2, 196, 24), 196);
-  EXPECT_EQ(conv2plus1d_piece_start(1, 2, 196, 48), 96);
-  EXPECT_EQ(conv2plus1d_piece_start(1, 3, 400, 24), 144);
-  EXPECT_EQ(conv2plus1d_piece_start(2, 3, 400, 24), 264);
-  EXPECT_EQ(conv2plus1d_piece_start(1, 4, 20, 24), 0);  // an empty piece
-  EXPECT_EQ(conv2plus1d_piece_start(3, 4, 20, 24), 20);
+  EXPECT_EQ(column_piece_start(0, 2, 196, 24), 0);
+  EXPECT_EQ(column_piece_start(1, 2, 196, 24), 96);
+  EXPECT_EQ(column_piece_start(2, 2, 196, 24), 196);
+  EXPECT_EQ(column_piece_start(1, 2, 196, 48), 96);
+  EXPECT_EQ(column_piece_start(1, 3, 400, 24), 144);
+  EXPECT_EQ(column_piece_start(2, 3, 400, 24), 264);
+  EXPECT_EQ(column_piece_start(1, 4, 20, 24), 0);  // an empty piece
+  EXPECT_EQ(column_piece_start(3, 4, 20, 24), 20);
 
   EXPECT_EQ(conv2plus1d_segments(8, 16, 1), 1);   // the chunks keep every thread busy
   EXPECT_EQ(conv2plus1d_segments(8, 16, 8), 1);

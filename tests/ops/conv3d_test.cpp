@@ -165,6 +165,8 @@ std::vector<Geometry> geometries() {
       // few work items with packed weights: more threads cut the row blocks into pieces
       {{2, 8, 3, 6, 6}, {70, 8, 1, 3, 3}, params(1, {0, 1, 1}), true},
       {{2, 8, 5, 16, 16}, {40, 8, 3, 1, 1}, params(1, {1, 0, 0}), false},  // direct temporal taps
+      // 4 chunks of 196 positions: more threads cut them at the kernel's column panels, then the rows
+      {{1, 16, 4, 14, 14}, {40, 16, 1, 3, 3}, params(1, {0, 1, 1}), true},
       // one chunk, weights not kept packed: columns packed once for several row blocks
       {{1, 8, 2, 5, 5}, {70, 8, 1, 3, 3}, params(1, {0, 1, 1}), true},
       {{1, 16, 2, 4, 4}, {96, 16, 1, 1, 1}, params(1, 0), false},           // from the input itself
@@ -200,7 +202,7 @@ TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
     const auto w = test::random_tensor<T, 5>(g.w, seed++);
     set_num_threads(1);
     const Tensor<T, 5> one = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
-    for (int threads : {2, 3, 4, 16}) {
+    for (int threads : {2, 3, 4, 6, 16}) {
       set_num_threads(threads);
       const Tensor<T, 5> many = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
       EXPECT_TRUE((test::bit_identical<T, 5>(one.cview(), many.cview())))

@@ -88,8 +88,6 @@ inline index_t floor_mod(index_t a, index_t m) { return ((a % m) + m) % m; }
 /// segment recomputes the (kt - 1) intermediate frames before its first output
 /// frame, so short segments would redo too much of the spatial conv.
 inline constexpr index_t kMinSegmentFrames = 4;
-/// Fewest output positions a piece of a chunk holds.
-inline constexpr index_t kMinPieceColumns = 96;
 
 /// How the chunked path's tasks cut each chunk when there are more threads
 /// than chunks: first into `pieces` runs of positions (free of extra work),
@@ -114,17 +112,6 @@ inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index
         1, std::min((threads + tiling.chunks - 1) / tiling.chunks, tiling.columns / kMinPieceColumns));
   s.segments = conv2plus1d_segments(tiling.chunks * s.pieces, out_frames, threads);
   return s;
-}
-
-/// Start of piece q (of `pieces`) of a chunk of `count` positions, relative to
-/// the chunk: near q * count / pieces, at a multiple of `step` (the GEMM's
-/// gemm_column_step), so that each position keeps the kernel and the bits it
-/// has in the whole chunk's product. Piece `pieces` starts at count; a piece may
-/// come out empty.
-inline index_t conv2plus1d_piece_start(index_t q, index_t pieces, index_t count, index_t step) {
-  if (q >= pieces) return count;
-  const index_t at = (2 * q * count + pieces) / (2 * pieces);  // q * count / pieces, rounded
-  return std::min(count, (at + step / 2) / step * step);
 }
 
 /// The chunked path: each chunk of output positions runs through every frame
@@ -171,9 +158,9 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   auto positions = [&](index_t k, index_t& p0, index_t& count) {
     const index_t j = k % chunks, q = (k / chunks) % pieces;
     const index_t chunk_count = std::min(columns, HW - j * columns);
-    const index_t a = conv2plus1d_piece_start(q, pieces, chunk_count, step);
+    const index_t a = column_piece_start(q, pieces, chunk_count, step);
     p0 = j * columns + a;
-    count = conv2plus1d_piece_start(q + 1, pieces, chunk_count, step) - a;
+    count = column_piece_start(q + 1, pieces, chunk_count, step) - a;
   };
   index_t widest = 0;
   for (index_t k = 0; k < units; ++k) {

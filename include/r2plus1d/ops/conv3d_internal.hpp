@@ -69,6 +69,20 @@ inline constexpr index_t kMinRowBlock = 32;
 /// Fewest output channels a piece of a row block holds when more threads than
 /// work items split it (conv3d_gemm).
 inline constexpr index_t kMinSubRows = 16;
+/// Fewest output positions a piece of a column chunk holds when more threads
+/// than work items split it (conv3d_gemm, and the (2+1)D pairs' chunks).
+inline constexpr index_t kMinPieceColumns = 96;
+
+/// Start of piece q (of `pieces`) of a run of `count` output positions,
+/// relative to the run: near q * count / pieces, at a multiple of `step` (the
+/// GEMM's gemm_column_step), so that each position keeps the kernel and the bits
+/// it has in the whole run's product. Piece `pieces` starts at count; a piece
+/// may come out empty.
+inline index_t column_piece_start(index_t q, index_t pieces, index_t count, index_t step) {
+  if (q >= pieces) return count;
+  const index_t at = (2 * q * count + pieces) / (2 * pieces);  // q * count / pieces, rounded
+  return std::min(count, (at + step / 2) / step * step);
+}
 
 /// How a convolution's output is cut into work items: per (image, group),
 /// column chunks of `columns` output positions and `row_blocks` blocks of
@@ -231,9 +245,10 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 
 /// y = epilogue(conv(x, w)) for contiguous NCDHW x and y, weight (out, in/groups,
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
-/// order (conv3d_tiling), and with more threads than items and packed weights,
-/// pieces of row blocks; each thread owns one column buffer and reuses it for
-/// the row blocks of a chunk. When the weights are too large to keep packed,
+/// order (conv3d_tiling). With more threads than items and packed weights,
+/// chunks are cut into pieces of positions (each gathering only its own
+/// columns), then row blocks into pieces of rows; each thread owns one column
+/// buffer and reuses it for the row blocks of a chunk. When the weights are too large to keep packed,
 /// the whole team packs each chunk's columns once and then splits its row
 /// blocks. Every output element comes from one GEMM of a fixed shape and
 /// blocking, followed by the epilogue on the still-cached block.
@@ -288,14 +303,24 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
   const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
   const index_t threads = get_num_threads();
-  // More threads than tasks: split each row block of packed weights (kept, or
-  // packed as they go against packed columns) further, at the kernel's panels
-  // (packed_a_row_step), which leaves every output's bits as they are; at
-  // least kMinSubRows rows per piece.
+  // More threads than tasks: first cut each chunk of a conv with kept packed
+  // weights into pieces of positions at the kernel's column panels
+  // (gemm_column_step), at least kMinPieceColumns each, so that every thread
+  // gathers only the columns it multiplies (the direct temporal path's taps
+  // start at frame boundaries, not at the chunk's panels: it keeps whole
+  // chunks). Then split each row block of packed weights (kept, or packed as
+  // they go against packed columns) at the kernel's row panels
+  // (packed_a_row_step), at least kMinSubRows rows each. Neither cut changes
+  // any output's bits.
   constexpr index_t step = packed_a_row_step<T>();
+  constexpr index_t column_step = gemm_column_step<T>();
+  index_t pieces = 1;
+  if (prepack && !temporal && threads > tasks)
+    pieces = std::max<index_t>(1, std::min((threads + tasks - 1) / tasks, t.columns / kMinPieceColumns));
+  const index_t items = tasks * pieces;
   index_t subs = 1, sub_rows = t.rows;
-  if ((prepack || pack_columns) && threads > tasks) {
-    subs = std::min((threads + tasks - 1) / tasks, t.rows / kMinSubRows);
+  if ((prepack || pack_columns) && threads > items) {
+    subs = std::min((threads + items - 1) / items, t.rows / kMinSubRows);
     if (subs > 1) {
       sub_rows = ((t.rows + subs - 1) / subs + step - 1) / step * step;
       subs = (t.rows + sub_rows - 1) / sub_rows;
@@ -303,7 +328,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       subs = 1;
     }
   }
-  const index_t all = tasks * subs;
+  const index_t all = items * subs;
   const index_t workers = std::min<index_t>(threads, all);
 
   if (pack_columns) {
@@ -352,21 +377,26 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   parallel_for(0, workers, [&](index_t worker) {
     T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
-    index_t cached = -1;  // (image, group, chunk) whose columns `col` holds
+    index_t cached = -1;  // (image, group, chunk, piece) whose columns `col` holds
     const index_t first = worker * all / workers, last = (worker + 1) * all / workers;
-    for (index_t task_sub = first; task_sub < last; ++task_sub) {
-      const index_t task = task_sub / subs;
-      const index_t rb = task % t.row_blocks;
-      const index_t key = task / t.row_blocks;  // (image, group, chunk)
+    // Item i: row piece i % subs of row block (i / subs) % row_blocks of
+    // piece (i / (subs * row_blocks)) % pieces of (image, group, chunk)
+    // i / (subs * row_blocks * pieces): a worker's items share columns.
+    for (index_t item = first; item < last; ++item) {
+      const index_t rb = (item / subs) % t.row_blocks;
+      const index_t cut = item / (subs * t.row_blocks);  // (image, group, chunk, piece)
+      const index_t key = cut / pieces;                   // (image, group, chunk)
       const index_t chunk = key % t.chunks;
       const index_t grp = (key / t.chunks) % g.groups;
       const index_t n = key / (t.chunks * g.groups);
-      const index_t p0 = chunk * t.columns;
-      const index_t count = std::min(t.columns, P - p0);
+      const index_t chunk_count = std::min(t.columns, P - chunk * t.columns);
+      const index_t a0 = column_piece_start(cut % pieces, pieces, chunk_count, column_step);
+      const index_t p0 = chunk * t.columns + a0;
+      const index_t count = column_piece_start(cut % pieces + 1, pieces, chunk_count, column_step) - a0;
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
       // This piece: rows [s0, s0 + srows) of the row block.
-      const index_t s0 = (task_sub % subs) * sub_rows;
-      if (s0 >= rows) continue;
+      const index_t s0 = (item % subs) * sub_rows;
+      if (s0 >= rows || count == 0) continue;
       const index_t srows = std::min(sub_rows, rows - s0);
 
       const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_cstride();
@@ -400,9 +430,9 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         B = xg + p0;
         ldb = g.in_cstride();
       } else {
-        if (key != cached) {
+        if (cut != cached) {
           vol2col_chunk(g, xg, p0, count, col);
-          cached = key;
+          cached = cut;
         }
         B = col;
         ldb = count;
