@@ -176,21 +176,20 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   // wt(o, c, (s - r) mod kt), as ring slot s holds frame f = s (mod kt), which is
   // tap (s - r) mod kt of an output frame whose first tap reads frame f0 = r (mod kt).
   T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
-  PackedA<T> pack_s;
-  std::vector<PackedA<T>> pack_t(static_cast<std::size_t>(kt));
-  parallel_for(0, kt + 1, [&](index_t r) {
-    if (r == kt) {
-      pack_s = pack_a(Cm, Ks, ws.data(), Ks, columns, packed);
-      return;
-    }
+  parallel_for(0, kt, [&](index_t r) {
     T* rot = rotated + r * Cout * Kt;
     for (index_t o = 0; o < Cout; ++o)
       for (index_t c = 0; c < Cm; ++c)
         for (index_t sl = 0; sl < kt; ++sl) rot[o * Kt + c * kt + sl] = wt.data()[(o * Cm + c) * kt + floor_mod(sl - r, kt)];
-    pack_t[static_cast<std::size_t>(r)] =
-        pack_a(Cout, Kt, rot, Kt, columns, packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt));
   });
-  const index_t work_size = std::max(packed_gemm_work_size(pack_s), packed_gemm_work_size(pack_t.front()));
+  std::vector<PackJob<T>> jobs{{Cm, Ks, ws.data(), Ks, gemm_blocking<T>(Cm, Ks, columns), packed}};
+  for (index_t r = 0; r < kt; ++r)
+    jobs.push_back({Cout, Kt, rotated + r * Cout * Kt, Kt, gemm_blocking<T>(Cout, Kt, columns),
+                    packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)});
+  const std::vector<PackedA<T>> packs = pack_a_parallel(jobs);
+  const PackedA<T>& pack_s = packs.front();
+  auto pack_t = [&](index_t r) -> const PackedA<T>& { return packs[static_cast<std::size_t>(r + 1)]; };
+  const index_t work_size = std::max(packed_gemm_work_size(pack_s), packed_gemm_work_size(pack_t(0)));
 
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * in_plane;
@@ -228,7 +227,7 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
           index_t p0 = 0, count = 0;
           positions(k, p0, count);
           if (u >= Dt || count == 0) continue;
-          const PackedA<T>& wr = pack_t[static_cast<std::size_t>(floor_mod(u * st - pd, kt))];
+          const PackedA<T>& wr = pack_t(floor_mod(u * st - pd, kt));
           T* yu = yn + u * HW + p0;
           for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
           gemm_packed_accumulate(wr, count, windows + k * window_elems, count, yu, Dt * HW, work);

@@ -150,6 +150,47 @@ T* thread_workspace(index_t elements, int slot = kColumns) {
   return buf.data();
 }
 
+/// One weight matrix to pack for the GEMM kernel: A(m, k), row-major with
+/// leading dimension lda, into `storage` (packed_a_size(m, k) values) with
+/// `blocking`.
+template <class T>
+struct PackJob {
+  index_t m = 0, k = 0;
+  const T* a = nullptr;
+  index_t lda = 0;
+  GemmBlocking blocking;
+  T* storage = nullptr;
+};
+
+/// Packs every job, all threads together: each job's rows are cut into pieces
+/// at the kernel's row panels (at least kMinSubRows rows) until there are about
+/// as many pieces as threads, so that a few large matrices do not leave most
+/// threads idle. Gives each job's PackedA, in order.
+template <class T>
+std::vector<PackedA<T>> pack_a_parallel(const std::vector<PackJob<T>>& jobs) {
+  struct Piece {
+    std::size_t job;
+    index_t r0, rows;
+  };
+  constexpr index_t step = packed_a_row_step<T>();
+  const index_t threads = get_num_threads(), n = static_cast<index_t>(jobs.size());
+  std::vector<Piece> pieces;
+  std::vector<PackedA<T>> packed;
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const PackJob<T>& job = jobs[j];
+    packed.push_back(PackedA<T>{job.m, job.k, job.blocking.kc, job.blocking.nc, job.storage});
+    const index_t want = std::max<index_t>(1, std::min((threads + n - 1) / n, job.m / kMinSubRows));
+    const index_t rows = ((job.m + want - 1) / want + step - 1) / step * step;
+    for (index_t r0 = 0; r0 < job.m; r0 += rows) pieces.push_back({j, r0, std::min(rows, job.m - r0)});
+  }
+  parallel_for(0, static_cast<index_t>(pieces.size()), [&](index_t i) {
+    const Piece& p = pieces[static_cast<std::size_t>(i)];
+    const PackJob<T>& job = jobs[p.job];
+    pack_a_rows(job.m, job.k, job.a, job.lda, job.blocking, p.r0, p.rows, job.storage);
+  });
+  return packed;
+}
+
 /// What is applied to each output channel o as it is produced:
 /// y = y * scale[o] + shift[o] (either may be null: 1 and 0), then max(y, 0) if relu.
 /// A bias is shift = bias; an inference BatchNorm folds into scale and shift.
@@ -282,14 +323,15 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   std::vector<PackedA<T>> packs;
   if (prepack) {
     T* packed = thread_workspace<T>(n_taps * g.out_channels * a_depth, kPackedA);
-    packs.resize(static_cast<std::size_t>(n_taps * g.groups * t.row_blocks));
-    parallel_for(0, n_taps * g.groups * t.row_blocks, [&](index_t b) {
+    std::vector<PackJob<T>> jobs;
+    for (index_t b = 0; b < n_taps * g.groups * t.row_blocks; ++b) {
       const index_t rb = b % t.row_blocks, grp = (b / t.row_blocks) % g.groups, i = b / (t.row_blocks * g.groups);
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
       const index_t first = i * g.out_channels + grp * og + r0;  // row of the (tap-major) weight matrix
       const T* src = temporal ? taps + first * cin : w + first * K;
-      packs[static_cast<std::size_t>(b)] = pack_a(rows, a_depth, src, a_depth, t.columns, packed + first * a_depth);
-    });
+      jobs.push_back({rows, a_depth, src, a_depth, gemm_blocking<T>(rows, a_depth, t.columns), packed + first * a_depth});
+    }
+    packs = pack_a_parallel(jobs);
   }
   auto pack_of = [&](index_t i, index_t grp, index_t rb) -> const PackedA<T>& {
     return packs[static_cast<std::size_t>((i * g.groups + grp) * t.row_blocks + rb)];

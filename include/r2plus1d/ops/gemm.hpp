@@ -60,20 +60,33 @@ GemmBlocking gemm_blocking(index_t m, index_t k, index_t max_n) {
   return {static_cast<index_t>(kc), static_cast<index_t>(mc)};
 }
 
-/// Packs A(m, k), row-major with leading dimension lda, into `storage`
-/// (packed_a_size(m, k) values), with the given blocking.
+/// Packs rows [r0, r0 + rows) of A(m, k) (row-major, leading dimension lda,
+/// `a` at row 0) into their place in the storage of A's PackedA with the given
+/// blocking. r0 must be a multiple of packed_a_row_step, and rows too unless
+/// the range ends at m: ranges are then independent, so threads may pack
+/// different ranges of one PackedA.
 template <class T>
-PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, T* storage) {
+void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, index_t r0,
+                 index_t rows, T* storage) {
   using Index = Eigen::Index;
   using namespace Eigen::internal;
   const Index kc = blocking.kc;
   using RhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
   gemm_pack_rhs<T, Index, RhsMapper, gebp_traits<T, T>::nr, Eigen::ColMajor> pack_rhs;
   const RhsMapper rhs(a, static_cast<Index>(lda));  // A^T (k, m) column-major is A row-major
+  // Depth block after depth block, each holding row r's values at r * actual_kc.
   for (Index k2 = 0; k2 < k; k2 += kc) {
     const Index actual_kc = std::min<Index>(k2 + kc, k) - k2;
-    pack_rhs(storage + k2 * m, rhs.getSubMapper(k2, 0), actual_kc, static_cast<Index>(m));
+    pack_rhs(storage + k2 * m + r0 * actual_kc, rhs.getSubMapper(k2, static_cast<Index>(r0)), actual_kc,
+             static_cast<Index>(rows));
   }
+}
+
+/// Packs A(m, k), row-major with leading dimension lda, into `storage`
+/// (packed_a_size(m, k) values), with the given blocking.
+template <class T>
+PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, T* storage) {
+  pack_a_rows(m, k, a, lda, blocking, 0, m, storage);
   return PackedA<T>{m, k, blocking.kc, blocking.nc, storage};
 }
 
