@@ -8,6 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -207,6 +209,57 @@ TYPED_TEST(Conv3dOp, IndependentOfThreadCount) {
       const Tensor<T, 5> many = ops::conv3d<T>(x.cview(), w.cview(), nullptr, g.p);
       EXPECT_TRUE((test::bit_identical<T, 5>(one.cview(), many.cview())))
           << threads << " threads, input " << format_shape<5>(g.x) << " weight " << format_shape<5>(g.w);
+    }
+  }
+}
+
+// The first 64-byte aligned element of v (Eigen's packing stores whole aligned packets).
+template <class T>
+T* aligned_in(std::vector<T>& v) {
+  const auto at = reinterpret_cast<std::uintptr_t>(v.data());
+  return v.data() + ((64 - at % 64) % 64) / sizeof(T);
+}
+
+TYPED_TEST(Conv3dOp, ColumnPackerEqualsGatherThenPack) {
+  // Packing columns straight from the input must give exactly the values of
+  // vol2col_chunk followed by Eigen's own packing, in every panel width the
+  // packing cuts a block into (wide panels, half and quarter packets, single
+  // columns), for blocks that start anywhere in the positions and the depth.
+  using T = TypeParam;
+  std::uint64_t seed = 300;
+  std::vector<Geometry> gs = geometries();
+  gs.push_back({{1, 3, 2, 23, 29}, {4, 3, 2, 5, 3}, params({1, 2, 3}, {1, 2, 1}, {1, 1, 2}), false});
+  gs.push_back({{1, 2, 3, 56, 56}, {4, 2, 1, 3, 3}, params(1, {0, 1, 1}), false});  // runs across output rows
+  for (const Geometry& geo : gs) {
+    const auto x = test::random_tensor<T, 5>(geo.x, seed++);
+    const Shape<5> out = ops::conv3d_output_shape(geo.x, geo.w, geo.p);
+    const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(geo.x, geo.w, out, geo.p);
+    const index_t P = g.out_plane(), K = g.depth();
+    const index_t group = g.groups - 1;  // the last group's channels
+    const T* xg = x.data() + group * g.in_per_group() * g.in_cstride();
+    std::vector<T> col(static_cast<std::size_t>(K * P));
+    for (const index_t p0 : {index_t(0), P / 3, P - std::min<index_t>(P, 61)}) {
+      const index_t count = P - p0;
+      ops::detail::vol2col_chunk(g, xg, p0, count, col.data());
+      ops::detail::ColumnPacker<T> packer(g, xg, p0);
+      for (const index_t kc : {K, std::max<index_t>(1, K / 3 + 1)}) {
+        for (const index_t nc : {count, std::max<index_t>(1, count / 2 + 5)}) {
+          for (index_t i2 = 0; i2 < count; i2 += nc) {
+            for (index_t k2 = 0; k2 < K; k2 += kc) {
+              const index_t bn = std::min(nc, count - i2), bk = std::min(kc, K - k2);
+              std::vector<T> want(static_cast<std::size_t>(bn * bk) + 64), got(want.size());
+              T* w_at = aligned_in(want);
+              T* g_at = aligned_in(got);
+              ops::detail::pack_b_columns(col.data(), count, i2, k2, bn, bk, w_at);
+              packer(g_at, i2, k2, bn, bk);
+              const auto same_bits = [](T a, T b) { return std::memcmp(&a, &b, sizeof(T)) == 0; };
+              ASSERT_TRUE(std::equal(w_at, w_at + bn * bk, g_at, same_bits))
+                  << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w) << " p0 " << p0
+                  << " block (" << i2 << ", " << k2 << ") of " << bn << " x " << bk;
+            }
+          }
+        }
+      }
     }
   }
 }

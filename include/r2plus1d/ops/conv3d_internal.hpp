@@ -263,6 +263,102 @@ void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t coun
   }
 }
 
+/// Packs blocks of one group's column matrix (vol2col_chunk's, for output
+/// positions [p0, p0 + count)) straight from the input into the layout the
+/// GEMM kernel packs them into (for_each_packed_column_panel): the operator
+/// gemm_packed_accumulate_with takes, with the same values and so the same bits
+/// as vol2col_chunk then gemm_packed_accumulate, without the column buffer and
+/// the second copy. The positions of a block are cut once into runs that stay
+/// in one panel and one output row; every row of the block then copies each
+/// run from one input row. bind() points a packer at another input (a frame,
+/// a group) and first position, keeping the runs while the positions stay.
+template <class T>
+class ColumnPacker {
+ public:
+  explicit ColumnPacker(const Conv3dGeometry& g) : g_(g) {}
+  ColumnPacker(const Conv3dGeometry& g, const T* x, index_t p0) : g_(g) { bind(x, p0); }
+
+  void bind(const T* x, index_t p0) {
+    x_ = x;
+    if (p0 != p0_) runs_i2_ = runs_nc_ = -1;
+    p0_ = p0;
+  }
+
+  const T* operator()(T* dst, index_t i2, index_t k2, index_t nc, index_t kc) {
+    if (i2 != runs_i2_ || nc != runs_nc_) cut_runs(i2, nc);
+    const index_t sd = g_.stride.d, sh = g_.stride.h, sw = g_.stride.w;
+    index_t l = k2 % g_.k_w, j = (k2 / g_.k_w) % g_.k_h, i = (k2 / (g_.k_w * g_.k_h)) % g_.k_d;
+    index_t c = k2 / g_.kernel_volume();
+    for (index_t k = 0; k < kc; ++k) {
+      const T* src = x_ + c * g_.in_cstride();
+      const index_t d_off = i * g_.dilation.d - g_.padding.d, h_off = j * g_.dilation.h - g_.padding.h;
+      const index_t w_off = l * g_.dilation.w - g_.padding.w;
+      for (const Run& r : runs_) {
+        T* out = dst + r.panel * kc + k * r.width + r.offset;
+        const index_t id = r.od * sd + d_off, ih = r.oh * sh + h_off;
+        if (id < 0 || id >= g_.in_d || ih < 0 || ih >= g_.in_h) {
+          for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
+          continue;
+        }
+        const T* row = src + (id * g_.in_h + ih) * g_.in_w;
+        const index_t iw0 = r.ow * sw + w_off;
+        // Steps t in [lo, hi) read inside the row; the rest is padding.
+        const index_t lo = iw0 >= 0 ? 0 : std::min(r.len, (-iw0 + sw - 1) / sw);
+        const index_t hi = iw0 >= g_.in_w ? 0 : std::min(r.len, (g_.in_w - 1 - iw0) / sw + 1);
+        for (index_t t = 0; t < lo; ++t) out[t] = T(0);
+        if (sw == 1) {
+          if (hi > lo) std::memcpy(out + lo, row + iw0 + lo, sizeof(T) * static_cast<std::size_t>(hi - lo));
+        } else if (sw == 2) {  // a constant stride the compiler vectorises (the stems)
+          const T* src2 = row + iw0;
+          for (index_t t = lo; t < hi; ++t) out[t] = src2[2 * t];
+        } else {
+          for (index_t t = lo; t < hi; ++t) out[t] = row[iw0 + t * sw];
+        }
+        for (index_t t = std::max(lo, hi); t < r.len; ++t) out[t] = T(0);
+      }
+      if (++l == g_.k_w) {
+        l = 0;
+        if (++j == g_.k_h) {
+          j = 0;
+          if (++i == g_.k_d) {
+            i = 0;
+            ++c;
+          }
+        }
+      }
+    }
+    return dst;
+  }
+
+ private:
+  struct Run {
+    index_t panel, offset, width, len;  // its panel's first position and width, its offset there, its length
+    index_t od, oh, ow;                 // output position of its first value
+  };
+
+  void cut_runs(index_t i2, index_t nc) {
+    runs_.clear();
+    runs_i2_ = i2;
+    runs_nc_ = nc;
+    const index_t hw_out = g_.out_h * g_.out_w;
+    for_each_packed_column_panel<T>(nc, [&](index_t s, index_t w) {
+      for (index_t a = 0; a < w;) {
+        const index_t p = p0_ + i2 + s + a;
+        const index_t od = p / hw_out, oh = (p % hw_out) / g_.out_w, ow = p % g_.out_w;
+        const index_t len = std::min(w - a, g_.out_w - ow);
+        runs_.push_back({s, a, w, len, od, oh, ow});
+        a += len;
+      }
+    });
+  }
+
+  const Conv3dGeometry& g_;
+  const T* x_ = nullptr;
+  index_t p0_ = -1;
+  std::vector<Run> runs_;
+  index_t runs_i2_ = -1, runs_nc_ = -1;
+};
+
 template <class T>
 void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t count) {
   const T a = e.scale != nullptr ? e.scale[channel] : T(1);
@@ -288,11 +384,13 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
 /// order (conv3d_tiling). With more threads than items and packed weights,
 /// chunks are cut into pieces of positions (each gathering only its own
-/// columns), then row blocks into pieces of rows; each thread owns one column
-/// buffer and reuses it for the row blocks of a chunk. When the weights are too large to keep packed,
-/// the whole team packs each chunk's columns once and then splits its row
-/// blocks. Every output element comes from one GEMM of a fixed shape and
-/// blocking, followed by the epilogue on the still-cached block.
+/// columns), then row blocks into pieces of rows. A piece multiplied by one
+/// row piece only packs its columns straight from the input (ColumnPacker);
+/// otherwise each thread gathers them once into its column buffer and packs
+/// them from there for each row piece. When the weights are too large to keep
+/// packed, the whole team packs each chunk's columns once, from the input, and
+/// then splits its row blocks. Every output element comes from one GEMM of a
+/// fixed shape and blocking, followed by the epilogue on the still-cached block.
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -378,7 +476,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
     const index_t pieces = t.row_blocks * subs;           // row pieces of one key
     T* const shared = thread_workspace<T>(packed_b_size<T>(K, t.columns, blocking), kPackedB);
     parallel_region(workers, [&](const Team& team) {
-      T* scratch = direct ? nullptr : thread_workspace<T>(blocking.kc * std::min(blocking.nc, t.columns), kColumns);
+      ColumnPacker<T> packer(g);
       T* rows_a = thread_workspace<T>(blocking.kc * t.rows, kPackWork);
       for (index_t key = 0; key < keys; ++key) {
         const index_t chunk = key % t.chunks, grp = (key / t.chunks) % g.groups, n = key / (t.chunks * g.groups);
@@ -393,8 +491,8 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
           if (direct) {
             pack_b_block(K, count, blocking, k2, i2, xg + k2 * g.in_cstride() + p0 + i2, g.in_cstride(), shared);
           } else {
-            vol2col_chunk(g, xg, p0 + i2, nc, scratch, k2, k2 + kc);
-            pack_b_block(K, count, blocking, k2, i2, scratch, nc, shared);
+            packer.bind(xg, p0);
+            packer(shared + packed_b_offset<T>(K, count, blocking, k2, i2), i2, k2, nc, kc);
           }
         }
         team.barrier();
@@ -416,8 +514,13 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
     return;
   }
 
+  // With kept packed weights and one row piece per chunk, each piece's columns
+  // are packed once: straight from the input. Otherwise they are gathered once
+  // and packed from that copy for each row piece.
+  const bool pack_from_input = prepack && !direct && !temporal && t.row_blocks * subs == 1;
   parallel_for(0, workers, [&](index_t worker) {
-    T* col = (direct || temporal) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
+    T* col = (direct || temporal || pack_from_input) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
+    ColumnPacker<T> packer(g);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
     index_t cached = -1;  // (image, group, chunk, piece) whose columns `col` holds
     const index_t first = worker * all / workers, last = (worker + 1) * all / workers;
@@ -463,6 +566,12 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
                                                               xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0),
                                                               ldy);
         }
+        for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
+        continue;
+      }
+      if (pack_from_input) {
+        packer.bind(xg, p0);
+        gemm_packed_accumulate_with(pack_of(0, grp, rb), count, packer, yg, ldy, work, s0, srows);
         for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
         continue;
       }

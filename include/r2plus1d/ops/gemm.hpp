@@ -136,12 +136,12 @@ index_t packed_b_offset(index_t k, index_t n, const GemmBlocking& blocking, inde
   return offset;
 }
 
-/// Packs block (k2, i2) of a (k, n) matrix B into its place in `storage` (see
-/// pack_b): `b` points at B(k2, i2), row-major with leading dimension ldb.
-/// Blocks are independent, so threads may pack different blocks of one PackedB.
+/// Packs B's rows [k2, k2 + kc) and columns [i2, i2 + nc) (B row-major with
+/// leading dimension ldb) into `dst` in the layout of
+/// for_each_packed_column_panel: Eigen's own packing of that block, as its
+/// GEMM does it on the fly.
 template <class T>
-void pack_b_block(index_t k, index_t n, const GemmBlocking& blocking, index_t k2, index_t i2, const T* b, index_t ldb,
-                  T* storage) {
+void pack_b_columns(const T* b, index_t ldb, index_t i2, index_t k2, index_t nc, index_t kc, T* dst) {
   using Index = Eigen::Index;
   using namespace Eigen::internal;
   using Traits = gebp_traits<T, T>;
@@ -150,8 +150,18 @@ void pack_b_block(index_t k, index_t n, const GemmBlocking& blocking, index_t k2
                 Eigen::ColMajor>
       pack_lhs;
   const LhsMapper lhs(b, static_cast<Index>(ldb));  // B^T (n, k) column-major is B row-major
-  pack_lhs(storage + packed_b_offset<T>(k, n, blocking, k2, i2), lhs, static_cast<Index>(std::min(blocking.kc, k - k2)),
-           static_cast<Index>(std::min(blocking.nc, n - i2)));
+  pack_lhs(dst, lhs.getSubMapper(static_cast<Index>(i2), static_cast<Index>(k2)), static_cast<Index>(kc),
+           static_cast<Index>(nc));
+}
+
+/// Packs block (k2, i2) of a (k, n) matrix B into its place in `storage` (see
+/// pack_b): `b` points at B(k2, i2), row-major with leading dimension ldb.
+/// Blocks are independent, so threads may pack different blocks of one PackedB.
+template <class T>
+void pack_b_block(index_t k, index_t n, const GemmBlocking& blocking, index_t k2, index_t i2, const T* b, index_t ldb,
+                  T* storage) {
+  pack_b_columns(b, ldb, 0, 0, std::min(blocking.nc, n - i2), std::min(blocking.kc, k - k2),
+                 storage + packed_b_offset<T>(k, n, blocking, k2, i2));
 }
 
 /// Packs B(k, n), row-major with leading dimension ldb, into `storage`
@@ -222,38 +232,94 @@ constexpr index_t gemm_column_step() {
   return Eigen::internal::gebp_traits<T, T>::mr;
 }
 
-/// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
-/// leading dimension ldb, C row-major with ldc; `work` holds
-/// packed_gemm_work_size(a) values. The loop of Eigen's sequential product, the
-/// packing of A taken out of it. With `rows` > 0, only A's rows [r0, r0 + rows)
-/// (C's rows likewise, c still pointing at row 0), r0 and rows as
-/// packed_a_row_step says. Single-threaded.
+/// The row panels Eigen's GEMM cuts the n rows of B^T (the columns of B) into
+/// when it packs them (gemm_pack_lhs, column-major): f(start, width) for each,
+/// in order; panels of three, two and one packets, then half and quarter
+/// packets, then single rows. In a packed block of depth kc, panel (s, w) holds
+/// B(k, s + i) at s * kc + k * w + i.
+// Packet types carry alignment attributes that GCC drops, and warns about, as template arguments.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"
+#endif
+/// Widths of the packets Eigen's GEMM packs B^T's rows with: whole, half and quarter.
 template <class T>
-void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work,
-                            index_t r0 = 0, index_t rows = -1) {
+struct ColumnPacketWidths {
+  using Packet = typename Eigen::internal::gebp_traits<T, T>::LhsPacket4Packing;
+  using Half = typename Eigen::internal::unpacket_traits<Packet>::half;
+  using Quarter = typename Eigen::internal::unpacket_traits<Half>::half;
+  static constexpr index_t whole = Eigen::internal::unpacket_traits<Packet>::size;
+  static constexpr index_t half = Eigen::internal::unpacket_traits<Half>::size;
+  static constexpr index_t quarter = Eigen::internal::unpacket_traits<Quarter>::size;
+};
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+template <class T, class F>
+void for_each_packed_column_panel(index_t n, F&& f) {
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  constexpr index_t P = ColumnPacketWidths<T>::whole, H = ColumnPacketWidths<T>::half,
+                    Q = ColumnPacketWidths<T>::quarter, mr = Traits::mr;
+  static_assert(Traits::LhsProgress >= P, "real products only");
+  index_t i = 0;
+  auto run = [&](index_t width, index_t end) {
+    for (; i + width <= end; i += width) f(i, width);
+  };
+  if (mr >= 3 * P) run(3 * P, n);
+  if (mr >= 2 * P) run(2 * P, n);
+  if (mr >= P) run(P, n);
+  if (H < P && mr >= H) run(H, n);
+  if (Q < H && mr >= Q) run(Q, n / Q * Q);
+  run(1, n);
+}
+
+/// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a and B's blocks given
+/// by `pack_b_block(dst, i2, k2, nc, kc)`: B's rows [k2, k2 + kc) and columns
+/// [i2, i2 + nc) in the layout of for_each_packed_column_panel, either written
+/// into `dst` (kc * nc values) or already packed elsewhere; it returns where
+/// the block is. C row-major with
+/// leading dimension ldc; `work` holds packed_gemm_work_size(a) values. The loop
+/// of Eigen's sequential product, the packing of A taken out of it. With `rows`
+/// > 0, only A's rows [r0, r0 + rows) (C's rows likewise, c still pointing at
+/// row 0), r0 and rows as packed_a_row_step says. Single-threaded.
+template <class T, class PackB>
+void gemm_packed_accumulate_with(const PackedA<T>& a, index_t n, PackB&& pack_b_block, T* c, index_t ldc, T* work,
+                                 index_t r0 = 0, index_t rows = -1) {
   if (rows < 0) rows = a.m - r0;
   if (rows <= 0 || n <= 0 || a.k <= 0) return;
   using Index = Eigen::Index;
   using namespace Eigen::internal;
   using Traits = gebp_traits<T, T>;
-  using LhsMapper = const_blas_data_mapper<T, Index, Eigen::ColMajor>;
   using ResMapper = blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  gemm_pack_lhs<T, Index, LhsMapper, Traits::mr, Traits::LhsProgress, typename Traits::LhsPacket4Packing,
-                Eigen::ColMajor>
-      pack_lhs;
   gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
-  const LhsMapper lhs(b, static_cast<Index>(ldb));  // B^T (n, k) column-major is B row-major
-  const ResMapper res(c, static_cast<Index>(ldc));  // C^T (n, m) likewise
-  for (Index i2 = 0; i2 < n; i2 += a.nc) {
-    const Index actual_nc = std::min<Index>(i2 + a.nc, n) - i2;
-    for (Index k2 = 0; k2 < a.k; k2 += a.kc) {
-      const Index actual_kc = std::min<Index>(k2 + a.kc, a.k) - k2;
-      pack_lhs(work, lhs.getSubMapper(i2, k2), actual_kc, actual_nc);
+  const ResMapper res(c, static_cast<Index>(ldc));  // C^T (n, m) column-major is C row-major
+  for (index_t i2 = 0; i2 < n; i2 += a.nc) {
+    const index_t actual_nc = std::min(i2 + a.nc, n) - i2;
+    for (index_t k2 = 0; k2 < a.k; k2 += a.kc) {
+      const index_t actual_kc = std::min(k2 + a.kc, a.k) - k2;
+      const T* block = pack_b_block(work, i2, k2, actual_nc, actual_kc);
       // Packed A: depth block after depth block, each row's values actual_kc apart.
-      gebp(res.getSubMapper(i2, static_cast<Index>(r0)), work, a.data + k2 * a.m + r0 * actual_kc, actual_nc,
-           actual_kc, static_cast<Index>(rows), T(1));
+      gebp(res.getSubMapper(static_cast<Index>(i2), static_cast<Index>(r0)), block, a.data + k2 * a.m + r0 * actual_kc,
+           static_cast<Index>(actual_nc), static_cast<Index>(actual_kc), static_cast<Index>(rows), T(1));
     }
   }
+}
+
+/// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
+/// leading dimension ldb, C row-major with ldc; `work` holds
+/// packed_gemm_work_size(a) values. Rows as in gemm_packed_accumulate_with.
+/// Single-threaded.
+template <class T>
+void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work,
+                            index_t r0 = 0, index_t rows = -1) {
+  gemm_packed_accumulate_with(
+      a, n,
+      [&](T* dst, index_t i2, index_t k2, index_t nc, index_t kc) -> const T* {
+        pack_b_columns(b, ldb, i2, k2, nc, kc, dst);
+        return dst;
+      },
+      c, ldc, work, r0, rows);
 }
 
 }  // namespace r2plus1d::ops::detail
