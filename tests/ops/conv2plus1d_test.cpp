@@ -5,6 +5,7 @@
 #include <r2plus1d/core/parallel.hpp>
 #include <r2plus1d/ops/conv2plus1d.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -68,7 +69,10 @@ INSTANTIATE_TEST_SUITE_P(
         // position chunks, temporal kernel 1; stride 4 skips frames no output reads
         PairCase{{1, 5, 11, 48, 50}, 6, 4, 1, 1, {1, 1, 1}, {0, 0, 0}, {4, 1, 1}, {0, 0, 0}},
         // position chunks, no padding anywhere: every frame is read once per tap
-        PairCase{{1, 2, 6, 70, 41}, 9, 3, 5, 2, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}}));
+        PairCase{{1, 2, 6, 70, 41}, 9, 3, 5, 2, {1, 1, 1}, {0, 0, 0}, {1, 1, 1}, {0, 0, 0}},
+        // position chunks, a wide intermediate (an odd count of channels): the
+        // spatial depth takes several blocks, and the ring one slot per depth block
+        PairCase{{1, 70, 4, 40, 40}, 302, 16, 3, 3, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, {1, 0, 0}}));
 
 // Runs the pair with `threads` threads, out of place and then over its own input.
 Tensor<float, 5> run_pair(const Tensor<float, 5>& x, const Tensor<float, 5>& ws, const ops::Conv3dParams& ps,
@@ -117,6 +121,45 @@ TEST(Conv2Plus1dStream, ChunkedPathIsExactAcrossThreadsAndInPlace) {
     const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
     const Tensor<float, 5> two = ops::conv3d_fused<float>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
     EXPECT_TRUE((test::matches_reference<float, 5>(want.cview(), two.cview(), "conv2plus1d/float", "chunked")));
+  }
+}
+
+// The chunked path keeps each chunk's ring of intermediate frames in the
+// temporal GEMM's packed layout, with as many whole frames per depth block as
+// Eigen's depth block has room for. 2002 intermediate channels (not a multiple
+// of the kernel's panels) take one block per frame on any machine; 250 with a
+// temporal kernel of 5 take blocks of 2, 2 and 1 frames here (the depth block
+// depends on the machine's caches). The bits stay those of one thread and the
+// values those of the two convs.
+TEST(Conv2Plus1dStream, WideIntermediateRingIsExact) {
+  struct Case {
+    index_t mid, kt;
+  };
+  for (const Case c : {Case{2002, 3}, Case{250, 5}}) {
+    const index_t per_block =
+        std::min<index_t>(c.kt, ops::detail::gemm_blocking<float>(8, c.mid * c.kt, 400).kc / c.mid);
+    if (c.mid == 2002) {
+      ASSERT_LE(per_block, 1);
+    }
+    Tensor<float, 5> x({1, 3, 6, 40, 40}), ws({c.mid, 3, 1, 3, 3}), wt({8, c.mid, c.kt, 1, 1});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+    for (index_t i = 0; i < wt.numel(); ++i)
+      wt.data()[i] = static_cast<float>(0.05 * std::sin(0.2 * static_cast<double>(i)));
+    const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{c.kt / 2, 0, 0}, 1, 1};
+    ASSERT_GE(ops::detail::conv2plus1d_tiling(40 * 40, 3 * 9, 4).chunks, ops::detail::kMinChunksPerFrame);
+    const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
+    for (const int threads : {2, 3, 16}) {
+      const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, false);
+      for (index_t i = 0; i < got.numel(); ++i)
+        ASSERT_EQ(got.data()[i], want.data()[i])
+            << c.mid << " channels, " << per_block << " frames per block, threads " << threads << " at " << i;
+    }
+    std::vector<float> s1(static_cast<std::size_t>(c.mid), 0.75f), b1(s1.size(), 0.01f);
+    const Tensor<float, 5> m = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
+    const Tensor<float, 5> two = ops::conv3d_fused<float>(m.cview(), wt.cview(), pt, nullptr, nullptr, true);
+    EXPECT_TRUE((test::matches_reference<float, 5>(want.cview(), two.cview(), "conv2plus1d/float", "wide ring")))
+        << c.mid << " channels, " << per_block << " frames per depth block";
   }
 }
 
