@@ -263,6 +263,27 @@ void vol2col_chunk(const Conv3dGeometry& g, const T* x, index_t p0, index_t coun
   }
 }
 
+/// dst[0, n) = src[0, n) for the short runs of ColumnPacker, inline: whole
+/// 64-byte moves, the last one overlapping the one before it, and halves of
+/// that below 64 bytes. The ranges must not overlap.
+template <class T>
+inline void copy_short(T* dst, const T* src, index_t n) {
+  constexpr index_t line = 64 / static_cast<index_t>(sizeof(T));
+  if (n >= line) {
+    index_t t = 0;
+    for (; t + line <= n; t += line) std::memcpy(dst + t, src + t, 64);
+    if (t < n) std::memcpy(dst + n - line, src + n - line, 64);
+  } else if (n >= line / 2) {
+    std::memcpy(dst, src, 32);
+    std::memcpy(dst + n - line / 2, src + n - line / 2, 32);
+  } else if (n >= line / 4) {
+    std::memcpy(dst, src, 16);
+    std::memcpy(dst + n - line / 4, src + n - line / 4, 16);
+  } else {
+    for (index_t t = 0; t < n; ++t) dst[t] = src[t];
+  }
+}
+
 /// Packs blocks of one group's column matrix (vol2col_chunk's, for output
 /// positions [p0, p0 + count)) straight from the input into the layout the
 /// GEMM kernel packs them into (for_each_packed_column_panel): the operator
@@ -307,7 +328,7 @@ class ColumnPacker {
         const index_t hi = iw0 >= g_.in_w ? 0 : std::min(r.len, (g_.in_w - 1 - iw0) / sw + 1);
         for (index_t t = 0; t < lo; ++t) out[t] = T(0);
         if (sw == 1) {
-          if (hi > lo) std::memcpy(out + lo, row + iw0 + lo, sizeof(T) * static_cast<std::size_t>(hi - lo));
+          if (hi > lo) copy_short(out + lo, row + iw0 + lo, hi - lo);
         } else if (sw == 2) {  // a constant stride the compiler vectorises (the stems)
           const T* src2 = row + iw0;
           for (index_t t = lo; t < hi; ++t) out[t] = src2[2 * t];
