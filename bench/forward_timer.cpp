@@ -3,11 +3,13 @@
 // so bench/compare_peers.py can build it with a bare compiler on any machine
 // and run it side by side with other runtimes.
 //
-//   r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B]
+//   r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] [--stages] [--no-sgemm]
 //
 // Prints one JSON object: every forward time in ms (after one warm-up pass),
 // their median, the network's conv GFLOP per pass (16x112x112 clips only, from
 // conv_shapes.hpp) and the sgemm GFLOP/s (1024^3, Eigen's OpenMP, median).
+// --stages (batch 1) also times the stem, each layer and the head of every
+// pass ("stages_ms"); --no-sgemm leaves the sgemm out (null).
 
 #include <Eigen/Core>
 
@@ -63,6 +65,37 @@ std::vector<double> time_model(Model& model, const r2plus1d::Tensor<float, 5>& x
   return ms;
 }
 
+// Forwards through r2plus1d_18 stage by stage (what features() and forward()
+// run for one clip in inference), timing each stage: {stem, layer1..4, head}.
+template <class Model>
+std::vector<std::vector<double>> time_stages(Model& model, const r2plus1d::Tensor<float, 5>& x, int repeats) {
+  model.eval();
+  std::vector<std::vector<double>> ms(6);
+  for (int i = -1; i < repeats; ++i) {  // pass -1: warm-up
+    double t[6];
+    auto t0 = clock_type::now();
+    r2plus1d::Tensor<float, 5> y = model.stem()(x.cview());
+    t[0] = ms_since(t0), t0 = clock_type::now();
+    y = model.layer1().forward(std::move(y));
+    t[1] = ms_since(t0), t0 = clock_type::now();
+    y = model.layer2().forward(std::move(y));
+    t[2] = ms_since(t0), t0 = clock_type::now();
+    y = model.layer3().forward(std::move(y));
+    t[3] = ms_since(t0), t0 = clock_type::now();
+    y = model.layer4().forward(std::move(y));
+    t[4] = ms_since(t0), t0 = clock_type::now();
+    r2plus1d::Tensor<float, 5> pooled = r2plus1d::ops::adaptive_avg_pool3d<float>(y.cview(), r2plus1d::Triple(1));
+    const r2plus1d::Shape<2> flat{pooled.size(0), pooled.size(1)};
+    const r2plus1d::Tensor<float, 2> features = std::move(pooled).template reshape<2>(flat);
+    const r2plus1d::Tensor<float, 2> out = model.fc()(features.cview());
+    t[5] = ms_since(t0);
+    if (!std::isfinite(out.data()[0])) std::fprintf(stderr, "r2plus1d_forward_timer: non-finite output\n");
+    if (i >= 0)
+      for (int s = 0; s < 6; ++s) ms[static_cast<std::size_t>(s)].push_back(t[s]);
+  }
+  return ms;
+}
+
 double sgemm_gflops(int repeats) {
   const Eigen::Index n = 1024;
   Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
@@ -82,6 +115,7 @@ double sgemm_gflops(int repeats) {
 int main(int argc, char** argv) {
   int threads = 1, repeats = 5;
   long batch = 1, t = 16, h = 112, w = 112;
+  bool stages = false, sgemm = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -91,6 +125,10 @@ int main(int argc, char** argv) {
       repeats = static_cast<int>(parse_positive("--repeats", argv[++i]));
     } else if (a == "--batch" && has_value) {
       batch = parse_positive("--batch", argv[++i]);
+    } else if (a == "--stages") {
+      stages = true;
+    } else if (a == "--no-sgemm") {
+      sgemm = false;
     } else if (a == "--clip" && has_value) {
       if (std::sscanf(argv[++i], "%ld,%ld,%ld", &t, &h, &w) != 3 || t < 1 || h < 1 || w < 1) {
         std::fprintf(stderr, "r2plus1d_forward_timer: --clip expects T,H,W, got '%s'\n", argv[i]);
@@ -98,26 +136,60 @@ int main(int argc, char** argv) {
       }
     } else {
       std::fprintf(stderr,
-                   "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B]\n");
+                   "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] "
+                   "[--stages] [--no-sgemm]\n");
       return 2;
     }
+  }
+  if (stages && batch != 1) {
+    std::fprintf(stderr, "r2plus1d_forward_timer: --stages times one clip: --batch must be 1\n");
+    return 2;
   }
   try {
     r2plus1d::set_num_threads(threads);
     r2plus1d::Tensor<float, 5> x = r2plus1d::Tensor<float, 5>::empty({batch, 3, t, h, w});
     for (r2plus1d::index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.013 * double(i)));
     auto model = r2plus1d::video::r2plus1d_18<float>();
-    const std::vector<double> ms = time_model(model, x, repeats);
+    std::vector<std::vector<double>> stage_ms;
+    std::vector<double> ms;
+    if (stages) {
+      stage_ms = time_stages(model, x, repeats);
+      for (int i = 0; i < repeats; ++i) {
+        double sum = 0;
+        for (const auto& s : stage_ms) sum += s[static_cast<std::size_t>(i)];
+        ms.push_back(sum);
+      }
+    } else {
+      ms = time_model(model, x, repeats);
+    }
     double gflop = 0;  // conv FLOPs of the table's clip, per pass
     if (t == 16 && h == 112 && w == 112)
       for (const r2plus1d::bench::ConvShape& c : r2plus1d::bench::kConvShapes)
         gflop += double(batch) * c.uses_r2plus1d_18 *
                  r2plus1d::ops::conv3d_flops(c.input, c.weight, {c.stride, c.padding, r2plus1d::Triple(1), 1}) / 1e9;
-    const double sgemm = sgemm_gflops(repeats);
-    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": [",
+    auto print_list = [](const std::vector<double>& v) {
+      std::printf("[");
+      for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.3f", i ? ", " : "", v[i]);
+      std::printf("]");
+    };
+    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": ",
                 threads, batch, t, h, w);
-    for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.3f", i ? ", " : "", ms[i]);
-    std::printf("], \"median_ms\": %.3f, \"gflop\": %.3f, \"sgemm_gflops\": %.2f}\n", median(ms), gflop, sgemm);
+    print_list(ms);
+    std::printf(", \"median_ms\": %.3f, \"gflop\": %.3f, \"sgemm_gflops\": ", median(ms), gflop);
+    if (sgemm)
+      std::printf("%.2f", sgemm_gflops(repeats));
+    else
+      std::printf("null");
+    if (stages) {
+      const char* names[] = {"stem", "layer1", "layer2", "layer3", "layer4", "head"};
+      std::printf(", \"stages_ms\": {");
+      for (int s = 0; s < 6; ++s) {
+        std::printf("%s\"%s\": ", s ? ", " : "", names[s]);
+        print_list(stage_ms[static_cast<std::size_t>(s)]);
+      }
+      std::printf("}");
+    }
+    std::printf("}\n");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "r2plus1d_forward_timer: %s\n", e.what());
     return 1;
