@@ -264,6 +264,88 @@ TYPED_TEST(Conv3dOp, ColumnPackerEqualsGatherThenPack) {
   }
 }
 
+TYPED_TEST(Conv3dOp, StridedWeightPackingEqualsEigenPacking) {
+  // One tap of weights in their (out, in, tap) order, packed straight from
+  // there, must hold exactly Eigen's own packing of that tap copied out, for
+  // row ranges cut at the kernel's row panels and depth blocks that split the
+  // channels (the last one short).
+  using T = TypeParam;
+  constexpr index_t step = ops::detail::packed_a_row_step<T>();
+  std::uint64_t seed = 400;
+  for (const index_t m : {1, 3, 4, 13, 37})
+    for (const index_t k : {1, 5, 23})
+      for (const index_t kt : {2, 3}) {
+        const auto w = test::random_tensor<T, 3>({m, k, kt}, seed++);
+        for (index_t i = 0; i < kt; ++i) {
+          std::vector<T> tap(static_cast<std::size_t>(m * k));
+          for (index_t r = 0; r < m; ++r)
+            for (index_t c = 0; c < k; ++c) tap[static_cast<std::size_t>(r * k + c)] = w(r, c, i);
+          for (const index_t kc : {k, k / 2 + 1, index_t(1)}) {
+            const ops::detail::GemmBlocking blocking{kc, 64};
+            std::vector<T> want(static_cast<std::size_t>(m * k)), got(want.size());
+            ops::detail::pack_a(m, k, tap.data(), k, blocking, want.data());
+            const index_t cut = std::min(m, step);  // rows [0, cut) and [cut, m) packed separately
+            ops::detail::pack_a_rows(m, k, w.data() + i, k * kt, kt, blocking, 0, cut, got.data());
+            ops::detail::pack_a_rows(m, k, w.data() + i, k * kt, kt, blocking, cut, m - cut, got.data());
+            EXPECT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(T) * want.size()))
+                << m << " x " << k << " tap " << i << " of " << kt << ", depth blocks of " << kc;
+          }
+        }
+      }
+}
+
+TYPED_TEST(Conv3dOp, TemporalFramesUnderEveryCut) {
+  // The path for temporal kernels over frames packed once, under blockings
+  // small enough to force every cut it makes: several depth blocks (the last
+  // one short), pieces of positions, blocks of rows and of output frames,
+  // with temporal stride, padding and dilation, and output frames that read
+  // only padding. Each blocking must match the direct definition with its
+  // epilogue, and give the same bits with any thread count.
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  const std::vector<Geometry> gs = {
+      {{2, 9, 7, 5, 13}, {11, 9, 3, 1, 1}, params(1, {1, 0, 0}), true},
+      {{1, 10, 8, 7, 9}, {21, 10, 3, 1, 1}, params({2, 1, 1}, {1, 0, 0}, {2, 1, 1}), false},
+      {{1, 6, 5, 11, 11}, {9, 6, 2, 1, 1}, params(1, 0), true},
+      {{1, 5, 2, 3, 3}, {7, 5, 3, 1, 1}, params(1, {3, 0, 0}), true},
+  };
+  std::uint64_t seed = 500;
+  for (const Geometry& geo : gs) {
+    const auto x = test::random_tensor<T, 5>(geo.x, seed++);
+    const auto w = test::random_tensor<T, 5>(geo.w, seed++);
+    const auto scale = test::random_tensor<T, 1>({geo.w[0]}, seed++);
+    const auto shift = test::random_tensor<T, 1>({geo.w[0]}, seed++);
+    const Shape<5> out = ops::conv3d_output_shape(geo.x, geo.w, geo.p);
+    const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(geo.x, geo.w, out, geo.p);
+    ASSERT_TRUE(ops::detail::temporal_frames_ok(g, sizeof(T)));
+    // The direct definition, then the epilogue (with a ReLU when geo.bias).
+    Tensor<T, 5> want = conv3d_naive(x, w, static_cast<const T*>(nullptr), geo.p);
+    const index_t plane = g.out_plane();
+    for (index_t i = 0; i < want.numel(); ++i) {
+      const index_t o = (i / plane) % g.out_channels;
+      const T v = want.data()[i] * scale(o) + shift(o);
+      want.data()[i] = geo.bias && v < T(0) ? T(0) : v;
+    }
+    const ops::detail::ConvEpilogue<T> epilogue{scale.data(), shift.data(), geo.bias};
+    for (const ops::detail::TemporalFramesBlocking& b :
+         {ops::detail::temporal_frames_blocking<T>(g), ops::detail::TemporalFramesBlocking{4, 50, 1},
+          ops::detail::TemporalFramesBlocking{7, 100, 600}}) {
+      set_num_threads(1);
+      Tensor<T, 5> one = Tensor<T, 5>::empty(out);
+      ops::detail::conv3d_temporal_frames(g, x.data(), w.data(), epilogue, one.data(), b);
+      EXPECT_LE((test::max_abs_diff<T, 5>(one.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
+          << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w) << " depth blocks of " << b.kc;
+      for (int threads : {2, 3, 5}) {
+        set_num_threads(threads);
+        Tensor<T, 5> many = Tensor<T, 5>::empty(out);
+        ops::detail::conv3d_temporal_frames(g, x.data(), w.data(), epilogue, many.data(), b);
+        EXPECT_TRUE((test::bit_identical<T, 5>(one.cview(), many.cview())))
+            << threads << " threads, input " << format_shape<5>(geo.x) << " depth blocks of " << b.kc;
+      }
+    }
+  }
+}
+
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
   // Columns per chunk: the whole image, or an even split of it (a multiple of 4,
   // so that all chunks but the last are equal and the last is at most 3 per chunk

@@ -1,8 +1,9 @@
 #pragma once
 /// \file
 /// The kernels behind ops::conv3d: vol2col over chunks of output positions
-/// followed by a GEMM per (batch, group, chunk), and a gather-only path for
-/// 1x1x1 kernels. Sizes come in a Conv3dGeometry already validated by
+/// followed by a GEMM per (batch, group, chunk), a gather-only path for
+/// 1x1x1 kernels, and temporal (kt, 1, 1) kernels as GEMMs over shifted
+/// frames. Sizes come in a Conv3dGeometry already validated by
 /// conv3d_output_shape.
 
 #include <algorithm>
@@ -151,8 +152,8 @@ T* thread_workspace(index_t elements, int slot = kColumns) {
 }
 
 /// One weight matrix to pack for the GEMM kernel: A(m, k), row-major with
-/// leading dimension lda, into `storage` (packed_a_size(m, k) values) with
-/// `blocking`.
+/// leading dimension lda (element (r, c) at a[r * lda + c * inc]), into
+/// `storage` (packed_a_size(m, k) values) with `blocking`.
 template <class T>
 struct PackJob {
   index_t m = 0, k = 0;
@@ -160,6 +161,7 @@ struct PackJob {
   index_t lda = 0;
   GemmBlocking blocking;
   T* storage = nullptr;
+  index_t inc = 1;
 };
 
 /// Packs every job, all threads together: each job's rows are cut into pieces
@@ -186,7 +188,7 @@ std::vector<PackedA<T>> pack_a_parallel(const std::vector<PackJob<T>>& jobs) {
   parallel_for(0, static_cast<index_t>(pieces.size()), [&](index_t i) {
     const Piece& p = pieces[static_cast<std::size_t>(i)];
     const PackJob<T>& job = jobs[p.job];
-    pack_a_rows(job.m, job.k, job.a, job.lda, job.blocking, p.r0, p.rows, job.storage);
+    pack_a_rows(job.m, job.k, job.a, job.lda, job.inc, job.blocking, p.r0, p.rows, job.storage);
   });
   return packed;
 }
@@ -401,6 +403,136 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
   }
 }
 
+/// Upper bound of an image's input packed once by the frame-packed temporal
+/// path, in bytes (a per-thread workspace).
+inline constexpr index_t kPackedFramesBudgetBytes = index_t(16) << 20;
+/// Bytes of packed weights, and of output, that the frame-packed temporal
+/// path keeps in cache while it multiplies them.
+inline constexpr index_t kStreamBlockBytes = index_t(512) << 10;
+
+/// Whether conv3d_temporal_frames takes a convolution: a (kt, 1, 1) kernel,
+/// kt > 1, with any temporal stride, padding and dilation, no spatial stride
+/// or padding, one group, and an image's input within kPackedFramesBudgetBytes.
+inline bool temporal_frames_ok(const Conv3dGeometry& g, index_t element_size) {
+  return g.groups == 1 && g.k_d > 1 && g.k_h == 1 && g.k_w == 1 && g.stride.h == 1 && g.stride.w == 1 &&
+         g.padding.h == 0 && g.padding.w == 0 && g.out_h == g.in_h && g.out_w == g.in_w &&
+         g.in_channels * g.in_plane() * element_size <= kPackedFramesBudgetBytes;
+}
+
+/// How conv3d_temporal_frames cuts its work: depth blocks of kc input
+/// channels, pieces of at most about nc positions per frame (cut at the
+/// kernel's column panels), and blocks of weights and of output of about
+/// stream_bytes each. Sizes only.
+struct TemporalFramesBlocking {
+  index_t kc = 1, nc = 1, stream_bytes = kStreamBlockBytes;
+};
+
+/// The blocking of Eigen's own product of the weights of one tap with one frame.
+template <class T>
+TemporalFramesBlocking temporal_frames_blocking(const Conv3dGeometry& g) {
+  const GemmBlocking b = gemm_blocking<T>(g.out_channels, g.in_channels, g.out_h * g.out_w);
+  return {b.kc, b.nc, kStreamBlockBytes};
+}
+
+/// A temporal (kt, 1, 1) convolution (temporal_frames_ok) as GEMMs over
+/// input frames packed once. Output frame u is sum_i W_i X_f with
+/// f = u * stride - padding + i * dilation: W_i (out, in) is tap i of the
+/// weights and X_f (in, positions) input frame f. Each image's frames are
+/// packed once into the kernel's column panels, cut into pieces of positions
+/// (at the kernel's column panels, by sizes only) and depth blocks of
+/// channels, and read in place by every tap and output frame that uses them;
+/// taps that fall on padding are skipped. Work items are the pieces, and with
+/// more threads than pieces their output channels are cut at the kernel's row
+/// panels. An item takes each depth block of channels in turn and each tap
+/// within it, packs that block of the tap's weights straight from their
+/// (out, in, tap) order, and multiplies it with the block of every frame that
+/// reads it while it is in cache. Every output sums its blocks in that order,
+/// whatever the threads.
+template <class T>
+void conv3d_temporal_frames(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y,
+                            const TemporalFramesBlocking& blocking) {
+  const index_t HW = g.out_h * g.out_w, Cin = g.in_channels, Cout = g.out_channels, kt = g.k_d;
+  const index_t D = g.in_d, Dt = g.out_d, ldx = g.in_cstride(), ldy = g.out_cstride();
+  constexpr index_t step = gemm_column_step<T>(), row_step = packed_a_row_step<T>();
+  const index_t kc = std::max<index_t>(1, blocking.kc), depth_blocks = (Cin + kc - 1) / kc;
+  const index_t pieces = (HW + std::max<index_t>(1, blocking.nc) - 1) / std::max<index_t>(1, blocking.nc);
+  const index_t stream_bytes = blocking.stream_bytes;
+  const auto at = [](index_t q) { return static_cast<std::size_t>(q); };
+  std::vector<index_t> start(at(pieces + 1)), offset(at(pieces + 1));
+  for (index_t q = 0; q <= pieces; ++q) start[at(q)] = column_piece_start(q, pieces, HW, step);
+  for (index_t q = 0; q < pieces; ++q) {
+    const index_t len = start[at(q + 1)] - start[at(q)];
+    offset[at(q + 1)] = offset[at(q)];
+    for (index_t k2 = 0; k2 < Cin; k2 += kc) offset[at(q + 1)] += packed_block_stride<T>(len * std::min(kc, Cin - k2));
+  }
+  const index_t frame_size = offset.back();
+  // Piece q of frame f, depth block j.
+  auto block_of = [&](T* frames, index_t f, index_t q, index_t j) {
+    return frames + f * frame_size + offset[at(q)] + j * packed_block_stride<T>((start[at(q + 1)] - start[at(q)]) * kc);
+  };
+  T* const packed_x = thread_workspace<T>(D * frame_size, kPackedB);
+
+  const index_t threads = get_num_threads();
+  index_t sub_rows = Cout;
+  if (threads > pieces) {
+    const index_t subs = std::max<index_t>(1, std::min((threads + pieces - 1) / pieces, Cout / kMinSubRows));
+    sub_rows = ((Cout + subs - 1) / subs + row_step - 1) / row_step * row_step;
+  }
+  const index_t subs = (Cout + sub_rows - 1) / sub_rows;
+
+  using Index = Eigen::Index;
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  for (index_t n = 0; n < g.batch; ++n) {
+    const T* xn = x + n * Cin * ldx;
+    T* yn = y + n * Cout * ldy;
+    parallel_for(0, D * pieces * depth_blocks, [&](index_t b) {
+      const index_t j = b % depth_blocks, q = (b / depth_blocks) % pieces, f = b / (depth_blocks * pieces);
+      const index_t s0 = start[at(q)], len = start[at(q + 1)] - s0;
+      if (len > 0)
+        pack_b_columns(xn + f * HW + s0, ldx, 0, j * kc, len, std::min(kc, Cin - j * kc), block_of(packed_x, f, q, j));
+    });
+    parallel_for(0, pieces * subs, [&](index_t item) {
+      const index_t q = item / subs, s0 = start[at(q)], len = start[at(q + 1)] - s0;
+      const index_t first = (item % subs) * sub_rows, last = std::min(Cout, first + sub_rows);
+      if (len == 0 || first >= last) return;
+      // Blocks of rows whose packed weights stay in cache, and groups of
+      // output frames whose output block does.
+      const index_t block_rows = std::max<index_t>(
+          row_step, stream_bytes / (kc * static_cast<index_t>(sizeof(T))) / row_step * row_step);
+      T* const work = thread_workspace<T>(kc * std::min(block_rows, last - first), kPackWork);
+      for (index_t r0 = first; r0 < last; r0 += block_rows) {
+        const index_t rows = std::min(block_rows, last - r0);
+        const index_t group = std::max<index_t>(
+            1, std::min(Dt, stream_bytes / (len * rows * static_cast<index_t>(sizeof(T)))));
+        T* const yq = yn + r0 * ldy + s0;  // output channel r0, frame 0, the piece's first position
+        for (index_t u0 = 0; u0 < Dt; u0 += group) {
+          const index_t u1 = std::min(Dt, u0 + group);
+          for (index_t o = 0; o < rows; ++o)
+            for (index_t u = u0; u < u1; ++u) std::fill(yq + o * ldy + u * HW, yq + o * ldy + u * HW + len, T(0));
+          for (index_t j = 0; j < depth_blocks; ++j) {
+            const index_t c0 = j * kc, depth = std::min(kc, Cin - c0);
+            for (index_t i = 0; i < kt; ++i) {
+              // Tap i reads frame u * stride + shift for output frame u.
+              const index_t shift = i * g.dilation.d - g.padding.d;
+              const index_t lo = std::max(u0, shift >= 0 ? 0 : (-shift + g.stride.d - 1) / g.stride.d);
+              const index_t hi = std::min(u1, D - shift > 0 ? (D - shift - 1) / g.stride.d + 1 : 0);
+              if (hi <= lo) continue;
+              pack_a_block_strided(w + (r0 * Cin + c0) * kt + i, Cin * kt, kt, rows, depth, work);
+              for (index_t u = lo; u < hi; ++u)
+                gebp(ResMapper(yq + u * HW, static_cast<Index>(ldy)), block_of(packed_x, u * g.stride.d + shift, q, j),
+                     work, static_cast<Index>(len), static_cast<Index>(depth), static_cast<Index>(rows), T(1));
+            }
+          }
+          for (index_t o = 0; o < rows; ++o)
+            for (index_t u = u0; u < u1; ++u) apply_epilogue(epilogue, r0 + o, yq + o * ldy + u * HW, len);
+        }
+      }
+    });
+  }
+}
+
 /// y = epilogue(conv(x, w)) for contiguous NCDHW x and y, weight (out, in/groups,
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
 /// order (conv3d_tiling). With more threads than items and packed weights,
@@ -412,6 +544,8 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
 /// packed, the whole team packs each chunk's columns once, from the input, and
 /// then splits its row blocks. Every output element comes from one GEMM of a
 /// fixed shape and blocking, followed by the epilogue on the still-cached block.
+/// Temporal kernels go either straight through the input, one GEMM per tap
+/// (large frames, stride 1), or through conv3d_temporal_frames.
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -425,6 +559,11 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const bool direct = g.identity_gather();
   // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
   const bool temporal = !direct && g.temporal_direct() && P >= kTemporalDirectMinPositions;
+  // Other temporal kernels: input frames packed once.
+  if (!temporal && temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
+    conv3d_temporal_frames(g, x, w, epilogue, y, temporal_frames_blocking<T>(g));
+    return;
+  }
   const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
   T* taps = nullptr;
   if (temporal) {

@@ -82,6 +82,43 @@ void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, const GemmBlocki
   }
 }
 
+/// One depth block of A in the layout of pack_a_rows, for an A whose element
+/// (r, c) lies at a[r * lda + c * inc]: `a` at A(r0, k2), `rows` rows from r0
+/// and `kc` of the depth from k2, into `dst` (rows * kc values). For views
+/// that stride through the depth, such as one tap of a convolution's weights
+/// kept in their (out, in, tap) order, which Eigen's packing (unit strides
+/// only) cannot read: panels of nr rows (and with nr >= 8, then of 4), each
+/// holding the block's depth for its rows side by side, then single rows.
+template <class T>
+void pack_a_block_strided(const T* a, index_t lda, index_t inc, index_t rows, index_t kc, T* dst) {
+  constexpr index_t nr = Eigen::internal::gebp_traits<T, T>::nr;
+  index_t j = 0;
+  auto panels = [&](index_t width) {
+    for (; j + width <= rows; j += width) {
+      const T* src = a + j * lda;
+      for (index_t d = 0; d < kc; ++d)
+        for (index_t i = 0; i < width; ++i) *dst++ = src[i * lda + d * inc];
+    }
+  };
+  if (nr >= 8) panels(8);
+  if (nr >= 4) panels(4);
+  panels(1);
+}
+
+/// pack_a_rows for an A whose element (r, c) lies at a[r * lda + c * inc].
+template <class T>
+void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, index_t inc, const GemmBlocking& blocking,
+                 index_t r0, index_t rows, T* storage) {
+  if (inc == 1) {
+    pack_a_rows(m, k, a, lda, blocking, r0, rows, storage);
+    return;
+  }
+  for (index_t k2 = 0; k2 < k; k2 += blocking.kc) {
+    const index_t kc = std::min(k2 + blocking.kc, k) - k2;
+    pack_a_block_strided(a + r0 * lda + k2 * inc, lda, inc, rows, kc, storage + k2 * m + r0 * kc);
+  }
+}
+
 /// Packs A(m, k), row-major with leading dimension lda, into `storage`
 /// (packed_a_size(m, k) values), with the given blocking.
 template <class T>
