@@ -230,6 +230,9 @@ TYPED_TEST(Conv3dOp, ColumnPackerEqualsGatherThenPack) {
   std::vector<Geometry> gs = geometries();
   gs.push_back({{1, 3, 2, 23, 29}, {4, 3, 2, 5, 3}, params({1, 2, 3}, {1, 2, 1}, {1, 1, 2}), false});
   gs.push_back({{1, 2, 3, 56, 56}, {4, 2, 1, 3, 3}, params(1, {0, 1, 1}), false});  // runs across output rows
+  // width stride 2: input rows split into even and odd elements, odd widths, dilated taps of either parity
+  gs.push_back({{1, 2, 3, 9, 61}, {4, 2, 2, 3, 5}, params({1, 2, 2}, {1, 1, 3}, {1, 1, 3}), false});
+  gs.push_back({{1, 3, 4, 40, 40}, {8, 3, 1, 7, 7}, params({1, 2, 2}, {0, 3, 3}), false});  // the stem's
   for (const Geometry& geo : gs) {
     const auto x = test::random_tensor<T, 5>(geo.x, seed++);
     const Shape<5> out = ops::conv3d_output_shape(geo.x, geo.w, geo.p);

@@ -293,8 +293,11 @@ inline void copy_short(T* dst, const T* src, index_t n) {
 /// as vol2col_chunk then gemm_packed_accumulate, without the column buffer and
 /// the second copy. The positions of a block are cut once into runs that stay
 /// in one panel and one output row; every row of the block then copies each
-/// run from one input row. bind() points a packer at another input (a frame,
-/// a group) and first position, keeping the runs while the positions stay.
+/// run from one input row. With a stride of 2 along the width (and kw > 1), the input rows
+/// a kernel row (c, i, j) reads are first split into their even and odd
+/// elements, once for all its kw taps, so that every run is a contiguous copy
+/// too. bind() points a packer at another input (a frame, a group) and first
+/// position, keeping the runs while the positions stay.
 template <class T>
 class ColumnPacker {
  public:
@@ -309,13 +312,34 @@ class ColumnPacker {
 
   const T* operator()(T* dst, index_t i2, index_t k2, index_t nc, index_t kc) {
     if (i2 != runs_i2_ || nc != runs_nc_) cut_runs(i2, nc);
+    split_key_ = -1;  // the input may have changed since the last block
     const index_t sd = g_.stride.d, sh = g_.stride.h, sw = g_.stride.w;
+    const bool split = sw == 2 && g_.k_w > 1;
     index_t l = k2 % g_.k_w, j = (k2 / g_.k_w) % g_.k_h, i = (k2 / (g_.k_w * g_.k_h)) % g_.k_d;
     index_t c = k2 / g_.kernel_volume();
     for (index_t k = 0; k < kc; ++k) {
       const T* src = x_ + c * g_.in_cstride();
       const index_t d_off = i * g_.dilation.d - g_.padding.d, h_off = j * g_.dilation.h - g_.padding.h;
       const index_t w_off = l * g_.dilation.w - g_.padding.w;
+      if (split) {
+        split_rows(src, (c * g_.k_d + i) * g_.k_h + j, d_off, h_off);
+        const index_t even = (g_.in_w + 1) / 2;
+        for (const Run& r : runs_) {
+          T* out = dst + r.panel * kc + k * r.width + r.offset;
+          // Step t reads element 2 * (ow + t) + w_off: phase w_off & 1, at (2 * ow + w_off) >> 1 + t there.
+          const index_t first = 2 * r.ow + w_off, phase = first & 1, at = first >> 1;
+          const index_t n = phase != 0 ? g_.in_w / 2 : even;
+          const index_t lo = at >= 0 ? 0 : std::min(r.len, -at), hi = at >= n ? 0 : std::min(r.len, n - at);
+          if (!split_valid_[static_cast<std::size_t>(r.row)] || hi <= lo) {
+            for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
+            continue;
+          }
+          const T* row = split_.data() + r.row * g_.in_w + (phase != 0 ? even : 0);
+          for (index_t t = 0; t < lo; ++t) out[t] = T(0);
+          copy_short(out + lo, row + at + lo, hi - lo);
+          for (index_t t = hi; t < r.len; ++t) out[t] = T(0);
+        }
+      } else {
       for (const Run& r : runs_) {
         T* out = dst + r.panel * kc + k * r.width + r.offset;
         const index_t id = r.od * sd + d_off, ih = r.oh * sh + h_off;
@@ -339,6 +363,7 @@ class ColumnPacker {
         }
         for (index_t t = std::max(lo, hi); t < r.len; ++t) out[t] = T(0);
       }
+      }
       if (++l == g_.k_w) {
         l = 0;
         if (++j == g_.k_h) {
@@ -357,10 +382,12 @@ class ColumnPacker {
   struct Run {
     index_t panel, offset, width, len;  // its panel's first position and width, its offset there, its length
     index_t od, oh, ow;                 // output position of its first value
+    index_t row;                        // its output row among rows_
   };
 
   void cut_runs(index_t i2, index_t nc) {
     runs_.clear();
+    rows_.clear();
     runs_i2_ = i2;
     runs_nc_ = nc;
     const index_t hw_out = g_.out_h * g_.out_w;
@@ -369,17 +396,44 @@ class ColumnPacker {
         const index_t p = p0_ + i2 + s + a;
         const index_t od = p / hw_out, oh = (p % hw_out) / g_.out_w, ow = p % g_.out_w;
         const index_t len = std::min(w - a, g_.out_w - ow);
-        runs_.push_back({s, a, w, len, od, oh, ow});
+        // Panels run in position order, so a run's output row is the last one seen or a new one.
+        if (rows_.empty() || rows_.back() != od * g_.out_h + oh) rows_.push_back(od * g_.out_h + oh);
+        runs_.push_back({s, a, w, len, od, oh, ow, static_cast<index_t>(rows_.size()) - 1});
         a += len;
       }
     });
+  }
+
+  /// Splits the input rows that kernel row `key` (c, i, j) reads for each
+  /// output row of the runs into their even then odd elements (split_), unless
+  /// they already are.
+  void split_rows(const T* src, index_t key, index_t d_off, index_t h_off) {
+    if (key == split_key_) return;
+    split_key_ = key;
+    const index_t w = g_.in_w, even = (w + 1) / 2;
+    split_.resize(rows_.size() * static_cast<std::size_t>(w));
+    split_valid_.assign(rows_.size(), 0);
+    for (std::size_t q = 0; q < rows_.size(); ++q) {
+      const index_t od = rows_[q] / g_.out_h, oh = rows_[q] % g_.out_h;
+      const index_t id = od * g_.stride.d + d_off, ih = oh * g_.stride.h + h_off;
+      if (id < 0 || id >= g_.in_d || ih < 0 || ih >= g_.in_h) continue;
+      split_valid_[q] = 1;
+      const T* row = src + (id * g_.in_h + ih) * w;
+      T* out = split_.data() + static_cast<index_t>(q) * w;
+      for (index_t t = 0; t < even; ++t) out[t] = row[2 * t];
+      for (index_t t = 0; t < w / 2; ++t) out[even + t] = row[2 * t + 1];
+    }
   }
 
   const Conv3dGeometry& g_;
   const T* x_ = nullptr;
   index_t p0_ = -1;
   std::vector<Run> runs_;
+  std::vector<index_t> rows_;  // the output rows (od * out_h + oh) of the runs, in order
   index_t runs_i2_ = -1, runs_nc_ = -1;
+  std::vector<T> split_;            // per output row of rows_: its input row's even then odd elements
+  std::vector<char> split_valid_;  // whether that input row lies inside the input (not padding)
+  index_t split_key_ = -1;         // the kernel row (c, i, j) split_ holds
 };
 
 template <class T>
