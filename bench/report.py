@@ -6,9 +6,13 @@ same clip through PyTorch side by side. With repetitions, every benchmark runs
 that many times in random interleaved order; the table gives each one's median
 and, beside it, the ratio of the fastest repetitions (the benchmark's fastest
 against sgemm's fastest): a shared machine only ever slows a run down, so the
-fastest repetition is the one least disturbed.
+fastest repetition is the one least disturbed. With --paired, every
+benchmark runs in a binary run of its own beside the sgemm reference at its
+thread count (their repetitions interleaved), and is divided by that sgemm:
+each ratio then comes from a few seconds of the machine, not from the whole
+report's minutes, which a host whose speed drifts needs.
 
-    python3 bench/report.py --build build [--torch] [--write bench/README.md]
+    python3 bench/report.py --build build [--torch] [--paired] [--write bench/README.md]
 
 --write replaces the text between the RESULTS markers of that file."""
 
@@ -68,6 +72,33 @@ def threads_of(name):
     return int(m.group(1)) if m else None
 
 
+def exact(name):
+    """A benchmark filter matching `name` alone (a regular expression)."""
+    return "^" + re.sub(r"([.^$|?*+()\[\]{}\\])", r"\\\1", name) + "$"
+
+
+def run_paired(exe, filt, min_time, repetitions):
+    """run_bench's rows, each benchmark from a run of its own beside the sgemm
+    at its thread count: (median, fastest, sgemm median, sgemm fastest)."""
+    listed = subprocess.run([exe, "--benchmark_list_tests", "--benchmark_filter=" + filt], check=True,
+                            capture_output=True, text=True).stdout.splitlines()
+    sgemm_names = {threads_of(n): n for n in listed if n.startswith("sgemm")}
+    out = []
+    for name in listed:
+        if name.startswith("sgemm"):
+            continue
+        ref = sgemm_names.get(threads_of(name))
+        if ref is None:
+            sys.exit("report: no sgemm benchmark at the thread count of %s" % name)
+        rows = run_bench(exe, exact(ref) + "|" + exact(name), min_time, repetitions)
+        own = [p for p in rows if not p[0]["name"].startswith("sgemm")]
+        ref_rows = [p for p in rows if p[0]["name"].startswith("sgemm")]
+        if len(own) != 1 or len(ref_rows) != 1:
+            sys.exit("report: running %s beside %s gave %d and %d results" % (name, ref, len(own), len(ref_rows)))
+        out.append(own[0] + (ref_rows[0][0]["FLOP/s"], ref_rows[0][1]["FLOP/s"]))
+    return out, sgemm_names
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default="build", help="CMake build directory holding bench/r2plus1d_bench")
@@ -75,6 +106,8 @@ def main():
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark")
     ap.add_argument("--repetitions", type=int, default=3,
                     help="interleaved repetitions of every benchmark; the table gives medians and the fastest")
+    ap.add_argument("--paired", action="store_true",
+                    help="each benchmark in a run of its own beside sgemm, and divided by that sgemm")
     ap.add_argument("--torch", action="store_true", help="also run bench/compare_pytorch.py")
     ap.add_argument("--write", default=None, help="markdown file whose RESULTS section to replace")
     a = ap.parse_args()
@@ -82,27 +115,46 @@ def main():
     exe = os.path.join(a.build, "bench", "r2plus1d_bench")
     if not os.path.exists(exe):
         sys.exit("report: %s not found; build with -DR2PLUS1D_BUILD_BENCH=ON first" % exe)
-    rows = run_bench(exe, "sgemm|" + a.filter, a.min_time, a.repetitions)
-    sgemm = {threads_of(r["name"]): r["FLOP/s"] for r, _ in rows if r["name"].startswith("sgemm")}
-    sgemm_best = {threads_of(r["name"]): b["FLOP/s"] for r, b in rows if r["name"].startswith("sgemm")}
+    if a.paired:
+        paired, _ = run_paired(exe, "sgemm|" + a.filter, a.min_time, a.repetitions)
+        rows = [(r, b) for r, b, _, _ in paired]
+        reference = [(s_med, s_best) for _, _, s_med, s_best in paired]
+        # the sgemm lines: medians over the runs of each thread count
+        for t in sorted({threads_of(r["name"]) for r, _ in rows}, reverse=True):
+            meds = sorted(m for (r, _), (m, _) in zip(rows, reference) if threads_of(r["name"]) == t)
+            bests = sorted(b for (r, _), (_, b) in zip(rows, reference) if threads_of(r["name"]) == t)
+            row = {"name": "sgemm/n:1024/threads:%d" % t, "FLOP/s": meds[len(meds) // 2], "time_unit": "ms",
+                   "real_time": 2.0 * 1024 ** 3 / meds[len(meds) // 2] * 1e3}
+            rows.insert(0, (row, dict(row, **{"FLOP/s": bests[-1]})))
+            reference.insert(0, (row["FLOP/s"], bests[-1]))
+        rows_ref = reference
+    else:
+        rows = run_bench(exe, "sgemm|" + a.filter, a.min_time, a.repetitions)
+        sgemm = {threads_of(r["name"]): r["FLOP/s"] for r, _ in rows if r["name"].startswith("sgemm")}
+        sgemm_best = {threads_of(r["name"]): b["FLOP/s"] for r, b in rows if r["name"].startswith("sgemm")}
+        nan = float("nan")
+        rows_ref = [(sgemm.get(threads_of(r["name"]), nan), sgemm_best.get(threads_of(r["name"]), nan))
+                    for r, _ in rows]
 
     lines = []
     lines.append("Machine: %s, %d logical CPUs; %s; %s" % (cpu_name(), os.cpu_count() or 0,
                                                           datetime.date.today().isoformat(),
                                                           "r2plus1d_bench, one run" if a.repetitions <= 1 else
                                                           "r2plus1d_bench, %d interleaved repetitions: medians, "
-                                                          "and the fastest against the fastest" % a.repetitions))
+                                                          "and the fastest against the fastest" % a.repetitions)
+                 + ("; each benchmark beside its own sgemm run (sgemm lines: the median of those runs, "
+                    "and their fastest)" if a.paired else ""))
     lines.append("")
     lines.append("| benchmark | threads | time (ms) | GFLOP/s | of sgemm | fastest, of fastest sgemm |")
     lines.append("|---|---:|---:|---:|---:|---:|")
     per_clip, per_clip_best = {}, {}
-    for r, best in rows:
+    for (r, best), (ref, ref_best) in zip(rows, rows_ref):
         name = r["name"].replace("/real_time", "")
         t = threads_of(name)
         base = re.sub(r"/(threads|batch|min_time):[^/]*", "", name)
         gf = r.get("FLOP/s", 0.0) / 1e9
-        frac = (r.get("FLOP/s", 0.0) / sgemm[t]) if t in sgemm and "FLOP/s" in r else float("nan")
-        frac_best = (best["FLOP/s"] / sgemm_best[t]) if t in sgemm_best and "FLOP/s" in best else float("nan")
+        frac = r["FLOP/s"] / ref if "FLOP/s" in r else float("nan")
+        frac_best = best["FLOP/s"] / ref_best if "FLOP/s" in best else float("nan")
         to_ms = (lambda v: v) if r.get("time_unit") == "ms" else (lambda v: v / 1e6)
         ms = to_ms(r["real_time"])
         extra = ""
