@@ -313,58 +313,23 @@ class ColumnPacker {
   const T* operator()(T* dst, index_t i2, index_t k2, index_t nc, index_t kc) {
     if (i2 != runs_i2_ || nc != runs_nc_) cut_runs(i2, nc);
     split_key_ = -1;  // the input may have changed since the last block
-    const index_t sd = g_.stride.d, sh = g_.stride.h, sw = g_.stride.w;
-    const bool split = sw == 2 && g_.k_w > 1;
+    const bool split = g_.stride.w == 2 && g_.k_w > 1;
     index_t l = k2 % g_.k_w, j = (k2 / g_.k_w) % g_.k_h, i = (k2 / (g_.k_w * g_.k_h)) % g_.k_d;
     index_t c = k2 / g_.kernel_volume();
-    for (index_t k = 0; k < kc; ++k) {
+    for (index_t k = 0; k < kc;) {
       const T* src = x_ + c * g_.in_cstride();
       const index_t d_off = i * g_.dilation.d - g_.padding.d, h_off = j * g_.dilation.h - g_.padding.h;
-      const index_t w_off = l * g_.dilation.w - g_.padding.w;
+      // Depth rows [k, k + taps) of the block: taps l, l + 1, ... of kernel row (c, i, j).
+      const index_t taps = std::min(kc - k, g_.k_w - l);
       if (split) {
-        split_rows(src, (c * g_.k_d + i) * g_.k_h + j, d_off, h_off);
-        const index_t even = (g_.in_w + 1) / 2;
-        for (const Run& r : runs_) {
-          T* out = dst + r.panel * kc + k * r.width + r.offset;
-          // Step t reads element 2 * (ow + t) + w_off: phase w_off & 1, at (2 * ow + w_off) >> 1 + t there.
-          const index_t first = 2 * r.ow + w_off, phase = first & 1, at = first >> 1;
-          const index_t n = phase != 0 ? g_.in_w / 2 : even;
-          const index_t lo = at >= 0 ? 0 : std::min(r.len, -at), hi = at >= n ? 0 : std::min(r.len, n - at);
-          if (!split_valid_[static_cast<std::size_t>(r.row)] || hi <= lo) {
-            for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
-            continue;
-          }
-          const T* row = split_.data() + r.row * g_.in_w + (phase != 0 ? even : 0);
-          for (index_t t = 0; t < lo; ++t) out[t] = T(0);
-          copy_short(out + lo, row + at + lo, hi - lo);
-          for (index_t t = hi; t < r.len; ++t) out[t] = T(0);
-        }
+        pack_split(dst, kc, k, l, taps, src, (c * g_.k_d + i) * g_.k_h + j, d_off, h_off);
       } else {
-      for (const Run& r : runs_) {
-        T* out = dst + r.panel * kc + k * r.width + r.offset;
-        const index_t id = r.od * sd + d_off, ih = r.oh * sh + h_off;
-        if (id < 0 || id >= g_.in_d || ih < 0 || ih >= g_.in_h) {
-          for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
-          continue;
-        }
-        const T* row = src + (id * g_.in_h + ih) * g_.in_w;
-        const index_t iw0 = r.ow * sw + w_off;
-        // Steps t in [lo, hi) read inside the row; the rest is padding.
-        const index_t lo = iw0 >= 0 ? 0 : std::min(r.len, (-iw0 + sw - 1) / sw);
-        const index_t hi = iw0 >= g_.in_w ? 0 : std::min(r.len, (g_.in_w - 1 - iw0) / sw + 1);
-        for (index_t t = 0; t < lo; ++t) out[t] = T(0);
-        if (sw == 1) {
-          if (hi > lo) copy_short(out + lo, row + iw0 + lo, hi - lo);
-        } else if (sw == 2) {  // a constant stride the compiler vectorises (the stems)
-          const T* src2 = row + iw0;
-          for (index_t t = lo; t < hi; ++t) out[t] = src2[2 * t];
-        } else {
-          for (index_t t = lo; t < hi; ++t) out[t] = row[iw0 + t * sw];
-        }
-        for (index_t t = std::max(lo, hi); t < r.len; ++t) out[t] = T(0);
+        for (index_t s = 0; s < taps; ++s)
+          pack_strided(dst, kc, k + s, src, d_off, h_off, (l + s) * g_.dilation.w - g_.padding.w);
       }
-      }
-      if (++l == g_.k_w) {
+      k += taps;
+      l += taps;
+      if (l == g_.k_w) {
         l = 0;
         if (++j == g_.k_h) {
           j = 0;
@@ -384,6 +349,65 @@ class ColumnPacker {
     index_t od, oh, ow;                 // output position of its first value
     index_t row;                        // its output row among rows_
   };
+
+  /// Depth row k of a block of kc rows at dst, for a tap at offsets (d_off, h_off, w_off), read from `src` (one
+  /// channel) with any width stride.
+  void pack_strided(T* dst, index_t kc, index_t k, const T* src, index_t d_off, index_t h_off, index_t w_off) {
+    const index_t sd = g_.stride.d, sh = g_.stride.h, sw = g_.stride.w;
+    for (const Run& r : runs_) {
+      T* out = dst + r.panel * kc + k * r.width + r.offset;
+      const index_t id = r.od * sd + d_off, ih = r.oh * sh + h_off;
+      if (id < 0 || id >= g_.in_d || ih < 0 || ih >= g_.in_h) {
+        for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
+        continue;
+      }
+      const T* row = src + (id * g_.in_h + ih) * g_.in_w;
+      const index_t iw0 = r.ow * sw + w_off;
+      // Steps t in [lo, hi) read inside the row; the rest is padding.
+      const index_t lo = iw0 >= 0 ? 0 : std::min(r.len, (-iw0 + sw - 1) / sw);
+      const index_t hi = iw0 >= g_.in_w ? 0 : std::min(r.len, (g_.in_w - 1 - iw0) / sw + 1);
+      for (index_t t = 0; t < lo; ++t) out[t] = T(0);
+      if (sw == 1) {
+        if (hi > lo) copy_short(out + lo, row + iw0 + lo, hi - lo);
+      } else if (sw == 2) {  // a constant stride the compiler vectorises (strided 1x1 kernels)
+        const T* src2 = row + iw0;
+        for (index_t t = lo; t < hi; ++t) out[t] = src2[2 * t];
+      } else {
+        for (index_t t = lo; t < hi; ++t) out[t] = row[iw0 + t * sw];
+      }
+      for (index_t t = std::max(lo, hi); t < r.len; ++t) out[t] = T(0);
+    }
+  }
+
+  /// Depth rows [k, k + taps) of a block of kc rows at dst: taps l0, l0 + 1, ... of kernel row `key` (c, i, j),
+  /// width stride 2, from its input rows split into even and odd elements. Run by run, each run's taps in turn.
+  void pack_split(T* dst, index_t kc, index_t k, index_t l0, index_t taps, const T* src, index_t key, index_t d_off,
+                  index_t h_off) {
+    split_rows(src, key, d_off, h_off);
+    const index_t even = (g_.in_w + 1) / 2, odd = g_.in_w / 2;
+    for (const Run& r : runs_) {
+      T* out = dst + r.panel * kc + k * r.width + r.offset;
+      if (!split_valid_[static_cast<std::size_t>(r.row)]) {
+        for (index_t s = 0; s < taps; ++s, out += r.width)
+          for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
+        continue;
+      }
+      const T* row = split_.data() + r.row * g_.in_w;
+      for (index_t s = 0; s < taps; ++s, out += r.width) {
+        // Step t reads element 2 * (ow + t) + w_off: phase w_off & 1, at ow + (w_off >> 1) + t there.
+        const index_t w_off = (l0 + s) * g_.dilation.w - g_.padding.w;
+        const index_t phase = w_off & 1, at = r.ow + (w_off >> 1), n = phase != 0 ? odd : even;
+        const index_t lo = at >= 0 ? 0 : std::min(r.len, -at), hi = at >= n ? 0 : std::min(r.len, n - at);
+        if (hi <= lo) {
+          for (index_t t = 0; t < r.len; ++t) out[t] = T(0);
+          continue;
+        }
+        for (index_t t = 0; t < lo; ++t) out[t] = T(0);
+        copy_short(out + lo, row + (phase != 0 ? even : 0) + at + lo, hi - lo);
+        for (index_t t = hi; t < r.len; ++t) out[t] = T(0);
+      }
+    }
+  }
 
   void cut_runs(index_t i2, index_t nc) {
     runs_.clear();
