@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "parity.hpp"
@@ -151,6 +153,36 @@ struct Geometry {
   Shape<5> x, w;
   Conv3dParams p;
   bool bias;
+};
+
+// A geometry's random input, weights and epilogue (scale, shift, and a ReLU
+// when geo.bias), with the expected output: the direct definition, then the
+// epilogue.
+template <class T>
+struct EpilogueCase {
+  Tensor<T, 5> x, w;
+  Tensor<T, 1> scale, shift;
+  Shape<5> out;
+  ops::detail::Conv3dGeometry g;
+  Tensor<T, 5> want;
+  ops::detail::ConvEpilogue<T> epilogue;
+
+  EpilogueCase(const Geometry& geo, std::uint64_t& seed)
+      : x(test::random_tensor<T, 5>(geo.x, seed++)),
+        w(test::random_tensor<T, 5>(geo.w, seed++)),
+        scale(test::random_tensor<T, 1>({geo.w[0]}, seed++)),
+        shift(test::random_tensor<T, 1>({geo.w[0]}, seed++)),
+        out(ops::conv3d_output_shape(geo.x, geo.w, geo.p)),
+        g(ops::detail::conv3d_geometry(geo.x, geo.w, out, geo.p)),
+        want(conv3d_naive(x, w, static_cast<const T*>(nullptr), geo.p)),
+        epilogue{scale.data(), shift.data(), geo.bias} {
+    const index_t plane = g.out_plane();
+    for (index_t i = 0; i < want.numel(); ++i) {
+      const index_t o = (i / plane) % g.out_channels;
+      const T v = want.data()[i] * scale(o) + shift(o);
+      want.data()[i] = geo.bias && v < T(0) ? T(0) : v;
+    }
+  }
 };
 
 std::vector<Geometry> geometries() {
@@ -314,22 +346,9 @@ TYPED_TEST(Conv3dOp, TemporalFramesUnderEveryCut) {
   };
   std::uint64_t seed = 500;
   for (const Geometry& geo : gs) {
-    const auto x = test::random_tensor<T, 5>(geo.x, seed++);
-    const auto w = test::random_tensor<T, 5>(geo.w, seed++);
-    const auto scale = test::random_tensor<T, 1>({geo.w[0]}, seed++);
-    const auto shift = test::random_tensor<T, 1>({geo.w[0]}, seed++);
-    const Shape<5> out = ops::conv3d_output_shape(geo.x, geo.w, geo.p);
-    const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(geo.x, geo.w, out, geo.p);
+    const EpilogueCase<T> k(geo, seed);
+    const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
     ASSERT_TRUE(ops::detail::temporal_frames_ok(g, sizeof(T)));
-    // The direct definition, then the epilogue (with a ReLU when geo.bias).
-    Tensor<T, 5> want = conv3d_naive(x, w, static_cast<const T*>(nullptr), geo.p);
-    const index_t plane = g.out_plane();
-    for (index_t i = 0; i < want.numel(); ++i) {
-      const index_t o = (i / plane) % g.out_channels;
-      const T v = want.data()[i] * scale(o) + shift(o);
-      want.data()[i] = geo.bias && v < T(0) ? T(0) : v;
-    }
-    const ops::detail::ConvEpilogue<T> epilogue{scale.data(), shift.data(), geo.bias};
     for (const ops::detail::TemporalFramesBlocking& b :
          {ops::detail::temporal_frames_blocking<T>(g), ops::detail::TemporalFramesBlocking{4, 50, 1},
           ops::detail::TemporalFramesBlocking{7, 100, 600}}) {
@@ -347,6 +366,100 @@ TYPED_TEST(Conv3dOp, TemporalFramesUnderEveryCut) {
       }
     }
   }
+}
+
+TYPED_TEST(Conv3dOp, PhaseRowsUnderEveryCut) {
+  // The path for spatial and pointwise kernels that multiplies the input rows
+  // in place (conv3d_phase_rows): strides of 1 to 3 with every tap phase
+  // (dilated taps, a kernel shorter than the stride), padding wider than the
+  // kernel, odd widths, a one-column output, temporal stride and padding
+  // (frames that read only padding), and both ways of cutting the work, with
+  // items of 1, 2 and 3 output rows. Each must match the direct definition
+  // with its epilogue, and every cut and thread count must give the same bits.
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  const std::vector<Geometry> gs = {
+      {{1, 3, 3, 23, 21}, {5, 3, 1, 7, 7}, params({1, 2, 2}, {0, 3, 3}), true},
+      {{2, 4, 3, 9, 11}, {11, 4, 1, 3, 3}, params(1, {0, 1, 1}), false},
+      {{1, 5, 4, 10, 9}, {7, 5, 1, 1, 1}, params({2, 2, 2}, 0), true},
+      {{1, 6, 3, 11, 13}, {10, 6, 1, 1, 1}, params({1, 2, 2}, {1, 0, 0}), true},
+      {{1, 2, 2, 13, 12}, {19, 2, 1, 3, 3}, params({1, 2, 3}, {0, 2, 1}, {1, 2, 2}), true},
+      {{1, 3, 2, 14, 10}, {4, 3, 1, 2, 4}, params({1, 3, 2}, {0, 1, 3}), false},
+      {{1, 2, 2, 6, 5}, {3, 2, 1, 3, 2}, params(1, {0, 4, 3}), true},
+      {{1, 4, 2, 9, 3}, {9, 4, 1, 3, 3}, params({1, 1, 3}, {0, 1, 0}), true},
+  };
+  std::uint64_t seed = 700;
+  for (const Geometry& geo : gs) {
+    const EpilogueCase<T> k(geo, seed);
+    const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
+    ASSERT_TRUE(ops::detail::phase_rows_ok(g));
+    set_num_threads(1);
+    Tensor<T, 5> first = Tensor<T, 5>::empty(out);
+    ops::detail::conv3d_phase_rows(g, x.data(), w.data(), epilogue, first.data());
+    EXPECT_LE((test::max_abs_diff<T, 5>(first.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
+        << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+    for (const int threads : {1, 2, 3, 5})
+      for (const index_t rows : {index_t(0), index_t(1), index_t(2), index_t(3)})
+        for (const int by_channels : {0, 1}) {
+          set_num_threads(threads);
+          Tensor<T, 5> y = Tensor<T, 5>::empty(out);
+          ops::detail::conv3d_phase_rows(g, x.data(), w.data(), epilogue, y.data(), rows, by_channels);
+          EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
+              << threads << " threads, items of " << rows << " rows, by channels " << by_channels << ", input "
+              << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+        }
+  }
+}
+
+TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
+  // gemm_rows against the sum in double: B rows at scattered offsets (some
+  // overlapping), sizes off the register tile in both directions, and each
+  // epilogue, NaN kept through the ReLU.
+  using T = TypeParam;
+  constexpr index_t L = ops::detail::rows_packet_size<T>;
+  const index_t mr = ops::detail::rows_tile<T>();
+  std::uint64_t seed = 800;
+  for (const index_t m : {index_t(1), mr - 1, mr, 2 * mr + 3})
+    for (const index_t n : {index_t(1), L - 1, 3 * L, 3 * L + 1, 7 * L + 5})
+      for (const index_t k : {index_t(1), index_t(17)}) {
+        if (m < 1) continue;
+        const auto a = test::random_tensor<T, 2>({m, k}, seed++);
+        const auto pool = test::random_tensor<T, 1>({4 * n + 64}, seed++);
+        std::vector<index_t> offsets(static_cast<std::size_t>(k));
+        for (index_t s = 0; s < k; ++s) offsets[static_cast<std::size_t>(s)] = (s * 37 + 5) % (3 * n + 1);
+        std::vector<T> packed(static_cast<std::size_t>(ops::detail::rows_packed_a_size<T>(m, k)));
+        ops::detail::pack_rows_a(m, k, a.data(), k, packed.data());
+        const auto scale = test::random_tensor<T, 1>({m}, seed++);
+        const auto shift = test::random_tensor<T, 1>({m}, seed++);
+        for (int variant = 0; variant < 3; ++variant) {
+          const ops::detail::RowsEpilogue<T> e{variant == 2 ? scale.data() : nullptr,
+                                               variant >= 1 ? shift.data() : nullptr, variant == 2};
+          const index_t ldc = n + 3;
+          std::vector<T> c(static_cast<std::size_t>(m * ldc), T(-7));
+          ops::detail::gemm_rows(m, n, k, packed.data(), pool.data(), offsets.data(), c.data(), ldc, e);
+          for (index_t i = 0; i < m; ++i) {
+            for (index_t q = 0; q < n; ++q) {
+              double s = 0;
+              for (index_t r = 0; r < k; ++r)
+                s += static_cast<double>(a(i, r)) * static_cast<double>(pool(offsets[static_cast<std::size_t>(r)] + q));
+              if (e.scale != nullptr) s *= static_cast<double>(scale(i));
+              if (e.shift != nullptr) s += static_cast<double>(shift(i));
+              if (e.relu && s < 0) s = 0;
+              const T got = c[static_cast<std::size_t>(i * ldc + q)];
+              ASSERT_LE(std::abs(static_cast<double>(got) - s), test::sum_tolerance<T>(k) * 2)
+                  << m << "x" << n << "x" << k << " epilogue " << variant << " at (" << i << ", " << q << ")";
+            }
+            for (index_t q = n; q < ldc; ++q) ASSERT_EQ(c[static_cast<std::size_t>(i * ldc + q)], T(-7));
+          }
+        }
+      }
+  // NaN stays NaN through the ReLU, as in the other kernels.
+  std::vector<T> b(static_cast<std::size_t>(4 * L), std::numeric_limits<T>::quiet_NaN());
+  const std::vector<T> one(static_cast<std::size_t>(mr), T(1));
+  const index_t zero = 0;
+  std::vector<T> c(static_cast<std::size_t>(L), T(0));
+  ops::detail::gemm_rows<T>(1, L, 1, one.data(), b.data(), &zero, c.data(), L, {nullptr, nullptr, true});
+  for (const T v : c) EXPECT_TRUE(std::isnan(v));
 }
 
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {

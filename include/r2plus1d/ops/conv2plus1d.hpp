@@ -224,7 +224,15 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   const std::vector<PackedA<T>> packs = pack_a_parallel(jobs);
   const PackedA<T>& pack_s = packs.front();
   auto pack_t = [&](index_t r) -> const PackedA<T>& { return packs[static_cast<std::size_t>(r + 1)]; };
-  const index_t work_size = packed_gemm_work_size(pack_s);
+  // The spatial conv through its input rows (conv3d_phase_rows) where conv3d
+  // takes that path: the weights packed for gemm_rows, and each frame's result
+  // stored plainly, then copied into the ring's panels.
+  const bool phase_rows = phase_rows_preferred(gs);
+  const PhaseRows layout(gs);
+  T* const rows_a = phase_rows ? thread_workspace<T>(rows_packed_a_size<T>(Cm, Ks), kTaps) : nullptr;
+  if (phase_rows) pack_rows_a(Cm, Ks, ws.data(), Ks, rows_a);
+  const RowsEpilogue<T> rows_epilogue{s_epi.scale, s_epi.shift, s_epi.relu};
+  const index_t work_size = std::max(packed_gemm_work_size(pack_s), phase_rows ? Cm * widest : index_t(0));
 
   using Index = Eigen::Index;
   using Traits = Eigen::internal::gebp_traits<T, T>;
@@ -237,6 +245,8 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
     parallel_region(tasks, [&](const Team& team) {
       ColumnPacker<T> packer(gs);  // the spatial conv's columns, packed straight from the frame
       T* work = thread_workspace<T>(work_size, kPackWork);
+      T* const gathered = phase_rows ? thread_workspace<T>(phase_rows_values<T>(gs, layout, widest), kColumns) : nullptr;
+      std::vector<index_t> offsets(phase_rows ? static_cast<std::size_t>(Ks) : 0);
       // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
       std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
                                 std::numeric_limits<index_t>::min());
@@ -253,6 +263,15 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
           index_t& nx = next[static_cast<std::size_t>(mine)];
           for (index_t f = std::max(lo, nx); f < hi; ++f) {
             const index_t slot = floor_mod(f, kt);
+            if (phase_rows && f >= 0 && f < D) {
+              const T* b = gather_phase_rows(gs, layout, xn + f * in_plane, p0, count, gathered, offsets.data());
+              gemm_rows(Cm, count, Ks, rows_a, b, offsets.data(), work, count, rows_epilogue);
+              for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+                T* at = win + ring.slot_in_panel(slot, s0, w);
+                for (index_t c = 0; c < Cm; ++c) std::copy(work + c * count + s0, work + c * count + s0 + w, at + c * w);
+              });
+              continue;
+            }
             for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
               T* at = win + ring.slot_in_panel(slot, s0, w);
               std::fill(at, at + Cm * w, T(0));
