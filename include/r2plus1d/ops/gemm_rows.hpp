@@ -117,32 +117,38 @@ void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets,
   }
 }
 
+/// Bytes of B that gemm_rows runs every row block over before it moves on:
+/// a block of columns that stays in the L2 cache while the weights stream.
+inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
+
 /// epilogue(C(m, n) = A(m, k) * B(k, n)), C row-major with leading dimension
 /// ldc. A is packed by pack_rows_a; row s of B is the n values at
 /// b + offsets[s], and must be readable up to n rounded up to a whole packet
-/// (the values past n are read but do not reach C). Tiles go row block by row
-/// block, each across all of n: a block of packed A stays in cache while B
-/// streams. Single-threaded.
+/// (the values past n are read but do not reach C). The columns go in blocks
+/// of about kRowsBlockBytes of B, each through every row block of A, tile by
+/// tile. Single-threaded.
 template <class T>
 void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
                index_t ldc, const RowsEpilogue<T>& epilogue = {}) {
   constexpr index_t mr = rows_tile<T>(), nr = cols_tile<T>(), L = rows_packet_size<T>;
-  for (index_t r0 = 0; r0 < m; r0 += mr) {
-    const index_t rows = std::min(mr, m - r0);
-    const T* a = packed_a + r0 * k;
-    for (index_t c0 = 0; c0 < n; c0 += nr) {
-      const index_t cols = std::min(nr, n - c0);
-      const index_t vectors = (cols + L - 1) / L;
-      T* out = c + r0 * ldc + c0;
-      static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
-      if (vectors == 3)
-        rows_tile_kernel<T, 3>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
-      else if (vectors == 2)
-        rows_tile_kernel<T, 2>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
-      else
-        rows_tile_kernel<T, 1>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
+  const index_t nc = std::max(nr, kRowsBlockBytes / (std::max<index_t>(1, k) * index_t(sizeof(T))) / nr * nr);
+  for (index_t j0 = 0; j0 < n; j0 += nc)
+    for (index_t r0 = 0; r0 < m; r0 += mr) {
+      const index_t rows = std::min(mr, m - r0);
+      const T* a = packed_a + r0 * k;
+      for (index_t c0 = j0; c0 < std::min(n, j0 + nc); c0 += nr) {
+        const index_t cols = std::min(nr, n - c0);
+        const index_t vectors = (cols + L - 1) / L;
+        T* out = c + r0 * ldc + c0;
+        static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
+        if (vectors == 3)
+          rows_tile_kernel<T, 3>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
+        else if (vectors == 2)
+          rows_tile_kernel<T, 2>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
+        else
+          rows_tile_kernel<T, 1>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
+      }
     }
-  }
 }
 
 }  // namespace r2plus1d::ops::detail
