@@ -114,42 +114,20 @@ inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index
   return s;
 }
 
-/// The ring of a chunked-path task: kt intermediate frames of `count`
-/// positions, kept in the packed layout of the temporal GEMM's columns
-/// (for_each_packed_column_panel), so that the temporal conv multiplies it as
-/// it is, with no copy. Its rows are slot-major, (slot, channel); its depth
-/// blocks hold `per_block` whole slots each, so a slot's Cm channels lie in one
-/// block, in each panel as Cm rows of the panel's width. Blocks start 64-byte
-/// aligned, as the kernel loads whole packets.
-template <class T>
-struct PackedRing {
-  index_t cm = 0, kt = 1, per_block = 1, count = 0;
-
-  index_t blocks() const { return (kt + per_block - 1) / per_block; }
-  index_t block_rows(index_t b) const { return std::min(per_block, kt - b * per_block) * cm; }
-  /// Where depth block b starts.
-  index_t block(index_t b) const { return b * packed_block_stride<T>(per_block * cm * count); }
-  /// Values the ring takes.
-  index_t size() const { return blocks() * packed_block_stride<T>(per_block * cm * count); }
-  /// Where slot `slot`'s channel 0 starts in panel (s0, w): its Cm rows follow, w apart.
-  index_t slot_in_panel(index_t slot, index_t s0, index_t w) const {
-    const index_t b = slot / per_block;
-    return block(b) + s0 * block_rows(b) + (slot % per_block) * cm * w;
-  }
-};
-
 /// The chunked path: each chunk of output positions runs through every frame
 /// on its own, the spatial conv of each new frame into the chunk's ring of kt
-/// intermediate frames, then the temporal conv as one GEMM over the ring. The
-/// spatial conv packs its columns straight from the input frame and writes its
-/// result, panel by panel, into the ring's packed layout; the temporal weights
-/// are rotated to the ring's order. Chunks are split
-/// over the threads once for the whole pair; when y overwrites x, two barriers
-/// per output frame keep every read of an input frame before its overwrite.
-/// With more threads than chunks, chunks are cut into pieces and then the
-/// output frames into temporal segments (conv2plus1d_split), each (chunk,
-/// piece, segment) a task with its own ring; in place with segments, that runs
-/// into a temporary and copies it over x.
+/// intermediate frames, then the temporal conv as one product over the ring.
+/// Both convs run on gemm_rows with no packing of their columns: the spatial
+/// conv reads the input rows of its positions gathered once per frame
+/// (gather_phase_rows), and the temporal conv reads the ring in place, its
+/// taps pointed at the ring's slots. Chunks are split over the threads once
+/// for the whole pair; when y overwrites x, two barriers per output frame keep
+/// every read of an input frame before its overwrite. With more threads than
+/// chunks, chunks are cut into pieces and then the output frames into
+/// temporal segments (conv2plus1d_split), each (chunk, piece, segment) a task
+/// with its own ring; in place with segments, that runs into a temporary and
+/// copies it over x. Every output is one in-order sum over its taps, whatever
+/// the cut.
 template <class T>
 void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                          const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
@@ -194,59 +172,34 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
     positions(k, p0, count);
     widest = std::max(widest, count);
   }
-  // Both GEMMs take every position of a task in one column block (nc = columns);
-  // the temporal depth blocks hold whole ring slots, as many as Eigen's depth
-  // block has room for (at least one).
-  GemmBlocking bs = gemm_blocking<T>(Cm, Ks, columns);
-  bs.nc = columns;
-  const index_t per_block = std::max<index_t>(1, std::min(kt, gemm_blocking<T>(Cout, Kt, columns).kc / Cm));
-  const GemmBlocking bt{per_block * Cm, columns};
-  const index_t window_elems = PackedRing<T>{Cm, kt, per_block, widest}.size();
-  const index_t rotated_elems = packed_block_stride<T>(kt * Cout * Kt);
-  T* const rotated = thread_workspace<T>(rotated_elems + tasks * window_elems, kWindow);
-  T* const windows = rotated + rotated_elems;
-  // Both convs' weights packed once for the GEMM kernel, shared by every chunk
-  // and frame; the temporal ones first rotated: rotated[r](o, s * Cm + c) =
-  // wt(o, c, (s - r) mod kt), as ring slot s holds frame f = s (mod kt), which is
-  // tap (s - r) mod kt of an output frame whose first tap reads frame f0 = r (mod kt).
-  T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
-  parallel_for(0, kt, [&](index_t r) {
-    T* rot = rotated + r * Cout * Kt;
+  // A task's ring: slot s (frames f = s mod kt) holds the Cm channels of one
+  // intermediate frame, `count` positions each, one after another, and a
+  // packet past the last slot that the kernel may read.
+  const index_t ring_elems = kt * Cm * widest + rows_packet_size<T>;
+  T* const rings = thread_workspace<T>(tasks * ring_elems, kWindow);
+  // Both convs' weights packed once for gemm_rows, shared by every chunk and
+  // frame; the temporal ones with their depth tap-major, (tap, channel), so
+  // that tap i's Cm rows follow one another.
+  T* const packed_s = thread_workspace<T>(rows_packed_a_size<T>(Cm, Ks) + rows_packed_a_size<T>(Cout, Kt), kPackedA);
+  T* const packed_t = packed_s + rows_packed_a_size<T>(Cm, Ks);
+  {
+    T* const tap_major = thread_workspace<T>(Cout * Kt, kTaps);
     for (index_t o = 0; o < Cout; ++o)
-      for (index_t sl = 0; sl < kt; ++sl)
-        for (index_t c = 0; c < Cm; ++c)
-          rot[o * Kt + sl * Cm + c] = wt.data()[(o * Cm + c) * kt + floor_mod(sl - r, kt)];
-  });
-  std::vector<PackJob<T>> jobs{{Cm, Ks, ws.data(), Ks, bs, packed}};
-  for (index_t r = 0; r < kt; ++r)
-    jobs.push_back(
-        {Cout, Kt, rotated + r * Cout * Kt, Kt, bt, packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)});
-  const std::vector<PackedA<T>> packs = pack_a_parallel(jobs);
-  const PackedA<T>& pack_s = packs.front();
-  auto pack_t = [&](index_t r) -> const PackedA<T>& { return packs[static_cast<std::size_t>(r + 1)]; };
-  // The spatial conv through its input rows (conv3d_phase_rows) where conv3d
-  // takes that path: the weights packed for gemm_rows, and each frame's result
-  // stored plainly, then copied into the ring's panels.
-  const bool phase_rows = phase_rows_preferred(gs);
+      for (index_t c = 0; c < Cm; ++c)
+        for (index_t i = 0; i < kt; ++i) tap_major[o * Kt + i * Cm + c] = wt.data()[(o * Cm + c) * kt + i];
+    pack_rows_a(Cm, Ks, ws.data(), Ks, packed_s);
+    pack_rows_a(Cout, Kt, tap_major, Kt, packed_t);
+  }
   const PhaseRows layout(gs);
-  T* const rows_a = phase_rows ? thread_workspace<T>(rows_packed_a_size<T>(Cm, Ks), kTaps) : nullptr;
-  if (phase_rows) pack_rows_a(Cm, Ks, ws.data(), Ks, rows_a);
-  const RowsEpilogue<T> rows_epilogue{s_epi.scale, s_epi.shift, s_epi.relu};
-  const index_t work_size = std::max(packed_gemm_work_size(pack_s), phase_rows ? Cm * widest : index_t(0));
-
-  using Index = Eigen::Index;
-  using Traits = Eigen::internal::gebp_traits<T, T>;
-  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
-  Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+  const RowsEpilogue<T> s_rows{s_epi.scale, s_epi.shift, s_epi.relu};
+  const RowsEpilogue<T> t_rows{t_epi.scale, t_epi.shift, t_epi.relu};
 
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * in_plane;
     T* yn = y.data() + n * Cout * Dt * HW;
     parallel_region(tasks, [&](const Team& team) {
-      ColumnPacker<T> packer(gs);  // the spatial conv's columns, packed straight from the frame
-      T* work = thread_workspace<T>(work_size, kPackWork);
-      T* const gathered = phase_rows ? thread_workspace<T>(phase_rows_values<T>(gs, layout, widest), kColumns) : nullptr;
-      std::vector<index_t> offsets(phase_rows ? static_cast<std::size_t>(Ks) : 0);
+      T* const gathered = thread_workspace<T>(phase_rows_values<T>(gs, layout, widest), kColumns);
+      std::vector<index_t> s_offsets(static_cast<std::size_t>(Ks)), t_offsets(static_cast<std::size_t>(Kt));
       // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
       std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
                                 std::numeric_limits<index_t>::min());
@@ -258,58 +211,31 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
           positions(k, p0, count);
           if (u >= Dt || count == 0) continue;
           const index_t lo = u * st - pd, hi = lo + kt;
-          T* win = windows + k * window_elems;
-          const PackedRing<T> ring{Cm, kt, per_block, count};
+          T* const ring = rings + k * ring_elems;
           index_t& nx = next[static_cast<std::size_t>(mine)];
           for (index_t f = std::max(lo, nx); f < hi; ++f) {
-            const index_t slot = floor_mod(f, kt);
-            if (phase_rows && f >= 0 && f < D) {
-              const T* b = gather_phase_rows(gs, layout, xn + f * in_plane, p0, count, gathered, offsets.data());
-              gemm_rows(Cm, count, Ks, rows_a, b, offsets.data(), work, count, rows_epilogue);
-              for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-                T* at = win + ring.slot_in_panel(slot, s0, w);
-                for (index_t c = 0; c < Cm; ++c) std::copy(work + c * count + s0, work + c * count + s0 + w, at + c * w);
-              });
+            T* const slot = ring + floor_mod(f, kt) * Cm * count;
+            if (f < 0 || f >= D) {  // temporal padding: the slot holds zeros
+              std::fill(slot, slot + Cm * count, T(0));
               continue;
             }
-            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-              T* at = win + ring.slot_in_panel(slot, s0, w);
-              std::fill(at, at + Cm * w, T(0));
-            });
-            if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
-            packer.bind(xn + f * in_plane, p0);
-            for (index_t k2 = 0; k2 < Ks; k2 += pack_s.kc) {
-              const index_t kc = std::min(pack_s.kc, Ks - k2);
-              packer(work, 0, k2, count, kc);
-              for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-                gebp(ResMapper(win + ring.slot_in_panel(slot, s0, w), static_cast<Index>(w)), work + s0 * kc,
-                     pack_s.data + k2 * Cm, static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm),
-                     T(1));
-              });
-            }
-            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-              T* at = win + ring.slot_in_panel(slot, s0, w);
-              for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, at + c * w, w);
-            });
+            const T* b = gather_phase_rows(gs, layout, xn + f * in_plane, p0, count, gathered, s_offsets.data());
+            gemm_rows(Cm, count, Ks, packed_s, b, s_offsets.data(), slot, count, s_rows);
           }
           nx = std::max(nx, hi);
         }
         if (in_place) team.barrier();
-        // Temporal: output frame u of each task, one GEMM over its ring.
+        // Temporal: output frame u of each task, one product over its ring.
         for (index_t k = team.rank(); k < tasks; k += team.size()) {
           const index_t u = (k / units) * seg_frames + s;
           index_t p0 = 0, count = 0;
           positions(k, p0, count);
           if (u >= Dt || count == 0) continue;
-          const PackedA<T>& wr = pack_t(floor_mod(u * st - pd, kt));
-          const T* win = windows + k * window_elems;
-          const PackedRing<T> ring{Cm, kt, per_block, count};
-          T* yu = yn + u * HW + p0;
-          for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
-          gemm_packed_accumulate_with(
-              wr, count, [&](T*, index_t, index_t k2, index_t, index_t) { return win + ring.block(k2 / bt.kc); },
-              yu, Dt * HW, work);
-          for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
+          for (index_t i = 0; i < kt; ++i)
+            for (index_t c = 0; c < Cm; ++c)
+              t_offsets[static_cast<std::size_t>(i * Cm + c)] = (floor_mod(u * st - pd + i, kt) * Cm + c) * count;
+          gemm_rows(Cout, count, Kt, packed_t, rings + k * ring_elems, t_offsets.data(), yn + u * HW + p0, Dt * HW,
+                    t_rows);
         }
         if (in_place) team.barrier();
       }
