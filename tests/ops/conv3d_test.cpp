@@ -411,6 +411,55 @@ TYPED_TEST(Conv3dOp, PhaseRowsUnderEveryCut) {
   }
 }
 
+TYPED_TEST(Conv3dOp, TemporalRowsUnderEveryCut) {
+  // Temporal kernels on gemm_rows over the input in place
+  // (conv3d_temporal_rows): temporal stride, dilation, groups, padding wide
+  // enough that some output frames read only padding, frames whose size is no
+  // multiple of a packet (the unpadded tail), and a channel stride larger than
+  // the clip (a view into a longer one). Each must match the direct
+  // definition with its epilogue, with the same bits for 1 to 5 threads
+  // (which cut the frames into different pieces).
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  const std::vector<Geometry> gs = {
+      {{2, 5, 6, 13, 11}, {7, 5, 3, 1, 1}, params(1, {1, 0, 0}), true},
+      {{1, 6, 9, 20, 16}, {11, 6, 3, 1, 1}, params({2, 1, 1}, {1, 0, 0}, {2, 1, 1}), false},
+      {{1, 8, 4, 17, 19}, {6, 4, 2, 1, 1}, params(1, {2, 0, 0}, 1, 2), true},
+      {{1, 3, 2, 23, 29}, {5, 3, 3, 1, 1}, params(1, {4, 0, 0}), true},
+  };
+  std::uint64_t seed = 900;
+  for (const Geometry& geo : gs) {
+    const EpilogueCase<T> k(geo, seed);
+    const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
+    ASSERT_TRUE(g.temporal_whole_frames());
+    Tensor<T, 5> first;
+    for (const int threads : {1, 2, 3, 5}) {
+      set_num_threads(threads);
+      Tensor<T, 5> y = Tensor<T, 5>::empty(out);
+      ops::detail::conv3d_temporal_rows(g, x.data(), w.data(), epilogue, y.data());
+      if (threads == 1) {
+        EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
+            << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+        first = y;
+      } else {
+        EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
+            << threads << " threads, input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+      }
+    }
+    // The same clip as frames [1, 1 + D) of a longer one: channels further apart.
+    Tensor<T, 5> longer = Tensor<T, 5>::empty({geo.x[0], geo.x[1], geo.x[2] + 2, geo.x[3], geo.x[4]});
+    const index_t plane = geo.x[3] * geo.x[4];
+    for (index_t nc = 0; nc < geo.x[0] * geo.x[1]; ++nc)
+      std::copy(x.data() + nc * geo.x[2] * plane, x.data() + (nc + 1) * geo.x[2] * plane,
+                longer.data() + (nc * (geo.x[2] + 2) + 1) * plane);
+    ops::detail::Conv3dGeometry gl = g;
+    gl.in_channel_stride = (geo.x[2] + 2) * plane;
+    Tensor<T, 5> y = Tensor<T, 5>::empty(out);
+    ops::detail::conv3d_temporal_rows(gl, longer.data() + plane, w.data(), epilogue, y.data());
+    EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview()))) << "input " << format_shape<5>(geo.x);
+  }
+}
+
 TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   // gemm_rows against the sum in double: B rows at scattered offsets (some
   // overlapping), sizes off the register tile in both directions, and each
@@ -437,6 +486,12 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
           const index_t ldc = n + 3;
           std::vector<T> c(static_cast<std::size_t>(m * ldc), T(-7));
           ops::detail::gemm_rows(m, n, k, packed.data(), pool.data(), offsets.data(), c.data(), ldc, e);
+          // Unpadded rows: nothing past the last run is read (an exact-size
+          // copy, for the sanitizers), and the bits are the same.
+          const index_t end = *std::max_element(offsets.begin(), offsets.end()) + n;
+          std::vector<T> exact(pool.data(), pool.data() + end), unpadded(c.size(), T(-7));
+          ops::detail::gemm_rows(m, n, k, packed.data(), exact.data(), offsets.data(), unpadded.data(), ldc, e, false);
+          ASSERT_EQ(0, std::memcmp(c.data(), unpadded.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
           for (index_t i = 0; i < m; ++i) {
             for (index_t q = 0; q < n; ++q) {
               double s = 0;

@@ -45,18 +45,20 @@ struct Conv3dGeometry {
   bool identity_gather() const {
     return pointwise() && stride == Triple(1) && padding == Triple(0);
   }
-  /// A (kt, 1, 1) kernel with temporal stride 1 and no spatial stride or
-  /// padding: output frame u reads whole input frames u - pd + i * dilation, so
-  /// each tap is a GEMM over a contiguous run of the input, with no columns.
-  bool temporal_direct() const {
-    return k_h == 1 && k_w == 1 && k_d > 1 && stride == Triple(1) && padding.h == 0 && padding.w == 0 &&
+  /// A (kt, 1, 1) kernel, kt > 1, with no spatial stride or padding: output
+  /// frame u reads whole input frames u * sd - pd + i * dilation, so each tap
+  /// reads a contiguous run of the input, with no columns.
+  bool temporal_whole_frames() const {
+    return k_h == 1 && k_w == 1 && k_d > 1 && stride.h == 1 && stride.w == 1 && padding.h == 0 && padding.w == 0 &&
            out_h == in_h && out_w == in_w;
   }
 };
 
-/// Fewest output positions per image for the direct temporal path: its weights
-/// are regrouped per tap once per call, a copy that must stay small next to the GEMMs.
-inline constexpr index_t kTemporalDirectMinPositions = 1024;
+/// Fewest output positions per frame for which conv3d_gemm runs a spatial,
+/// strided pointwise or temporal kernel on gemm_rows: on 7x7 frames (49
+/// positions) a run holds few whole register tiles, and the packed GEMMs
+/// measured faster.
+inline constexpr index_t kRowsMinPositions = 128;
 
 /// Upper bound of a column chunk's size in bytes (per thread).
 inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
@@ -493,8 +495,7 @@ inline constexpr index_t kStreamBlockBytes = index_t(512) << 10;
 /// kt > 1, with any temporal stride, padding and dilation, no spatial stride
 /// or padding, one group, and an image's input within kPackedFramesBudgetBytes.
 inline bool temporal_frames_ok(const Conv3dGeometry& g, index_t element_size) {
-  return g.groups == 1 && g.k_d > 1 && g.k_h == 1 && g.k_w == 1 && g.stride.h == 1 && g.stride.w == 1 &&
-         g.padding.h == 0 && g.padding.w == 0 && g.out_h == g.in_h && g.out_w == g.in_w &&
+  return g.groups == 1 && g.temporal_whole_frames() &&
          g.in_channels * g.in_plane() * element_size <= kPackedFramesBudgetBytes;
 }
 
@@ -619,17 +620,12 @@ inline constexpr index_t kPhaseRowsBudgetBytes = index_t(256) << 10;
 /// spatial kernel (depth 1), any stride, padding and dilation.
 inline bool phase_rows_ok(const Conv3dGeometry& g) { return g.groups == 1 && g.k_d == 1; }
 
-/// Fewest output positions per frame for which conv3d_gemm takes the
-/// phase-rows path: on 7x7 frames (49 positions) a run holds few whole
-/// register tiles, and the packed GEMM measured faster.
-inline constexpr index_t kPhaseRowsMinPositions = 128;
-
 /// Whether conv3d_gemm hands a convolution to conv3d_phase_rows: a spatial or
 /// pointwise kernel that reads more than the input as it lies (a pointwise
 /// kernel with no stride or padding is a plain GEMM over the input), on
-/// frames of at least kPhaseRowsMinPositions outputs.
+/// frames of at least kRowsMinPositions outputs.
 inline bool phase_rows_preferred(const Conv3dGeometry& g) {
-  return phase_rows_ok(g) && !g.identity_gather() && g.out_h * g.out_w >= kPhaseRowsMinPositions;
+  return phase_rows_ok(g) && !g.identity_gather() && g.out_h * g.out_w >= kRowsMinPositions;
 }
 
 /// How conv3d_phase_rows lays out the input rows one work item reads, for
@@ -830,6 +826,62 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
   });
 }
 
+/// Fewest output positions a piece of a frame holds in conv3d_temporal_rows.
+inline constexpr index_t kTemporalRowsMinPiece = 256;
+
+/// A temporal (kt, 1, 1) convolution with no spatial stride or padding
+/// (Conv3dGeometry::temporal_whole_frames) on gemm_rows, reading the input
+/// where it lies: tap i of output frame u is input frame u * sd - pd + i * dilation,
+/// whose rows of positions are B's rows as they stand. The weights are packed
+/// once with their depth tap-major, (tap, channel), so that the taps landing
+/// inside the clip are one run of it; taps on the temporal padding are left out
+/// of the sum. Work items are (image, group, output frame, piece of
+/// positions), as many pieces as keep every thread busy: every output is one
+/// in-order sum whatever the pieces.
+template <class T>
+void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
+  const index_t G = g.groups, cg = g.in_per_group(), og = g.out_per_group(), kt = g.k_d;
+  const index_t K = cg * kt, HW = g.out_h * g.out_w, ldy = g.out_cstride();
+  constexpr index_t mr = rows_tile<T>();
+  const index_t per_group = rows_packed_a_size<T>(og, K);
+  T* const packed = thread_workspace<T>(G * per_group, kPackedA);
+  T* const tap_major = thread_workspace<T>(og * K, kTaps);
+  for (index_t grp = 0; grp < G; ++grp) {
+    for (index_t o = 0; o < og; ++o)
+      for (index_t c = 0; c < cg; ++c)
+        for (index_t i = 0; i < kt; ++i) tap_major[o * K + i * cg + c] = w[((grp * og + o) * cg + c) * kt + i];
+    pack_rows_a(og, K, tap_major, K, packed + grp * per_group);
+  }
+  const index_t frames = g.batch * G * g.out_d;
+  const index_t pieces = std::max<index_t>(
+      1, std::min((4 * get_num_threads() + frames - 1) / frames, HW / kTemporalRowsMinPiece));
+  parallel_for(0, frames * pieces, [&](index_t item) {
+    const index_t q = item % pieces, u = (item / pieces) % g.out_d, grp = (item / (pieces * g.out_d)) % G;
+    const index_t n = item / (pieces * g.out_d * G);
+    const index_t p0 = q * HW / pieces, count = (q + 1) * HW / pieces - p0;
+    // Taps [i_lo, i_hi) read frames inside the clip.
+    const index_t first = u * g.stride.d - g.padding.d, dil = g.dilation.d;
+    const index_t i_lo = first >= 0 ? 0 : (dil - 1 - first) / dil;
+    const index_t i_hi = first >= g.in_d ? 0 : std::min(kt, (g.in_d - 1 - first) / dil + 1);
+    T* const yq = y + (n * g.out_channels + grp * og) * ldy + u * HW + p0;
+    if (i_hi <= i_lo) {
+      for (index_t o = 0; o < og; ++o) {
+        std::fill(yq + o * ldy, yq + o * ldy + count, T(0));
+        apply_epilogue(epilogue, grp * og + o, yq + o * ldy, count);
+      }
+      return;
+    }
+    std::vector<index_t> offsets(static_cast<std::size_t>((i_hi - i_lo) * cg));
+    for (index_t i = i_lo; i < i_hi; ++i)
+      for (index_t c = 0; c < cg; ++c)
+        offsets[static_cast<std::size_t>((i - i_lo) * cg + c)] = c * g.in_cstride() + (first + i * dil) * HW + p0;
+    const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + grp * og : nullptr,
+                            epilogue.shift != nullptr ? epilogue.shift + grp * og : nullptr, epilogue.relu};
+    gemm_rows(og, count, (i_hi - i_lo) * cg, packed + grp * per_group + i_lo * cg * mr,
+              x + (n * g.in_channels + grp * cg) * g.in_cstride(), offsets.data(), yq, ldy, e, false, K);
+  });
+}
+
 /// y = epilogue(conv(x, w)) for contiguous NCDHW x and y, weight (out, in/groups,
 /// kd, kh, kw). Work items are (image, group, column chunk, row block) in that
 /// order (conv3d_tiling). With more threads than items and packed weights,
@@ -841,10 +893,10 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
 /// packed, the whole team packs each chunk's columns once, from the input, and
 /// then splits its row blocks. Every output element comes from one GEMM of a
 /// fixed shape and blocking, followed by the epilogue on the still-cached block.
-/// Temporal kernels go either straight through the input, one GEMM per tap
-/// (large frames, stride 1), or through conv3d_temporal_frames; spatial and
-/// strided pointwise kernels on frames of at least kPhaseRowsMinPositions
-/// outputs through conv3d_phase_rows.
+/// On frames of at least kRowsMinPositions outputs, spatial and strided
+/// pointwise kernels go through conv3d_phase_rows and temporal kernels
+/// through conv3d_temporal_rows; temporal kernels on smaller frames through
+/// conv3d_temporal_frames.
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -860,42 +912,34 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
     return;
   }
   const bool direct = g.identity_gather();
-  // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
-  const bool temporal = !direct && g.temporal_direct() && P >= kTemporalDirectMinPositions;
-  // Other temporal kernels: input frames packed once.
-  if (!temporal && temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
+  if (g.temporal_whole_frames() && g.out_h * g.out_w >= kRowsMinPositions) {
+    conv3d_temporal_rows(g, x, w, epilogue, y);
+    return;
+  }
+  // Temporal kernels on small frames: input frames packed once.
+  if (temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
     conv3d_temporal_frames(g, x, w, epilogue, y, temporal_frames_blocking<T>(g));
     return;
   }
-  const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
-  T* taps = nullptr;
-  if (temporal) {
-    taps = thread_workspace<T>(g.k_d * g.out_channels * cin, kTaps);
-    for (index_t o = 0; o < g.out_channels; ++o)
-      for (index_t c = 0; c < cin; ++c)
-        for (index_t i = 0; i < g.k_d; ++i) taps[(i * g.out_channels + o) * cin + c] = w[(o * cin + c) * g.k_d + i];
-  }
-  // The weights of every (tap, group, row block) packed once when more than one
+  // The weights of every (group, row block) packed once when more than one
   // column chunk reads them and they are small enough to keep a packed copy
   // (otherwise each task packs its own rows, in parallel).
-  const index_t n_taps = temporal ? g.k_d : 1, a_depth = temporal ? cin : K;
-  const bool prepack = g.batch * t.chunks > 1 &&
-                       n_taps * g.out_channels * a_depth * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
+  const bool prepack =
+      g.batch * t.chunks > 1 && g.out_channels * K * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
   std::vector<PackedA<T>> packs;
   if (prepack) {
-    T* packed = thread_workspace<T>(n_taps * g.out_channels * a_depth, kPackedA);
+    T* packed = thread_workspace<T>(g.out_channels * K, kPackedA);
     std::vector<PackJob<T>> jobs;
-    for (index_t b = 0; b < n_taps * g.groups * t.row_blocks; ++b) {
-      const index_t rb = b % t.row_blocks, grp = (b / t.row_blocks) % g.groups, i = b / (t.row_blocks * g.groups);
+    for (index_t b = 0; b < g.groups * t.row_blocks; ++b) {
+      const index_t rb = b % t.row_blocks, grp = b / t.row_blocks;
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
-      const index_t first = i * g.out_channels + grp * og + r0;  // row of the (tap-major) weight matrix
-      const T* src = temporal ? taps + first * cin : w + first * K;
-      jobs.push_back({rows, a_depth, src, a_depth, gemm_blocking<T>(rows, a_depth, t.columns), packed + first * a_depth});
+      const index_t first = grp * og + r0;  // row of the weight matrix
+      jobs.push_back({rows, K, w + first * K, K, gemm_blocking<T>(rows, K, t.columns), packed + first * K});
     }
     packs = pack_a_parallel(jobs);
   }
-  auto pack_of = [&](index_t i, index_t grp, index_t rb) -> const PackedA<T>& {
-    return packs[static_cast<std::size_t>((i * g.groups + grp) * t.row_blocks + rb)];
+  auto pack_of = [&](index_t grp, index_t rb) -> const PackedA<T>& {
+    return packs[static_cast<std::size_t>(grp * t.row_blocks + rb)];
   };
   index_t work_size = 0;
   for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
@@ -903,22 +947,20 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   // columns of each (image, group, chunk) are packed once, by all the workers
   // together, and every row block's weights stream through them one depth
   // block at a time, with one blocking for the whole conv.
-  const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
+  const bool pack_columns = !prepack && t.row_blocks > 1;
   const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
   const index_t threads = get_num_threads();
   // More threads than tasks: first cut each chunk of a conv with kept packed
   // weights into pieces of positions at the kernel's column panels
   // (gemm_column_step), at least kMinPieceColumns each, so that every thread
-  // gathers only the columns it multiplies (the direct temporal path's taps
-  // start at frame boundaries, not at the chunk's panels: it keeps whole
-  // chunks). Then split each row block of packed weights (kept, or packed as
+  // gathers only the columns it multiplies. Then split each row block of packed weights (kept, or packed as
   // they go against packed columns) at the kernel's row panels
   // (packed_a_row_step), at least kMinSubRows rows each. Neither cut changes
   // any output's bits.
   constexpr index_t step = packed_a_row_step<T>();
   constexpr index_t column_step = gemm_column_step<T>();
   index_t pieces = 1;
-  if (prepack && !temporal && threads > tasks)
+  if (prepack && threads > tasks)
     pieces = std::max<index_t>(1, std::min((threads + tasks - 1) / tasks, t.columns / kMinPieceColumns));
   const index_t items = tasks * pieces;
   index_t subs = 1, sub_rows = t.rows;
@@ -980,9 +1022,9 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   // With kept packed weights and one row piece per chunk, each piece's columns
   // are packed once: straight from the input. Otherwise they are gathered once
   // and packed from that copy for each row piece.
-  const bool pack_from_input = prepack && !direct && !temporal && t.row_blocks * subs == 1;
+  const bool pack_from_input = prepack && !direct && t.row_blocks * subs == 1;
   parallel_for(0, workers, [&](index_t worker) {
-    T* col = (direct || temporal || pack_from_input) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
+    T* col = (direct || pack_from_input) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     ColumnPacker<T> packer(g);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
     index_t cached = -1;  // (image, group, chunk, piece) whose columns `col` holds
@@ -1011,30 +1053,9 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       T* yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
       for (index_t o = s0; o < s0 + srows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
 
-      if (temporal) {
-        // Tap i reads input frame u - pd + i * dilation for output frame u: the
-        // input at offset (i * dilation - pd) frames, for the output frames that
-        // land inside the clip.
-        for (index_t i = 0; i < g.k_d; ++i) {
-          const index_t shift = i * g.dilation.d - g.padding.d;
-          const index_t u_lo = std::max<index_t>(0, -shift), u_hi = std::min(g.out_d, g.in_d - shift);
-          const index_t c0 = std::max(p0, u_lo * HW), c1 = std::min(p0 + count, u_hi * HW);
-          if (c1 <= c0) continue;
-          if (prepack)
-            gemm_packed_accumulate(pack_of(i, grp, rb), c1 - c0, xg + shift * HW + c0, g.in_cstride(),
-                                   yg + (c0 - p0), ldy, work, s0, srows);
-          else
-            gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
-                                                              taps + (i * g.out_channels + grp * og + r0) * cin, cin,
-                                                              xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0),
-                                                              ldy);
-        }
-        for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
-        continue;
-      }
       if (pack_from_input) {
         packer.bind(xg, p0);
-        gemm_packed_accumulate_with(pack_of(0, grp, rb), count, packer, yg, ldy, work, s0, srows);
+        gemm_packed_accumulate_with(pack_of(grp, rb), count, packer, yg, ldy, work, s0, srows);
         for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
         continue;
       }
@@ -1052,7 +1073,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         ldb = count;
       }
       if (prepack) {
-        gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
+        gemm_packed_accumulate(pack_of(grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
       } else {
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
       }

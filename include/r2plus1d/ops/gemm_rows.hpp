@@ -17,6 +17,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <vector>
 
 #include "r2plus1d/core/shape.hpp"
 
@@ -122,33 +123,51 @@ void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets,
 inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
 
 /// epilogue(C(m, n) = A(m, k) * B(k, n)), C row-major with leading dimension
-/// ldc. A is packed by pack_rows_a; row s of B is the n values at
-/// b + offsets[s], and must be readable up to n rounded up to a whole packet
-/// (the values past n are read but do not reach C). The columns go in blocks
-/// of about kRowsBlockBytes of B, each through every row block of A, tile by
-/// tile. Single-threaded.
+/// ldc. A is packed by pack_rows_a for a depth of `a_depth` (k when 0), of
+/// which this product takes the k steps from packed_a on in each block of
+/// rows: a run of taps. Row s of B is the n values at b + offsets[s]. With
+/// b_padded, each row must be readable up to n rounded up to a whole packet
+/// (the values past n are read but do not reach C); otherwise the last
+/// partial packet of every row is copied out first, and nothing past n is
+/// read. The columns go in blocks of about kRowsBlockBytes of B, each through
+/// every row block of A, tile by tile. Single-threaded.
 template <class T>
 void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
-               index_t ldc, const RowsEpilogue<T>& epilogue = {}) {
+               index_t ldc, const RowsEpilogue<T>& epilogue = {}, bool b_padded = true, index_t a_depth = 0) {
   constexpr index_t mr = rows_tile<T>(), nr = cols_tile<T>(), L = rows_packet_size<T>;
-  const index_t nc = std::max(nr, kRowsBlockBytes / (std::max<index_t>(1, k) * index_t(sizeof(T))) / nr * nr);
-  for (index_t j0 = 0; j0 < n; j0 += nc)
-    for (index_t r0 = 0; r0 < m; r0 += mr) {
-      const index_t rows = std::min(mr, m - r0);
-      const T* a = packed_a + r0 * k;
-      for (index_t c0 = j0; c0 < std::min(n, j0 + nc); c0 += nr) {
-        const index_t cols = std::min(nr, n - c0);
-        const index_t vectors = (cols + L - 1) / L;
-        T* out = c + r0 * ldc + c0;
-        static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
-        if (vectors == 3)
-          rows_tile_kernel<T, 3>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
-        else if (vectors == 2)
-          rows_tile_kernel<T, 2>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
-        else
-          rows_tile_kernel<T, 1>(k, a, b + c0, offsets, out, ldc, r0, rows, cols, epilogue);
+  if (a_depth == 0) a_depth = k;
+  // Columns [c_begin, c_end), their B rows at bb + offs[s] from column c_begin.
+  auto tiles = [&](const T* bb, const index_t* offs, index_t c_begin, index_t c_end) {
+    const index_t nc = std::max(nr, kRowsBlockBytes / (std::max<index_t>(1, k) * index_t(sizeof(T))) / nr * nr);
+    for (index_t j0 = c_begin; j0 < c_end; j0 += nc)
+      for (index_t r0 = 0; r0 < m; r0 += mr) {
+        const index_t rows = std::min(mr, m - r0);
+        const T* a = packed_a + r0 * a_depth;
+        for (index_t c0 = j0; c0 < std::min(c_end, j0 + nc); c0 += nr) {
+          const index_t cols = std::min(nr, c_end - c0);
+          const index_t vectors = (cols + L - 1) / L;
+          T* out = c + r0 * ldc + c0;
+          static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
+          if (vectors == 3)
+            rows_tile_kernel<T, 3>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
+          else if (vectors == 2)
+            rows_tile_kernel<T, 2>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
+          else
+            rows_tile_kernel<T, 1>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
+        }
       }
-    }
+  };
+  const index_t whole = b_padded ? n : n / L * L;
+  tiles(b, offsets, 0, whole);
+  if (whole == n) return;
+  // The last partial packet of each row, copied out with zeros after it.
+  std::vector<T> tail(static_cast<std::size_t>(k * L), T(0));
+  std::vector<index_t> tail_offsets(static_cast<std::size_t>(k));
+  for (index_t s = 0; s < k; ++s) {
+    std::copy(b + offsets[s] + whole, b + offsets[s] + n, tail.data() + s * L);
+    tail_offsets[static_cast<std::size_t>(s)] = s * L;
+  }
+  tiles(tail.data(), tail_offsets.data(), whole, n);
 }
 
 }  // namespace r2plus1d::ops::detail
