@@ -14,7 +14,7 @@ preprocessor, so they must share the public API this program calls
 (ops::conv3d_fused_into, video::r2plus1d_18, its stages).
 
     python3 bench/compare_sources.py --a HEAD [--b include] [--threads 1] [--rounds 20] \\
-        [--filter temporal] [--stages]
+        [--filter temporal] [--stages] [--eigen DIR]
 
 --a and --b are include directories, or git revisions of this repository
 (their include/ is taken with git archive). --b defaults to the working tree's
@@ -55,7 +55,11 @@ def headers(spec, scratch, tag):
     return os.path.join(out, "include")
 
 
-def eigen_dir():
+def eigen_dir(given=None):
+    if given:
+        if not os.path.isdir(os.path.join(given, "Eigen")):
+            sys.exit("compare_sources: %s has no Eigen/ headers" % given)
+        return os.path.abspath(given)
     for d in ("/usr/include/eigen3", "/usr/local/include/eigen3"):
         if os.path.isdir(os.path.join(d, "Eigen")):
             return d
@@ -67,8 +71,8 @@ def eigen_dir():
         sys.exit("compare_sources: Eigen's headers not found (install libeigen3-dev)")
 
 
-def build(include_a, include_b, scratch, cxx):
-    flags = ["-O3", "-march=native", "-fopenmp", "-DNDEBUG", "-std=c++17", "-isystem", eigen_dir()]
+def build(include_a, include_b, scratch, cxx, eigen=None):
+    flags = ["-O3", "-march=native", "-fopenmp", "-DNDEBUG", "-std=c++17", "-isystem", eigen_dir(eigen)]
     side = os.path.join(SOURCES, "side.cpp")
     jobs = [
         [cxx] + flags + ["-I", include_a, "-DCOMPARE_SOURCES_SIDE=a", "-Dr2plus1d=r2plus1d_a", "-c", side, "-o",
@@ -96,12 +100,13 @@ def main():
     ap.add_argument("--filter", default="", help="only convolutions whose name contains this")
     ap.add_argument("--stages", action="store_true", help="r2plus1d_18's stages instead of single convolutions")
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    ap.add_argument("--eigen", help="folder holding Eigen/Core (default: the system's)")
     a = ap.parse_args()
     if a.threads < 1 or a.rounds < 1:
         sys.exit("compare_sources: --threads and --rounds must be positive")
     scratch = tempfile.mkdtemp(prefix="compare_sources.")
     try:
-        exe = build(headers(a.a, scratch, "a"), headers(a.b, scratch, "b"), scratch, a.cxx)
+        exe = build(headers(a.a, scratch, "a"), headers(a.b, scratch, "b"), scratch, a.cxx, a.eigen)
         args = [exe, "--threads", str(a.threads), "--rounds", str(a.rounds)]
         args += ["--stages"] if a.stages else ["--filter", a.filter]
         sys.exit(subprocess.run(args).returncode)
