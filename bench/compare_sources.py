@@ -95,21 +95,28 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--a", required=True, help="version A: an include directory or a git revision")
     ap.add_argument("--b", default=os.path.join(ROOT, "include"), help="version B (default: the working tree's)")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", default="1", help="thread count, or comma-separated counts (one build, a run each)")
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--filter", default="", help="only convolutions whose name contains this")
     ap.add_argument("--stages", action="store_true", help="r2plus1d_18's stages instead of single convolutions")
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
     ap.add_argument("--eigen", help="folder holding Eigen/Core (default: the system's)")
     a = ap.parse_args()
-    if a.threads < 1 or a.rounds < 1:
+    try:
+        thread_counts = [int(t) for t in a.threads.split(",")]
+    except ValueError:
+        sys.exit("compare_sources: --threads takes numbers separated by commas, got '%s'" % a.threads)
+    if min(thread_counts) < 1 or a.rounds < 1:
         sys.exit("compare_sources: --threads and --rounds must be positive")
     scratch = tempfile.mkdtemp(prefix="compare_sources.")
     try:
         exe = build(headers(a.a, scratch, "a"), headers(a.b, scratch, "b"), scratch, a.cxx, a.eigen)
-        args = [exe, "--threads", str(a.threads), "--rounds", str(a.rounds)]
-        args += ["--stages"] if a.stages else ["--filter", a.filter]
-        sys.exit(subprocess.run(args).returncode)
+        rc = 0
+        for threads in thread_counts:
+            args = [exe, "--threads", str(threads), "--rounds", str(a.rounds)]
+            args += ["--stages"] if a.stages else ["--filter", a.filter]
+            rc = rc or subprocess.run(args).returncode
+        sys.exit(rc)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

@@ -490,7 +490,8 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
           // copy, for the sanitizers), and the bits are the same.
           const index_t end = *std::max_element(offsets.begin(), offsets.end()) + n;
           std::vector<T> exact(pool.data(), pool.data() + end), unpadded(c.size(), T(-7));
-          ops::detail::gemm_rows(m, n, k, packed.data(), exact.data(), offsets.data(), unpadded.data(), ldc, e, false);
+          ops::detail::gemm_rows(m, n, k, packed.data(), exact.data(), offsets.data(), unpadded.data(), ldc, e,
+                                 ops::detail::RowsOptions{false});
           ASSERT_EQ(0, std::memcmp(c.data(), unpadded.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
           for (index_t i = 0; i < m; ++i) {
             for (index_t q = 0; q < n; ++q) {

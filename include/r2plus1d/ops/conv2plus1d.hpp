@@ -182,14 +182,9 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
   // that tap i's Cm rows follow one another.
   T* const packed_s = thread_workspace<T>(rows_packed_a_size<T>(Cm, Ks) + rows_packed_a_size<T>(Cout, Kt), kPackedA);
   T* const packed_t = packed_s + rows_packed_a_size<T>(Cm, Ks);
-  {
-    T* const tap_major = thread_workspace<T>(Cout * Kt, kTaps);
-    for (index_t o = 0; o < Cout; ++o)
-      for (index_t c = 0; c < Cm; ++c)
-        for (index_t i = 0; i < kt; ++i) tap_major[o * Kt + i * Cm + c] = wt.data()[(o * Cm + c) * kt + i];
-    pack_rows_a(Cm, Ks, ws.data(), Ks, packed_s);
-    pack_rows_a(Cout, Kt, tap_major, Kt, packed_t);
-  }
+  pack_rows_a_parallel(Cm, Ks, [&](index_t r, index_t c) { return ws.data()[r * Ks + c]; }, packed_s);
+  pack_rows_a_parallel(
+      Cout, Kt, [&](index_t o, index_t s) { return wt.data()[(o * Cm + s % Cm) * kt + s / Cm]; }, packed_t);
   const PhaseRows layout(gs);
   const RowsEpilogue<T> s_rows{s_epi.scale, s_epi.shift, s_epi.relu};
   const RowsEpilogue<T> t_rows{t_epi.scale, t_epi.shift, t_epi.relu};

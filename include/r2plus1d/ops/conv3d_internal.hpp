@@ -613,6 +613,13 @@ void conv3d_temporal_frames(const Conv3dGeometry& g, const T* x, const T* w, con
   }
 }
 
+/// pack_rows_a_block for every block of rows of A(m, k), all threads together.
+template <class T, class At>
+void pack_rows_a_parallel(index_t m, index_t k, At&& at, T* dst) {
+  constexpr index_t mr = rows_tile<T>();
+  parallel_for(0, (m + mr - 1) / mr, [&](index_t b) { pack_rows_a_block(m, k, b * mr, at, dst); });
+}
+
 /// Bytes of gathered input rows (see conv3d_phase_rows) a work item aims at.
 inline constexpr index_t kPhaseRowsBudgetBytes = index_t(256) << 10;
 
@@ -749,7 +756,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
   const index_t threads = get_num_threads();
   if (g.batch * g.out_d * HW * M == 0) return;
   T* const packed = thread_workspace<T>(rows_packed_a_size<T>(M, K), kPackedA);
-  pack_rows_a(M, K, w, K, packed);
+  pack_rows_a_parallel(M, K, [&](index_t r, index_t c) { return w[r * K + c]; }, packed);
   const RowsEpilogue<T> all{epilogue.scale, epilogue.shift, epilogue.relu};
   // Positions [p0, p0 + count) of output frame u of image n: the input rows
   // they read gathered into `rows` and offsets per tap (gather_phase_rows),
@@ -775,28 +782,30 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
     constexpr index_t mr = rows_tile<T>();
     const index_t blocks = (M + mr - 1) / mr;
     T* const frames = thread_workspace<T>(g.out_d * stride, kPackedB);
-    std::vector<const T*> b(static_cast<std::size_t>(g.out_d));
+    // Output frames [u_lo, u_hi) read input frames inside the clip.
+    const index_t u_lo = std::min(g.out_d, (g.padding.d + g.stride.d - 1) / g.stride.d);
+    const index_t u_hi = std::max(u_lo, std::min(g.out_d, (g.in_d - 1 + g.padding.d) / g.stride.d + 1));
     std::vector<index_t> offsets(static_cast<std::size_t>(K));
     phase_rows_offsets(g, layout, 0, HW, offsets.data());  // the same for every frame
     for (index_t n = 0; n < g.batch; ++n) {
       parallel_region(threads, [&](const Team& team) {
-        for (index_t u = team.rank(); u < g.out_d; u += team.size())
-          b[static_cast<std::size_t>(u)] = gather(n, u, 0, HW, frames + u * stride, nullptr);
+        for (index_t u = u_lo + team.rank(); u < u_hi; u += team.size())
+          gather(n, u, 0, HW, frames + (u - u_lo) * stride, nullptr);
         team.barrier();
         const index_t first = team.rank() * blocks / team.size(), last = (team.rank() + 1) * blocks / team.size();
-        for (index_t blk = first; blk < last; ++blk) {
-          const index_t r0 = blk * mr, rows = std::min(mr, M - r0);
-          const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + r0 : nullptr,
-                                  epilogue.shift != nullptr ? epilogue.shift + r0 : nullptr, epilogue.relu};
-          for (index_t u = 0; u < g.out_d; ++u) {
-            T* const yu = y + n * M * ldy + u * HW;
-            if (b[static_cast<std::size_t>(u)] != nullptr)
-              gemm_rows(rows, HW, K, packed + r0 * K, b[static_cast<std::size_t>(u)], offsets.data(), yu + r0 * ldy,
-                        ldy, e);
-            else
-              padding_frame(yu, r0, rows, HW);
-          }
-        }
+        const index_t r0 = first * mr, rows = std::min(M, last * mr) - r0;
+        if (rows <= 0) return;
+        const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + r0 : nullptr,
+                                epilogue.shift != nullptr ? epilogue.shift + r0 : nullptr, epilogue.relu};
+        T* const yn = y + n * M * ldy;
+        for (index_t u = 0; u < g.out_d; ++u)
+          if (u < u_lo || u >= u_hi) padding_frame(yn + u * HW, r0, rows, HW);
+        RowsOptions frames_in_clip;
+        frames_in_clip.segments = u_hi - u_lo;
+        frames_in_clip.b_step = stride;
+        frames_in_clip.c_step = HW;
+        gemm_rows(rows, HW, K, packed + r0 * K, frames, offsets.data(), yn + u_lo * HW + r0 * ldy, ldy, e,
+                  frames_in_clip);
       });
     }
     return;
@@ -835,9 +844,10 @@ inline constexpr index_t kTemporalRowsMinPiece = 256;
 /// whose rows of positions are B's rows as they stand. The weights are packed
 /// once with their depth tap-major, (tap, channel), so that the taps landing
 /// inside the clip are one run of it; taps on the temporal padding are left out
-/// of the sum. Work items are (image, group, output frame, piece of
-/// positions), as many pieces as keep every thread busy: every output is one
-/// in-order sum whatever the pieces.
+/// of the sum. Work items are (image, group, piece of positions, piece of
+/// output channels) through every output frame, the frames that read all their
+/// taps in one product; as many pieces as keep every thread busy: every output
+/// is one in-order sum whatever the pieces.
 template <class T>
 void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t G = g.groups, cg = g.in_per_group(), og = g.out_per_group(), kt = g.k_d;
@@ -845,40 +855,71 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
   constexpr index_t mr = rows_tile<T>();
   const index_t per_group = rows_packed_a_size<T>(og, K);
   T* const packed = thread_workspace<T>(G * per_group, kPackedA);
-  T* const tap_major = thread_workspace<T>(og * K, kTaps);
-  for (index_t grp = 0; grp < G; ++grp) {
-    for (index_t o = 0; o < og; ++o)
-      for (index_t c = 0; c < cg; ++c)
-        for (index_t i = 0; i < kt; ++i) tap_major[o * K + i * cg + c] = w[((grp * og + o) * cg + c) * kt + i];
-    pack_rows_a(og, K, tap_major, K, packed + grp * per_group);
-  }
-  const index_t frames = g.batch * G * g.out_d;
-  const index_t pieces = std::max<index_t>(
-      1, std::min((4 * get_num_threads() + frames - 1) / frames, HW / kTemporalRowsMinPiece));
-  parallel_for(0, frames * pieces, [&](index_t item) {
-    const index_t q = item % pieces, u = (item / pieces) % g.out_d, grp = (item / (pieces * g.out_d)) % G;
-    const index_t n = item / (pieces * g.out_d * G);
+  for (index_t grp = 0; grp < G; ++grp)  // depth tap-major: step i * cg + c is channel c of tap i
+    pack_rows_a_parallel(
+        og, K, [&](index_t o, index_t s) { return w[((grp * og + o) * cg + s % cg) * kt + s / cg]; },
+        packed + grp * per_group);
+  // Output frames [u_in, u_out) read every tap inside the clip.
+  const index_t sd = g.stride.d, pd = g.padding.d, dil = g.dilation.d;
+  const index_t u_in = std::min(g.out_d, (pd + sd - 1) / sd);
+  const index_t last_in = g.in_d - 1 + pd - (kt - 1) * dil;  // u * sd may reach this
+  const index_t u_out = last_in < 0 ? u_in : std::max(u_in, std::min(g.out_d, last_in / sd + 1));
+  // Items: (image, group, piece of positions, piece of output channels), each
+  // through every output frame; as many pieces as keep the threads busy.
+  const index_t threads = get_num_threads(), blocks = (og + mr - 1) / mr;
+  const index_t pieces =
+      std::max<index_t>(1, std::min((2 * threads + g.batch * G - 1) / (g.batch * G), HW / kTemporalRowsMinPiece));
+  const index_t row_pieces = std::max<index_t>(
+      1, std::min((2 * threads + g.batch * G * pieces - 1) / (g.batch * G * pieces), blocks));
+  parallel_for(0, g.batch * G * pieces * row_pieces, [&](index_t item) {
+    const index_t rp = item % row_pieces, q = (item / row_pieces) % pieces;
+    const index_t grp = (item / (row_pieces * pieces)) % G, n = item / (row_pieces * pieces * G);
+    const index_t r0 = rp * blocks / row_pieces * mr, rows = std::min(og, (rp + 1) * blocks / row_pieces * mr) - r0;
     const index_t p0 = q * HW / pieces, count = (q + 1) * HW / pieces - p0;
-    // Taps [i_lo, i_hi) read frames inside the clip.
-    const index_t first = u * g.stride.d - g.padding.d, dil = g.dilation.d;
-    const index_t i_lo = first >= 0 ? 0 : (dil - 1 - first) / dil;
-    const index_t i_hi = first >= g.in_d ? 0 : std::min(kt, (g.in_d - 1 - first) / dil + 1);
-    T* const yq = y + (n * g.out_channels + grp * og) * ldy + u * HW + p0;
-    if (i_hi <= i_lo) {
-      for (index_t o = 0; o < og; ++o) {
-        std::fill(yq + o * ldy, yq + o * ldy + count, T(0));
-        apply_epilogue(epilogue, grp * og + o, yq + o * ldy, count);
+    if (rows <= 0 || count <= 0) return;
+    const T* const xg = x + (n * g.in_channels + grp * cg) * g.in_cstride();
+    T* const yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
+    const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + grp * og + r0 : nullptr,
+                            epilogue.shift != nullptr ? epilogue.shift + grp * og + r0 : nullptr, epilogue.relu};
+    const T* const a = packed + grp * per_group + r0 * K;
+    std::vector<index_t> offsets(static_cast<std::size_t>(K));
+    // Taps [i_lo, i_hi) of output frame u (all of them from u_in to u_out),
+    // their offsets for that frame.
+    auto taps = [&](index_t u, index_t& i_lo, index_t& i_hi) {
+      const index_t first = u * sd - pd;
+      i_lo = first >= 0 ? 0 : (dil - 1 - first) / dil;
+      i_hi = first >= g.in_d ? 0 : std::min(kt, (g.in_d - 1 - first) / dil + 1);
+      for (index_t i = i_lo; i < i_hi; ++i)
+        for (index_t c = 0; c < cg; ++c)
+          offsets[static_cast<std::size_t>((i - i_lo) * cg + c)] = c * g.in_cstride() + (first + i * dil) * HW + p0;
+    };
+    RowsOptions unpadded;
+    unpadded.b_padded = false;
+    unpadded.a_depth = K;
+    for (index_t u = 0; u < g.out_d; ++u) {
+      if (u == u_in && u_out > u_in) {  // every frame with all its taps, in one product
+        index_t i_lo = 0, i_hi = 0;
+        taps(u, i_lo, i_hi);
+        RowsOptions inside = unpadded;
+        inside.segments = u_out - u_in;
+        inside.b_step = sd * HW;
+        inside.c_step = HW;
+        gemm_rows(rows, count, K, a, xg, offsets.data(), yg + u * HW, ldy, e, inside);
+        u = u_out - 1;
+        continue;
       }
-      return;
+      index_t i_lo = 0, i_hi = 0;
+      taps(u, i_lo, i_hi);
+      if (i_hi <= i_lo) {  // only padding
+        for (index_t o = 0; o < rows; ++o) {
+          std::fill(yg + o * ldy + u * HW, yg + o * ldy + u * HW + count, T(0));
+          apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy + u * HW, count);
+        }
+        continue;
+      }
+      gemm_rows(rows, count, (i_hi - i_lo) * cg, a + i_lo * cg * mr, xg, offsets.data(), yg + u * HW, ldy, e,
+                unpadded);
     }
-    std::vector<index_t> offsets(static_cast<std::size_t>((i_hi - i_lo) * cg));
-    for (index_t i = i_lo; i < i_hi; ++i)
-      for (index_t c = 0; c < cg; ++c)
-        offsets[static_cast<std::size_t>((i - i_lo) * cg + c)] = c * g.in_cstride() + (first + i * dil) * HW + p0;
-    const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + grp * og : nullptr,
-                            epilogue.shift != nullptr ? epilogue.shift + grp * og : nullptr, epilogue.relu};
-    gemm_rows(og, count, (i_hi - i_lo) * cg, packed + grp * per_group + i_lo * cg * mr,
-              x + (n * g.in_channels + grp * cg) * g.in_cstride(), offsets.data(), yq, ldy, e, false, K);
   });
 }
 

@@ -48,19 +48,28 @@ index_t rows_packed_a_size(index_t m, index_t k) {
   return (m + rows_tile<T>() - 1) / rows_tile<T>() * rows_tile<T>() * k;
 }
 
-/// Packs A(m, k), element (r, c) at a[r * lda + c], for gemm_rows: per block of
-/// rows_tile rows, the k steps of the depth one after another, each holding
-/// the block's rows_tile weights (zero past m).
+/// Packs rows [i0, i0 + rows_tile) (cut at m) of A(m, k) for gemm_rows, into
+/// their block of the packed storage `dst`: the k steps of the depth one
+/// after another, each holding the block's rows_tile weights (zero past m).
+/// A's element (r, c) is at(r, c). Blocks are independent, so threads may
+/// pack different ones.
+template <class T, class At>
+void pack_rows_a_block(index_t m, index_t k, index_t i0, At&& at, T* dst) {
+  constexpr index_t mr = rows_tile<T>();
+  const index_t rows = std::min(mr, m - i0);
+  dst += i0 * k;
+  for (index_t c = 0; c < k; ++c, dst += mr) {
+    for (index_t r = 0; r < rows; ++r) dst[r] = at(i0 + r, c);
+    for (index_t r = rows; r < mr; ++r) dst[r] = T(0);
+  }
+}
+
+/// Packs A(m, k), element (r, c) at a[r * lda + c], for gemm_rows
+/// (rows_packed_a_size(m, k) values).
 template <class T>
 void pack_rows_a(index_t m, index_t k, const T* a, index_t lda, T* dst) {
-  constexpr index_t mr = rows_tile<T>();
-  for (index_t i0 = 0; i0 < m; i0 += mr) {
-    const index_t rows = std::min(mr, m - i0);
-    for (index_t c = 0; c < k; ++c, dst += mr) {
-      for (index_t r = 0; r < rows; ++r) dst[r] = a[(i0 + r) * lda + c];
-      for (index_t r = rows; r < mr; ++r) dst[r] = T(0);
-    }
-  }
+  for (index_t i0 = 0; i0 < m; i0 += rows_tile<T>())
+    pack_rows_a_block(m, k, i0, [&](index_t r, index_t c) { return a[r * lda + c]; }, dst);
 }
 
 /// What gemm_rows applies to row r of C as it stores it: c = c * scale[r] +
@@ -74,7 +83,8 @@ struct RowsEpilogue {
 
 /// One register tile: `rows` (at most rows_tile) rows of C from r0 and `cols`
 /// (at most NV packets) columns, from one block of packed A and B's rows at
-/// b + offsets[s]; each B row is read for NV whole packets.
+/// b + offsets[s]; each B row is read for NV whole packets. The epilogue is
+/// applied before the store.
 template <class T, int NV>
 void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
                       index_t rows, index_t cols, const RowsEpilogue<T>& e) {
@@ -118,56 +128,84 @@ void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets,
   }
 }
 
-/// Bytes of B that gemm_rows runs every row block over before it moves on:
-/// a block of columns that stays in the L2 cache while the weights stream.
+/// Bytes of B that gemm_rows runs every row block of A over before it moves
+/// on: a block of columns that stays in the L2 cache while the weights stream.
 inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
 
+/// How gemm_rows reads A and B beyond the plain case.
+struct RowsOptions {
+  /// Each B row readable up to n rounded up to a whole packet (the values past
+  /// n are read but do not reach C); otherwise the last partial packet of
+  /// every row is copied out first, and nothing past n is read.
+  bool b_padded = true;
+  /// The depth A was packed for (k when 0): the product takes k steps of it
+  /// from packed_a on, in each block of rows, such as a run of taps.
+  index_t a_depth = 0;
+  /// `segments` runs of n columns: row s of run q is at b + q * b_step +
+  /// offsets[s], and its columns of C start at c + q * c_step.
+  index_t segments = 1, b_step = 0, c_step = 0;
+};
+
 /// epilogue(C(m, n) = A(m, k) * B(k, n)), C row-major with leading dimension
-/// ldc. A is packed by pack_rows_a for a depth of `a_depth` (k when 0), of
-/// which this product takes the k steps from packed_a on in each block of
-/// rows: a run of taps. Row s of B is the n values at b + offsets[s]. With
-/// b_padded, each row must be readable up to n rounded up to a whole packet
-/// (the values past n are read but do not reach C); otherwise the last
-/// partial packet of every row is copied out first, and nothing past n is
-/// read. The columns go in blocks of about kRowsBlockBytes of B, each through
-/// every row block of A, tile by tile. Single-threaded.
+/// ldc. A is packed by pack_rows_a; row s of B is the n values at
+/// b + offsets[s] (see RowsOptions for unpadded rows, runs of taps and several
+/// runs of columns). The columns go in blocks of whole tiles holding about
+/// kRowsBlockBytes of B, each through every row block of A, tile by tile.
+/// Every output is one in-order sum over the depth, whatever the tiles. Every output is one in-order sum over
+/// the depth, whatever the tiles. Single-threaded.
 template <class T>
 void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
-               index_t ldc, const RowsEpilogue<T>& epilogue = {}, bool b_padded = true, index_t a_depth = 0) {
+               index_t ldc, const RowsEpilogue<T>& epilogue = {}, const RowsOptions& opt = {}) {
   constexpr index_t mr = rows_tile<T>(), nr = cols_tile<T>(), L = rows_packet_size<T>;
-  if (a_depth == 0) a_depth = k;
-  // Columns [c_begin, c_end), their B rows at bb + offs[s] from column c_begin.
-  auto tiles = [&](const T* bb, const index_t* offs, index_t c_begin, index_t c_end) {
-    const index_t nc = std::max(nr, kRowsBlockBytes / (std::max<index_t>(1, k) * index_t(sizeof(T))) / nr * nr);
-    for (index_t j0 = c_begin; j0 < c_end; j0 += nc)
-      for (index_t r0 = 0; r0 < m; r0 += mr) {
-        const index_t rows = std::min(mr, m - r0);
-        const T* a = packed_a + r0 * a_depth;
-        for (index_t c0 = j0; c0 < std::min(c_end, j0 + nc); c0 += nr) {
-          const index_t cols = std::min(nr, c_end - c0);
-          const index_t vectors = (cols + L - 1) / L;
-          T* out = c + r0 * ldc + c0;
-          static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
-          if (vectors == 3)
-            rows_tile_kernel<T, 3>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
-          else if (vectors == 2)
-            rows_tile_kernel<T, 2>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
-          else
-            rows_tile_kernel<T, 1>(k, a, bb + (c0 - c_begin), offs, out, ldc, r0, rows, cols, epilogue);
-        }
-      }
+  if (m <= 0 || n <= 0) return;
+  const index_t a_depth = opt.a_depth > 0 ? opt.a_depth : k;
+  // Every register tile's columns: where its B rows start, their offsets, its C.
+  struct Tile {
+    const T* b;
+    const index_t* offsets;
+    T* c;
+    index_t cols;
   };
-  const index_t whole = b_padded ? n : n / L * L;
-  tiles(b, offsets, 0, whole);
-  if (whole == n) return;
-  // The last partial packet of each row, copied out with zeros after it.
-  std::vector<T> tail(static_cast<std::size_t>(k * L), T(0));
-  std::vector<index_t> tail_offsets(static_cast<std::size_t>(k));
-  for (index_t s = 0; s < k; ++s) {
-    std::copy(b + offsets[s] + whole, b + offsets[s] + n, tail.data() + s * L);
-    tail_offsets[static_cast<std::size_t>(s)] = s * L;
+  std::vector<Tile> tiles;
+  const index_t whole = opt.b_padded ? n : n / L * L;
+  std::vector<T> tail;
+  std::vector<index_t> tail_offsets;
+  if (whole < n) {
+    tail.assign(static_cast<std::size_t>(opt.segments * k * L), T(0));
+    tail_offsets.resize(static_cast<std::size_t>(k));
+    for (index_t s = 0; s < k; ++s) tail_offsets[static_cast<std::size_t>(s)] = s * L;
   }
-  tiles(tail.data(), tail_offsets.data(), whole, n);
+  for (index_t q = 0; q < opt.segments; ++q) {
+    const T* bq = b + q * opt.b_step;
+    T* cq = c + q * opt.c_step;
+    for (index_t c0 = 0; c0 < whole; c0 += nr) tiles.push_back({bq + c0, offsets, cq + c0, std::min(nr, whole - c0)});
+    if (whole < n) {  // the last partial packet of each row, copied out with zeros after it
+      T* t = tail.data() + q * k * L;
+      for (index_t s = 0; s < k; ++s) std::copy(bq + offsets[s] + whole, bq + offsets[s] + n, t + s * L);
+      tiles.push_back({t, tail_offsets.data(), cq + whole, n - whole});
+    }
+  }
+  // Blocks of whole tiles holding about kRowsBlockBytes of B.
+  const index_t per_block = std::max<index_t>(1, kRowsBlockBytes / (std::max<index_t>(1, k) * nr * index_t(sizeof(T))));
+  for (std::size_t t0 = 0; t0 < tiles.size(); t0 += static_cast<std::size_t>(per_block)) {
+    const std::size_t t1 = std::min(tiles.size(), t0 + static_cast<std::size_t>(per_block));
+    for (index_t r0 = 0; r0 < m; r0 += mr) {
+      const index_t rows = std::min(mr, m - r0);
+      const T* a = packed_a + r0 * a_depth;
+      for (std::size_t t = t0; t < t1; ++t) {
+        const Tile& tile = tiles[t];
+        const index_t vectors = (tile.cols + L - 1) / L;
+        T* out = tile.c + r0 * ldc;
+        static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
+        if (vectors == 3)
+          rows_tile_kernel<T, 3>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+        else if (vectors == 2)
+          rows_tile_kernel<T, 2>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+        else
+          rows_tile_kernel<T, 1>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+      }
+    }
+  }
 }
 
 }  // namespace r2plus1d::ops::detail
