@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "parity.hpp"
@@ -278,6 +280,90 @@ TEST(Conv2Plus1dStream, ChunkTilingDependsOnSizesOnly) {
   t = ops::detail::conv2plus1d_tiling(100000, 6912, 4);
   EXPECT_LE(t.columns * 6912 * 4, ops::detail::kColumnBudgetBytes);
   EXPECT_GE(t.columns, 16);
+}
+
+// Restores the convolution kernels' setting on scope exit.
+class ConvKernelsGuard {
+ public:
+  ConvKernelsGuard() = default;
+  ~ConvKernelsGuard() { set_conv_kernels(ConvKernels::kAuto); }
+  ConvKernelsGuard(const ConvKernelsGuard&) = delete;
+  ConvKernelsGuard& operator=(const ConvKernelsGuard&) = delete;
+};
+
+TEST(ConvKernelsChoice, SettingEnvironmentAndCpu) {
+  ConvKernelsGuard guard;
+  set_conv_kernels(ConvKernels::kRows);
+  EXPECT_EQ(conv_kernels(), ConvKernels::kRows);
+  set_conv_kernels(ConvKernels::kPacked);
+  EXPECT_EQ(conv_kernels(), ConvKernels::kPacked);
+  set_conv_kernels(ConvKernels::kAuto);
+  EXPECT_NE(conv_kernels(), ConvKernels::kAuto);
+  // ctest runs these tests once with R2PLUS1D_CONV_KERNELS=rows and once with packed.
+  const char* env = std::getenv("R2PLUS1D_CONV_KERNELS");
+  if (env != nullptr && std::string(env) == "rows") {
+    EXPECT_EQ(conv_kernels(), ConvKernels::kRows);
+  }
+  if (env != nullptr && std::string(env) == "packed") {
+    EXPECT_EQ(conv_kernels(), ConvKernels::kPacked);
+  }
+  const std::string saved = env != nullptr ? env : "";
+  ::setenv("R2PLUS1D_CONV_KERNELS", "fastest", 1);
+  try {
+    detail::conv_kernels_from_environment();
+    ADD_FAILURE() << "no exception for R2PLUS1D_CONV_KERNELS=fastest";
+  } catch (const OptionError& e) {
+    EXPECT_NE(std::string(e.what()).find("expected rows, packed or auto, got 'fastest'"), std::string::npos)
+        << e.what();
+  }
+  ::setenv("R2PLUS1D_CONV_KERNELS", "auto", 1);
+  EXPECT_EQ(detail::conv_kernels_from_environment(), ConvKernels::kAuto);
+  if (env != nullptr)
+    ::setenv("R2PLUS1D_CONV_KERNELS", saved.c_str(), 1);
+  else
+    ::unsetenv("R2PLUS1D_CONV_KERNELS");
+}
+
+TEST(ConvKernelsChoice, BothFamiliesAgree) {
+  // The same convolutions on each family: a stem-like spatial conv, a strided
+  // pointwise one, a temporal one on large frames, and (2+1)D pairs on the
+  // chunked and the framewise paths. They sum in other orders, so they agree
+  // within the parity tolerance, not bit for bit.
+  ConvKernelsGuard guard;
+  struct Conv {
+    Shape<5> x, w;
+    ops::Conv3dParams p;
+  };
+  const std::vector<Conv> convs = {
+      {{1, 3, 3, 40, 38}, {9, 3, 1, 7, 7}, {Triple{1, 2, 2}, Triple{0, 3, 3}, Triple(1), 1}},
+      {{1, 6, 4, 30, 30}, {5, 6, 1, 1, 1}, {Triple{2, 2, 2}, Triple(0), Triple(1), 1}},
+      {{1, 7, 5, 36, 36}, {4, 7, 3, 1, 1}, {Triple(1), Triple{1, 0, 0}, Triple(1), 1}},
+  };
+  for (const Conv& c : convs) {
+    const Tensor<double, 5> x = wave<5>(c.x, 0.37), w = wave<5>(c.w, 0.11);
+    set_conv_kernels(ConvKernels::kRows);
+    const Tensor<double, 5> rows = ops::conv3d<double>(x.cview(), w.cview(), nullptr, c.p);
+    set_conv_kernels(ConvKernels::kPacked);
+    const Tensor<double, 5> packed = ops::conv3d<double>(x.cview(), w.cview(), nullptr, c.p);
+    EXPECT_TRUE((test::matches_reference<double, 5>(rows.cview(), packed.cview(), "conv3d/double", "rows vs packed")))
+        << format_shape<5>(c.w);
+  }
+  for (const PairCase& c : {PairCase{{1, 5, 6, 64, 60}, 12, 8, 3, 3, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, {1, 0, 0}},
+                            PairCase{{1, 4, 6, 14, 14}, 9, 6, 3, 3, {1, 1, 1}, {0, 1, 1}, {2, 1, 1}, {1, 0, 0}}}) {
+    const Tensor<double, 5> x = wave<5>(c.x, 0.37);
+    const Tensor<double, 5> ws = wave<5>({c.mid, c.x[1], 1, c.kh, c.kh}, 0.11);
+    const Tensor<double, 5> wt = wave<5>({c.out, c.mid, c.kt, 1, 1}, 0.23);
+    const ops::Conv3dParams ps{c.s_stride, c.s_pad, Triple(1), 1}, pt{c.t_stride, c.t_pad, Triple(1), 1};
+    Tensor<double, 5> got[2];
+    for (int f = 0; f < 2; ++f) {
+      set_conv_kernels(f == 0 ? ConvKernels::kRows : ConvKernels::kPacked);
+      got[f] = ops::conv2plus1d_fused<double>(x.cview(), ws.cview(), ps, nullptr, nullptr, true, wt.cview(), pt,
+                                             nullptr, nullptr, false);
+    }
+    EXPECT_TRUE((test::matches_reference<double, 5>(got[0].cview(), got[1].cview(), "conv2plus1d/double",
+                                                   "rows vs packed")))
+        << format_shape<5>(c.x);
+  }
 }
 
 TEST(Conv2Plus1dStream, RejectsNonSeparablePairs) {

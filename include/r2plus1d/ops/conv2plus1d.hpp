@@ -114,64 +114,223 @@ inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index
   return s;
 }
 
-/// The chunked path: each chunk of output positions runs through every frame
-/// on its own, the spatial conv of each new frame into the chunk's ring of kt
-/// intermediate frames, then the temporal conv as one product over the ring.
-/// Both convs run on gemm_rows with no packing of their columns: the spatial
-/// conv reads the input rows of its positions gathered once per frame
-/// (gather_phase_rows), and the temporal conv reads the ring in place, its
-/// taps pointed at the ring's slots. Chunks are split over the threads once
-/// for the whole pair; when y overwrites x, two barriers per output frame keep
-/// every read of an input frame before its overwrite. With more threads than
-/// chunks, chunks are cut into pieces and then the output frames into
-/// temporal segments (conv2plus1d_split), each (chunk, piece, segment) a task
-/// with its own ring; in place with segments, that runs into a temporary and
-/// copies it over x. Every output is one in-order sum over its taps, whatever
-/// the cut.
+/// What both chunked paths derive from the sizes: the spatial conv's geometry
+/// for one frame (input channels D frames apart), the split over threads
+/// (conv2plus1d_split), and the positions of each task. Task k is chunk
+/// k % chunks, piece (k / chunks) % pieces, segment k / (chunks * pieces).
 template <class T>
-void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
-                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
-                         const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
-                         TensorView<T, 5> y) {
-  const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = y.size(1);
-  const index_t in_plane = x.size(3) * x.size(4), HW = mid[3] * mid[4];
-  const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = y.size(2);
-  const index_t Kt = Cm * kt;
-  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
-  // One input frame of the clip (channels D frames apart) to one intermediate frame.
-  Conv3dGeometry gs = conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps);
-  gs.in_channel_stride = D * in_plane;
-  const index_t Ks = gs.depth();
-  const index_t columns = tiling.columns, chunks = tiling.chunks;
+struct ChunkedPlan {
+  index_t D, Cin, Cm, Cout, in_plane, HW, kt, st, pd, Dt;
+  Conv3dGeometry gs;
+  index_t Ks, columns, chunks, pieces, segments, units, tasks, seg_frames, widest = 0;
 
-  const Conv2plus1dSplit split = conv2plus1d_split(tiling, Dt, get_num_threads());
-  const index_t pieces = split.pieces, segments = split.segments;
-  if (in_place && segments > 1) {
-    // Segments run side by side, so a segment could overwrite an input frame
-    // the one before it still reads: write elsewhere, then over x.
-    Tensor<T, 5> tmp = Tensor<T, 5>::empty(y.shape());
-    conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, tmp.view());
-    std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
-    return;
+  ChunkedPlan(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+              TensorView<const T, 5> wt, const Conv3dParams& pt, const Shape<5>& mid,
+              const Conv2plus1dTiling& tiling, const Shape<5>& out)
+      : D(x.size(2)), Cin(x.size(1)), Cm(mid[1]), Cout(out[1]), in_plane(x.size(3) * x.size(4)),
+        HW(mid[3] * mid[4]), kt(wt.size(2)), st(pt.stride.d), pd(pt.padding.d), Dt(out[2]),
+        gs(conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps)) {
+    gs.in_channel_stride = D * in_plane;
+    Ks = gs.depth();
+    columns = tiling.columns;
+    chunks = tiling.chunks;
+    const Conv2plus1dSplit split = conv2plus1d_split(tiling, Dt, get_num_threads());
+    pieces = split.pieces;
+    segments = split.segments;
+    units = chunks * pieces;
+    tasks = units * segments;
+    seg_frames = (Dt + segments - 1) / segments;
+    for (index_t k = 0; k < units; ++k) {
+      index_t p0 = 0, count = 0;
+      positions(k, p0, count);
+      widest = std::max(widest, count);
+    }
   }
-  // Task k: chunk k % chunks, piece (k / chunks) % pieces, segment k / (chunks * pieces).
-  const index_t units = chunks * pieces, tasks = units * segments;
-  const index_t seg_frames = (Dt + segments - 1) / segments;
-  constexpr index_t step = gemm_column_step<T>();
-  // Positions [p0, p0 + count) of the frame that task k computes.
-  auto positions = [&](index_t k, index_t& p0, index_t& count) {
+  /// Positions [p0, p0 + count) of the frame that task k computes.
+  void positions(index_t k, index_t& p0, index_t& count) const {
+    constexpr index_t step = gemm_column_step<T>();
     const index_t j = k % chunks, q = (k / chunks) % pieces;
     const index_t chunk_count = std::min(columns, HW - j * columns);
     const index_t a = column_piece_start(q, pieces, chunk_count, step);
     p0 = j * columns + a;
     count = column_piece_start(q + 1, pieces, chunk_count, step) - a;
-  };
-  index_t widest = 0;
-  for (index_t k = 0; k < units; ++k) {
-    index_t p0 = 0, count = 0;
-    positions(k, p0, count);
-    widest = std::max(widest, count);
   }
+};
+
+/// The ring of a chunked-path task: kt intermediate frames of `count`
+/// positions, kept in the packed layout of the temporal GEMM's columns
+/// (for_each_packed_column_panel), so that the temporal conv multiplies it as
+/// it is, with no copy. Its rows are slot-major, (slot, channel); its depth
+/// blocks hold `per_block` whole slots each, so a slot's Cm channels lie in one
+/// block, in each panel as Cm rows of the panel's width. Blocks start 64-byte
+/// aligned, as the kernel loads whole packets.
+template <class T>
+struct PackedRing {
+  index_t cm = 0, kt = 1, per_block = 1, count = 0;
+
+  index_t blocks() const { return (kt + per_block - 1) / per_block; }
+  index_t block_rows(index_t b) const { return std::min(per_block, kt - b * per_block) * cm; }
+  /// Where depth block b starts.
+  index_t block(index_t b) const { return b * packed_block_stride<T>(per_block * cm * count); }
+  /// Values the ring takes.
+  index_t size() const { return blocks() * packed_block_stride<T>(per_block * cm * count); }
+  /// Where slot `slot`'s channel 0 starts in panel (s0, w): its Cm rows follow, w apart.
+  index_t slot_in_panel(index_t slot, index_t s0, index_t w) const {
+    const index_t b = slot / per_block;
+    return block(b) + s0 * block_rows(b) + (slot % per_block) * cm * w;
+  }
+};
+
+/// The chunked path on the packed kernels: each chunk of output positions
+/// runs through every frame on its own, the spatial conv of each new frame
+/// into the chunk's ring of kt intermediate frames, then the temporal conv as
+/// one GEMM over the ring. The spatial conv packs its columns straight from the
+/// input frame and writes its result, panel by panel, into the ring's packed
+/// layout; the temporal weights are rotated to the ring's order. Tasks as in
+/// ChunkedPlan, split over the threads once for the whole pair; when y
+/// overwrites x (never with segments: conv2plus1d_chunked), two barriers per
+/// output frame keep every read of an input frame before its overwrite.
+template <class T>
+void conv2plus1d_chunked_packed(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                                const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                                const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
+                                TensorView<T, 5> y) {
+  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
+  const index_t D = plan.D, Cin = plan.Cin, Cm = plan.Cm, Cout = plan.Cout, in_plane = plan.in_plane, HW = plan.HW;
+  const index_t kt = plan.kt, st = plan.st, pd = plan.pd, Dt = plan.Dt, Kt = Cm * kt, Ks = plan.Ks;
+  const index_t columns = plan.columns, tasks = plan.tasks, units = plan.units, seg_frames = plan.seg_frames;
+  const index_t widest = plan.widest;
+  const Conv3dGeometry& gs = plan.gs;
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  auto positions = [&](index_t k, index_t& p0, index_t& count) { plan.positions(k, p0, count); };
+  // Both GEMMs take every position of a task in one column block (nc = columns);
+  // the temporal depth blocks hold whole ring slots, as many as Eigen's depth
+  // block has room for (at least one).
+  GemmBlocking bs = gemm_blocking<T>(Cm, Ks, columns);
+  bs.nc = columns;
+  const index_t per_block = std::max<index_t>(1, std::min(kt, gemm_blocking<T>(Cout, Kt, columns).kc / Cm));
+  const GemmBlocking bt{per_block * Cm, columns};
+  const index_t window_elems = PackedRing<T>{Cm, kt, per_block, widest}.size();
+  const index_t rotated_elems = packed_block_stride<T>(kt * Cout * Kt);
+  T* const rotated = thread_workspace<T>(rotated_elems + tasks * window_elems, kWindow);
+  T* const windows = rotated + rotated_elems;
+  // Both convs' weights packed once for the GEMM kernel, shared by every chunk
+  // and frame; the temporal ones first rotated: rotated[r](o, s * Cm + c) =
+  // wt(o, c, (s - r) mod kt), as ring slot s holds frame f = s (mod kt), which is
+  // tap (s - r) mod kt of an output frame whose first tap reads frame f0 = r (mod kt).
+  T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
+  parallel_for(0, kt, [&](index_t r) {
+    T* rot = rotated + r * Cout * Kt;
+    for (index_t o = 0; o < Cout; ++o)
+      for (index_t sl = 0; sl < kt; ++sl)
+        for (index_t c = 0; c < Cm; ++c)
+          rot[o * Kt + sl * Cm + c] = wt.data()[(o * Cm + c) * kt + floor_mod(sl - r, kt)];
+  });
+  std::vector<PackJob<T>> jobs{{Cm, Ks, ws.data(), Ks, bs, packed}};
+  for (index_t r = 0; r < kt; ++r)
+    jobs.push_back(
+        {Cout, Kt, rotated + r * Cout * Kt, Kt, bt, packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)});
+  const std::vector<PackedA<T>> packs = pack_a_parallel(jobs);
+  const PackedA<T>& pack_s = packs.front();
+  auto pack_t = [&](index_t r) -> const PackedA<T>& { return packs[static_cast<std::size_t>(r + 1)]; };
+  const index_t work_size = packed_gemm_work_size(pack_s);
+
+  using Index = Eigen::Index;
+  using Traits = Eigen::internal::gebp_traits<T, T>;
+  using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
+  Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
+
+  for (index_t n = 0; n < x.size(0); ++n) {
+    const T* xn = x.data() + n * Cin * D * in_plane;
+    T* yn = y.data() + n * Cout * Dt * HW;
+    parallel_region(tasks, [&](const Team& team) {
+      ColumnPacker<T> packer(gs);  // the spatial conv's columns, packed straight from the frame
+      T* work = thread_workspace<T>(work_size, kPackWork);
+      // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
+      std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
+                                std::numeric_limits<index_t>::min());
+      for (index_t s = 0; s < seg_frames; ++s) {
+        // Spatial: for output frame u of each task, the frames [max(lo, next), hi) into its ring.
+        for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          positions(k, p0, count);
+          if (u >= Dt || count == 0) continue;
+          const index_t lo = u * st - pd, hi = lo + kt;
+          T* win = windows + k * window_elems;
+          const PackedRing<T> ring{Cm, kt, per_block, count};
+          index_t& nx = next[static_cast<std::size_t>(mine)];
+          for (index_t f = std::max(lo, nx); f < hi; ++f) {
+            const index_t slot = floor_mod(f, kt);
+            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+              T* at = win + ring.slot_in_panel(slot, s0, w);
+              std::fill(at, at + Cm * w, T(0));
+            });
+            if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
+            packer.bind(xn + f * in_plane, p0);
+            for (index_t k2 = 0; k2 < Ks; k2 += pack_s.kc) {
+              const index_t kc = std::min(pack_s.kc, Ks - k2);
+              packer(work, 0, k2, count, kc);
+              for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+                gebp(ResMapper(win + ring.slot_in_panel(slot, s0, w), static_cast<Index>(w)), work + s0 * kc,
+                     pack_s.data + k2 * Cm, static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm),
+                     T(1));
+              });
+            }
+            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+              T* at = win + ring.slot_in_panel(slot, s0, w);
+              for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, at + c * w, w);
+            });
+          }
+          nx = std::max(nx, hi);
+        }
+        if (in_place) team.barrier();
+        // Temporal: output frame u of each task, one GEMM over its ring.
+        for (index_t k = team.rank(); k < tasks; k += team.size()) {
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          positions(k, p0, count);
+          if (u >= Dt || count == 0) continue;
+          const PackedA<T>& wr = pack_t(floor_mod(u * st - pd, kt));
+          const T* win = windows + k * window_elems;
+          const PackedRing<T> ring{Cm, kt, per_block, count};
+          T* yu = yn + u * HW + p0;
+          for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
+          gemm_packed_accumulate_with(
+              wr, count, [&](T*, index_t, index_t k2, index_t, index_t) { return win + ring.block(k2 / bt.kc); },
+              yu, Dt * HW, work);
+          for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
+        }
+        if (in_place) team.barrier();
+      }
+    });
+  }
+}
+
+/// The chunked path on the rows kernels: each chunk of output positions runs
+/// through every frame on its own, the spatial conv of each new frame into the
+/// chunk's ring of kt intermediate frames, then the temporal conv as one
+/// product over the ring. Both convs run on gemm_rows with no packing of their
+/// columns: the spatial conv reads the input rows of its positions gathered
+/// once per frame (gather_phase_rows), and the temporal conv reads the ring in
+/// place, its taps pointed at the ring's slots. Tasks as in ChunkedPlan, split
+/// over the threads once for the whole pair; when y overwrites x (never with
+/// segments: conv2plus1d_chunked), two barriers per output frame keep every
+/// read of an input frame before its overwrite. Every output is one in-order
+/// sum over its taps, whatever the cut.
+template <class T>
+void conv2plus1d_chunked_rows(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                              const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                              const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
+                              TensorView<T, 5> y) {
+  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
+  const index_t D = plan.D, Cin = plan.Cin, Cm = plan.Cm, Cout = plan.Cout, in_plane = plan.in_plane, HW = plan.HW;
+  const index_t kt = plan.kt, st = plan.st, pd = plan.pd, Dt = plan.Dt, Kt = Cm * kt, Ks = plan.Ks;
+  const index_t tasks = plan.tasks, units = plan.units, seg_frames = plan.seg_frames;
+  const index_t widest = plan.widest;
+  const Conv3dGeometry& gs = plan.gs;
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  auto positions = [&](index_t k, index_t& p0, index_t& count) { plan.positions(k, p0, count); };
   // A task's ring: slot s (frames f = s mod kt) holds the Cm channels of one
   // intermediate frame, `count` positions each, one after another, and a
   // packet past the last slot that the kernel may read.
@@ -236,6 +395,28 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
       }
     });
   }
+}
+
+/// The chunked path on the kernels in use (conv_kernels). In place with
+/// temporal segments, segments run side by side, so a segment could overwrite
+/// an input frame the one before it still reads: it writes elsewhere, then
+/// over x.
+template <class T>
+void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                         const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
+                         TensorView<T, 5> y) {
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  if (in_place && conv2plus1d_split(tiling, y.size(2), get_num_threads()).segments > 1) {
+    Tensor<T, 5> tmp = Tensor<T, 5>::empty(y.shape());
+    conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, tmp.view());
+    std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
+    return;
+  }
+  if (conv_kernels() == ConvKernels::kRows)
+    conv2plus1d_chunked_rows<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
+  else
+    conv2plus1d_chunked_packed<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
 }
 
 /// The framewise path, for small frames: groups of output frames, each step a

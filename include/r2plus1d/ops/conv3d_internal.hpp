@@ -13,6 +13,7 @@
 #include "r2plus1d/core/parallel.hpp"
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/ops/conv_kernels.hpp"
 #include "r2plus1d/ops/gemm.hpp"
 #include "r2plus1d/ops/gemm_rows.hpp"
 
@@ -52,12 +53,21 @@ struct Conv3dGeometry {
     return k_h == 1 && k_w == 1 && k_d > 1 && stride.h == 1 && stride.w == 1 && padding.h == 0 && padding.w == 0 &&
            out_h == in_h && out_w == in_w;
   }
+  /// temporal_whole_frames with temporal stride 1: output frame u reads input
+  /// frames u - pd + i * dilation, so each tap is a GEMM over a contiguous run
+  /// of the input, with no columns.
+  bool temporal_direct() const { return temporal_whole_frames() && stride.d == 1; }
 };
 
+/// Fewest output positions per image for the packed kernels' direct temporal
+/// path: its weights are regrouped per tap once per call, a copy that must
+/// stay small next to the GEMMs.
+inline constexpr index_t kTemporalDirectMinPositions = 1024;
+
 /// Fewest output positions per frame for which conv3d_gemm runs a spatial,
-/// strided pointwise or temporal kernel on gemm_rows: on 7x7 frames (49
-/// positions) a run holds few whole register tiles, and the packed GEMMs
-/// measured faster.
+/// strided pointwise or temporal kernel on gemm_rows (with ConvKernels::kRows):
+/// on 7x7 frames (49 positions) a run holds few whole register tiles, and the
+/// packed GEMMs measured faster.
 inline constexpr index_t kRowsMinPositions = 128;
 
 /// Upper bound of a column chunk's size in bytes (per thread).
@@ -627,12 +637,14 @@ inline constexpr index_t kPhaseRowsBudgetBytes = index_t(256) << 10;
 /// spatial kernel (depth 1), any stride, padding and dilation.
 inline bool phase_rows_ok(const Conv3dGeometry& g) { return g.groups == 1 && g.k_d == 1; }
 
-/// Whether conv3d_gemm hands a convolution to conv3d_phase_rows: a spatial or
+/// Whether conv3d_gemm hands a convolution to conv3d_phase_rows: with the rows
+/// kernels (conv_kernels), a spatial or
 /// pointwise kernel that reads more than the input as it lies (a pointwise
 /// kernel with no stride or padding is a plain GEMM over the input), on
 /// frames of at least kRowsMinPositions outputs.
 inline bool phase_rows_preferred(const Conv3dGeometry& g) {
-  return phase_rows_ok(g) && !g.identity_gather() && g.out_h * g.out_w >= kRowsMinPositions;
+  return conv_kernels() == ConvKernels::kRows && phase_rows_ok(g) && !g.identity_gather() &&
+         g.out_h * g.out_w >= kRowsMinPositions;
 }
 
 /// How conv3d_phase_rows lays out the input rows one work item reads, for
@@ -934,10 +946,11 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
 /// packed, the whole team packs each chunk's columns once, from the input, and
 /// then splits its row blocks. Every output element comes from one GEMM of a
 /// fixed shape and blocking, followed by the epilogue on the still-cached block.
-/// On frames of at least kRowsMinPositions outputs, spatial and strided
-/// pointwise kernels go through conv3d_phase_rows and temporal kernels
-/// through conv3d_temporal_rows; temporal kernels on smaller frames through
-/// conv3d_temporal_frames.
+/// With the rows kernels (conv_kernels), spatial and strided pointwise kernels
+/// on frames of at least kRowsMinPositions outputs go through
+/// conv3d_phase_rows, and temporal ones through conv3d_temporal_rows. Other
+/// temporal kernels go either straight through the input, one GEMM per tap
+/// (large frames, stride 1, packed kernels), or through conv3d_temporal_frames.
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -953,34 +966,47 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
     return;
   }
   const bool direct = g.identity_gather();
-  if (g.temporal_whole_frames() && g.out_h * g.out_w >= kRowsMinPositions) {
+  const bool rows = conv_kernels() == ConvKernels::kRows;
+  if (rows && g.temporal_whole_frames() && g.out_h * g.out_w >= kRowsMinPositions) {
     conv3d_temporal_rows(g, x, w, epilogue, y);
     return;
   }
-  // Temporal kernels on small frames: input frames packed once.
-  if (temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
+  // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
+  const bool temporal = !rows && !direct && g.temporal_direct() && P >= kTemporalDirectMinPositions;
+  // Other temporal kernels: input frames packed once.
+  if (!temporal && temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
     conv3d_temporal_frames(g, x, w, epilogue, y, temporal_frames_blocking<T>(g));
     return;
   }
-  // The weights of every (group, row block) packed once when more than one
+  const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
+  T* taps = nullptr;
+  if (temporal) {
+    taps = thread_workspace<T>(g.k_d * g.out_channels * cin, kTaps);
+    for (index_t o = 0; o < g.out_channels; ++o)
+      for (index_t c = 0; c < cin; ++c)
+        for (index_t i = 0; i < g.k_d; ++i) taps[(i * g.out_channels + o) * cin + c] = w[(o * cin + c) * g.k_d + i];
+  }
+  // The weights of every (tap, group, row block) packed once when more than one
   // column chunk reads them and they are small enough to keep a packed copy
   // (otherwise each task packs its own rows, in parallel).
-  const bool prepack =
-      g.batch * t.chunks > 1 && g.out_channels * K * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
+  const index_t n_taps = temporal ? g.k_d : 1, a_depth = temporal ? cin : K;
+  const bool prepack = g.batch * t.chunks > 1 &&
+                       n_taps * g.out_channels * a_depth * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
   std::vector<PackedA<T>> packs;
   if (prepack) {
-    T* packed = thread_workspace<T>(g.out_channels * K, kPackedA);
+    T* packed = thread_workspace<T>(n_taps * g.out_channels * a_depth, kPackedA);
     std::vector<PackJob<T>> jobs;
-    for (index_t b = 0; b < g.groups * t.row_blocks; ++b) {
-      const index_t rb = b % t.row_blocks, grp = b / t.row_blocks;
+    for (index_t b = 0; b < n_taps * g.groups * t.row_blocks; ++b) {
+      const index_t rb = b % t.row_blocks, grp = (b / t.row_blocks) % g.groups, i = b / (t.row_blocks * g.groups);
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
-      const index_t first = grp * og + r0;  // row of the weight matrix
-      jobs.push_back({rows, K, w + first * K, K, gemm_blocking<T>(rows, K, t.columns), packed + first * K});
+      const index_t first = i * g.out_channels + grp * og + r0;  // row of the (tap-major) weight matrix
+      const T* src = temporal ? taps + first * cin : w + first * K;
+      jobs.push_back({rows, a_depth, src, a_depth, gemm_blocking<T>(rows, a_depth, t.columns), packed + first * a_depth});
     }
     packs = pack_a_parallel(jobs);
   }
-  auto pack_of = [&](index_t grp, index_t rb) -> const PackedA<T>& {
-    return packs[static_cast<std::size_t>(grp * t.row_blocks + rb)];
+  auto pack_of = [&](index_t i, index_t grp, index_t rb) -> const PackedA<T>& {
+    return packs[static_cast<std::size_t>((i * g.groups + grp) * t.row_blocks + rb)];
   };
   index_t work_size = 0;
   for (const PackedA<T>& pa : packs) work_size = std::max(work_size, packed_gemm_work_size(pa));
@@ -988,20 +1014,22 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   // columns of each (image, group, chunk) are packed once, by all the workers
   // together, and every row block's weights stream through them one depth
   // block at a time, with one blocking for the whole conv.
-  const bool pack_columns = !prepack && t.row_blocks > 1;
+  const bool pack_columns = !prepack && !temporal && t.row_blocks > 1;
   const GemmBlocking blocking = pack_columns ? gemm_blocking<T>(t.rows, K, t.columns) : GemmBlocking{};
   const index_t threads = get_num_threads();
   // More threads than tasks: first cut each chunk of a conv with kept packed
   // weights into pieces of positions at the kernel's column panels
   // (gemm_column_step), at least kMinPieceColumns each, so that every thread
-  // gathers only the columns it multiplies. Then split each row block of packed weights (kept, or packed as
+  // gathers only the columns it multiplies (the direct temporal path's taps
+  // start at frame boundaries, not at the chunk's panels: it keeps whole
+  // chunks). Then split each row block of packed weights (kept, or packed as
   // they go against packed columns) at the kernel's row panels
   // (packed_a_row_step), at least kMinSubRows rows each. Neither cut changes
   // any output's bits.
   constexpr index_t step = packed_a_row_step<T>();
   constexpr index_t column_step = gemm_column_step<T>();
   index_t pieces = 1;
-  if (prepack && threads > tasks)
+  if (prepack && !temporal && threads > tasks)
     pieces = std::max<index_t>(1, std::min((threads + tasks - 1) / tasks, t.columns / kMinPieceColumns));
   const index_t items = tasks * pieces;
   index_t subs = 1, sub_rows = t.rows;
@@ -1063,9 +1091,9 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   // With kept packed weights and one row piece per chunk, each piece's columns
   // are packed once: straight from the input. Otherwise they are gathered once
   // and packed from that copy for each row piece.
-  const bool pack_from_input = prepack && !direct && t.row_blocks * subs == 1;
+  const bool pack_from_input = prepack && !direct && !temporal && t.row_blocks * subs == 1;
   parallel_for(0, workers, [&](index_t worker) {
-    T* col = (direct || pack_from_input) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
+    T* col = (direct || temporal || pack_from_input) ? nullptr : thread_workspace<T>(K * t.columns, kColumns);
     ColumnPacker<T> packer(g);
     T* work = prepack ? thread_workspace<T>(work_size, kPackWork) : nullptr;
     index_t cached = -1;  // (image, group, chunk, piece) whose columns `col` holds
@@ -1094,9 +1122,30 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
       T* yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
       for (index_t o = s0; o < s0 + srows; ++o) std::fill(yg + o * ldy, yg + o * ldy + count, T(0));
 
+      if (temporal) {
+        // Tap i reads input frame u - pd + i * dilation for output frame u: the
+        // input at offset (i * dilation - pd) frames, for the output frames that
+        // land inside the clip.
+        for (index_t i = 0; i < g.k_d; ++i) {
+          const index_t shift = i * g.dilation.d - g.padding.d;
+          const index_t u_lo = std::max<index_t>(0, -shift), u_hi = std::min(g.out_d, g.in_d - shift);
+          const index_t c0 = std::max(p0, u_lo * HW), c1 = std::min(p0 + count, u_hi * HW);
+          if (c1 <= c0) continue;
+          if (prepack)
+            gemm_packed_accumulate(pack_of(i, grp, rb), c1 - c0, xg + shift * HW + c0, g.in_cstride(),
+                                   yg + (c0 - p0), ldy, work, s0, srows);
+          else
+            gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, c1 - c0, cin,
+                                                              taps + (i * g.out_channels + grp * og + r0) * cin, cin,
+                                                              xg + shift * HW + c0, g.in_cstride(), yg + (c0 - p0),
+                                                              ldy);
+        }
+        for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
+        continue;
+      }
       if (pack_from_input) {
         packer.bind(xg, p0);
-        gemm_packed_accumulate_with(pack_of(grp, rb), count, packer, yg, ldy, work, s0, srows);
+        gemm_packed_accumulate_with(pack_of(0, grp, rb), count, packer, yg, ldy, work, s0, srows);
         for (index_t o = s0; o < s0 + srows; ++o) apply_epilogue(epilogue, grp * og + r0 + o, yg + o * ldy, count);
         continue;
       }
@@ -1114,7 +1163,7 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         ldb = count;
       }
       if (prepack) {
-        gemm_packed_accumulate(pack_of(grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
+        gemm_packed_accumulate(pack_of(0, grp, rb), count, B, ldb, yg, ldy, work, s0, srows);
       } else {
         gemm_accumulate<Eigen::RowMajor, Eigen::RowMajor>(rows, count, K, w + (grp * og + r0) * K, K, B, ldb, yg, ldy);
       }
