@@ -10,8 +10,9 @@
 ///   frame for spatial kernels) and packs nothing but the weights.
 ///
 /// On AMD's AVX-512 cores the rows kernels measured about 1.3x faster over
-/// r2plus1d_18; on Intel's, from level to 10% slower. The default picks by the
-/// CPU's vendor; the R2PLUS1D_CONV_KERNELS environment variable (rows, packed
+/// r2plus1d_18; on Intel's, from level to 10% slower. The default is rows on
+/// AMD CPUs in builds for AVX-512 and packed elsewhere (AVX2-only CPUs were
+/// not measured); the R2PLUS1D_CONV_KERNELS environment variable (rows, packed
 /// or auto) and set_conv_kernels override it.
 
 #include <atomic>
@@ -30,9 +31,10 @@ inline std::atomic<int>& conv_kernels_setting() {
   return setting;
 }
 
-/// kRows on AMD x86 CPUs, kPacked elsewhere.
+/// kRows on AMD CPUs in builds for AVX-512 (where it was measured faster),
+/// kPacked elsewhere.
 inline ConvKernels conv_kernels_for_this_cpu() {
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#if defined(__AVX512F__) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   __builtin_cpu_init();
   if (__builtin_cpu_is("amd")) return ConvKernels::kRows;
 #endif
