@@ -518,6 +518,15 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   for (const T v : c) EXPECT_TRUE(std::isnan(v));
 }
 
+#ifdef R2PLUS1D_TEST_NO_AVX512
+TEST(RowsKernelBuild, WithoutAvx512) {
+  // This binary is the build for CPUs without AVX-512: its rows kernels must
+  // be the 16-register ones, or the tests above checked the wrong code.
+  EXPECT_EQ(ops::detail::rows_packet_size<float>, 8);
+  EXPECT_EQ(ops::detail::rows_tile<float>(), 4);
+}
+#endif
+
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
   // Columns per chunk: the whole image, or an even split of it (a multiple of 4,
   // so that all chunks but the last are equal and the last is at most 3 per chunk
