@@ -145,17 +145,18 @@ def main():
 
     results = []
     for n in threads:
-        ours_ms, sgemm, gflop = [], [], 0.0
+        ours_ms, sgemm, gflop, kernels = [], [], 0.0, "unknown"
         peer_ms = {name: [] for name in peers}
         for _ in range(a.rounds):
             o = run_ours(timer, n, a.repeats, a.bind)
             ours_ms += o["ms"]
             sgemm.append(o["sgemm_gflops"])
             gflop = o["gflop"]
+            kernels = o.get("conv_kernels", kernels)
             for name, (setup, fn) in peers.items():
                 setup(n)
                 peer_ms[name] += timed(fn, a.repeats)
-        res = {"threads": n, "gflop": gflop, "sgemm_gflops": statistics.median(sgemm),
+        res = {"threads": n, "gflop": gflop, "conv_kernels": kernels, "sgemm_gflops": statistics.median(sgemm),
                "r2plus1d_ms": statistics.median(ours_ms), "peers_ms": {k: statistics.median(v) for k, v in
                                                                         peer_ms.items()}}
         results.append(res)
@@ -168,8 +169,10 @@ def main():
                 break
     except OSError:
         pass
-    print("r2plus1d_18, one 1x3x16x112x112 clip (%.1f GFLOP); %s, %d logical CPUs; medians of %d rounds x %d "
-          "passes, interleaved" % (results[0]["gflop"], cpu, os.cpu_count() or 0, a.rounds, a.repeats))
+    print("r2plus1d_18, one 1x3x16x112x112 clip (%.1f GFLOP); %s, %d logical CPUs; r2plus1d on its %s convolution "
+          "kernels; medians of %d rounds x %d passes, interleaved"
+          % (results[0]["gflop"], cpu, os.cpu_count() or 0, results[0].get("conv_kernels", "unknown"), a.rounds,
+             a.repeats))
     print("")
     print("| threads | runtime | ms per clip | GFLOP/s | of sgemm | r2plus1d's speedup |")
     print("|---:|---|---:|---:|---:|---:|")

@@ -172,8 +172,9 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < v.size(); ++i) std::printf("%s%.3f", i ? ", " : "", v[i]);
       std::printf("]");
     };
-    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": ",
-                threads, batch, t, h, w);
+    std::printf("{\"arch\": \"r2plus1d_18\", \"conv_kernels\": \"%s\", \"threads\": %d, \"batch\": %ld, "
+                "\"clip\": [%ld, %ld, %ld], \"ms\": ",
+                r2plus1d::conv_kernels_name(), threads, batch, t, h, w);
     print_list(ms);
     std::printf(", \"median_ms\": %.3f, \"gflop\": %.3f, \"sgemm_gflops\": ", median(ms), gflop);
     if (sgemm)

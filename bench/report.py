@@ -36,6 +36,9 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
+CONTEXT = {}  # the last run's context: the machine, and the convolution kernels it ran on
+
+
 def run_bench(exe, filt, min_time, repetitions):
     """Every benchmark's result as (median row, fastest row). With
     repetitions > 1, the repetitions of all benchmarks run in random
@@ -46,9 +49,10 @@ def run_bench(exe, filt, min_time, repetitions):
         cmd.append("--benchmark_min_time=%g" % min_time)
     if repetitions > 1:
         cmd += ["--benchmark_repetitions=%d" % repetitions, "--benchmark_enable_random_interleaving=true"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    CONTEXT.update(out.get("context", {}))
     runs = {}
-    for r in json.loads(out)["benchmarks"]:
+    for r in out["benchmarks"]:
         if r.get("run_type", "iteration") == "iteration":
             runs.setdefault(r.get("run_name", r["name"]), []).append(r)
     rows = []
@@ -137,11 +141,11 @@ def main():
                     for r, _ in rows]
 
     lines = []
-    lines.append("Machine: %s, %d logical CPUs; %s; %s" % (cpu_name(), os.cpu_count() or 0,
-                                                          datetime.date.today().isoformat(),
-                                                          "r2plus1d_bench, one run" if a.repetitions <= 1 else
-                                                          "r2plus1d_bench, %d interleaved repetitions: medians, "
-                                                          "and the fastest against the fastest" % a.repetitions)
+    runs = ("r2plus1d_bench, one run" if a.repetitions <= 1 else
+            "r2plus1d_bench, %d interleaved repetitions: medians, and the fastest against the fastest" % a.repetitions)
+    lines.append("Machine: %s, %d logical CPUs; %s; %s convolution kernels; %s"
+                 % (cpu_name(), os.cpu_count() or 0, datetime.date.today().isoformat(),
+                    CONTEXT.get("conv_kernels", "unknown"), runs)
                  + ("; each benchmark beside its own sgemm run (sgemm lines: the median of those runs, "
                     "and their fastest)" if a.paired else ""))
     lines.append("")

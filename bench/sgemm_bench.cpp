@@ -20,6 +20,13 @@ void BM_sgemm(benchmark::State& state) {
   }
   set_flops(state, 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n));
 }
+// The convolution kernels every benchmark of this binary runs on, in the
+// output's context (report.py prints it with the machine).
+const bool kContext = [] {
+  benchmark::AddCustomContext("conv_kernels", conv_kernels_name());
+  return true;
+}();
+
 BENCHMARK(BM_sgemm)
     ->Name("sgemm")
     ->ArgNames({"threads", "n"})

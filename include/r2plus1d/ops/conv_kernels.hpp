@@ -69,4 +69,7 @@ inline ConvKernels conv_kernels() {
   return for_cpu;
 }
 
+/// "rows" or "packed": the family conv_kernels() names.
+inline const char* conv_kernels_name() { return conv_kernels() == ConvKernels::kRows ? "rows" : "packed"; }
+
 }  // namespace r2plus1d
