@@ -181,28 +181,59 @@ struct PackedRing {
   }
 };
 
-/// The chunked path on the packed kernels: each chunk of output positions
-/// runs through every frame on its own, the spatial conv of each new frame
-/// into the chunk's ring of kt intermediate frames, then the temporal conv as
-/// one GEMM over the ring. The spatial conv packs its columns straight from the
-/// input frame and writes its result, panel by panel, into the ring's packed
-/// layout; the temporal weights are rotated to the ring's order. Tasks as in
-/// ChunkedPlan, split over the threads once for the whole pair; when y
-/// overwrites x (never with segments: conv2plus1d_chunked), two barriers per
-/// output frame keep every read of an input frame before its overwrite.
+/// The schedule both chunked paths run: for each image, the tasks of `plan`
+/// split over a team; at each step s of a segment, every task's new
+/// intermediate frames [max(lo, next), hi) into its ring, then (after a
+/// barrier when y overwrites x, and another after) every task's output frame.
+/// make_state(team) builds a thread's scratch; spatial(state, n, k, f, p0,
+/// count) writes intermediate frame f (possibly on the temporal padding) into
+/// task k's ring; temporal(state, n, k, u, p0, count) computes output frame u
+/// of task k from it.
+template <class T, class MakeState, class Spatial, class Temporal>
+void chunked_schedule(const ChunkedPlan<T>& plan, index_t batch, bool in_place, MakeState&& make_state,
+                      Spatial&& spatial, Temporal&& temporal) {
+  const index_t tasks = plan.tasks, units = plan.units, seg_frames = plan.seg_frames;
+  for (index_t n = 0; n < batch; ++n) {
+    parallel_region(tasks, [&](const Team& team) {
+      auto state = make_state(team);
+      // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
+      std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
+                                std::numeric_limits<index_t>::min());
+      for (index_t s = 0; s < seg_frames; ++s) {
+        for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          plan.positions(k, p0, count);
+          if (u >= plan.Dt || count == 0) continue;
+          const index_t lo = u * plan.st - plan.pd, hi = lo + plan.kt;
+          index_t& nx = next[static_cast<std::size_t>(mine)];
+          for (index_t f = std::max(lo, nx); f < hi; ++f) spatial(state, n, k, f, p0, count);
+          nx = std::max(nx, hi);
+        }
+        if (in_place) team.barrier();
+        for (index_t k = team.rank(); k < tasks; k += team.size()) {
+          const index_t u = (k / units) * seg_frames + s;
+          index_t p0 = 0, count = 0;
+          plan.positions(k, p0, count);
+          if (u < plan.Dt && count > 0) temporal(state, n, k, u, p0, count);
+        }
+        if (in_place) team.barrier();
+      }
+    });
+  }
+}
+
+/// The chunked path on the packed kernels (chunked_schedule): the spatial conv
+/// packs its columns straight from the input frame and writes its result,
+/// panel by panel, into the ring's packed layout (PackedRing); the temporal
+/// conv is one GEMM over the ring, with its weights rotated to the ring's
+/// order.
 template <class T>
-void conv2plus1d_chunked_packed(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
-                                const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
-                                const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
-                                TensorView<T, 5> y) {
-  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
-  const index_t D = plan.D, Cin = plan.Cin, Cm = plan.Cm, Cout = plan.Cout, in_plane = plan.in_plane, HW = plan.HW;
-  const index_t kt = plan.kt, st = plan.st, pd = plan.pd, Dt = plan.Dt, Kt = Cm * kt, Ks = plan.Ks;
-  const index_t columns = plan.columns, tasks = plan.tasks, units = plan.units, seg_frames = plan.seg_frames;
-  const index_t widest = plan.widest;
-  const Conv3dGeometry& gs = plan.gs;
-  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
-  auto positions = [&](index_t k, index_t& p0, index_t& count) { plan.positions(k, p0, count); };
+void conv2plus1d_chunked_packed(const ChunkedPlan<T>& plan, TensorView<const T, 5> x, TensorView<const T, 5> ws,
+                                const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt,
+                                const ConvEpilogue<T>& t_epi, TensorView<T, 5> y) {
+  const index_t Cm = plan.Cm, Cout = plan.Cout, HW = plan.HW, kt = plan.kt, Dt = plan.Dt;
+  const index_t Ks = plan.Ks, Kt = Cm * kt, columns = plan.columns;
   // Both GEMMs take every position of a task in one column block (nc = columns);
   // the temporal depth blocks hold whole ring slots, as many as Eigen's depth
   // block has room for (at least one).
@@ -210,9 +241,9 @@ void conv2plus1d_chunked_packed(TensorView<const T, 5> x, TensorView<const T, 5>
   bs.nc = columns;
   const index_t per_block = std::max<index_t>(1, std::min(kt, gemm_blocking<T>(Cout, Kt, columns).kc / Cm));
   const GemmBlocking bt{per_block * Cm, columns};
-  const index_t window_elems = PackedRing<T>{Cm, kt, per_block, widest}.size();
+  const index_t window_elems = PackedRing<T>{Cm, kt, per_block, plan.widest}.size();
   const index_t rotated_elems = packed_block_stride<T>(kt * Cout * Kt);
-  T* const rotated = thread_workspace<T>(rotated_elems + tasks * window_elems, kWindow);
+  T* const rotated = thread_workspace<T>(rotated_elems + plan.tasks * window_elems, kWindow);
   T* const windows = rotated + rotated_elems;
   // Both convs' weights packed once for the GEMM kernel, shared by every chunk
   // and frame; the temporal ones first rotated: rotated[r](o, s * Cm + c) =
@@ -239,103 +270,66 @@ void conv2plus1d_chunked_packed(TensorView<const T, 5> x, TensorView<const T, 5>
   using Traits = Eigen::internal::gebp_traits<T, T>;
   using ResMapper = Eigen::internal::blas_data_mapper<T, Index, Eigen::ColMajor, Eigen::Unaligned, 1>;
   Eigen::internal::gebp_kernel<T, T, Index, ResMapper, Traits::mr, Traits::nr, false, false> gebp;
-
-  for (index_t n = 0; n < x.size(0); ++n) {
-    const T* xn = x.data() + n * Cin * D * in_plane;
-    T* yn = y.data() + n * Cout * Dt * HW;
-    parallel_region(tasks, [&](const Team& team) {
-      ColumnPacker<T> packer(gs);  // the spatial conv's columns, packed straight from the frame
-      T* work = thread_workspace<T>(work_size, kPackWork);
-      // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
-      std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
-                                std::numeric_limits<index_t>::min());
-      for (index_t s = 0; s < seg_frames; ++s) {
-        // Spatial: for output frame u of each task, the frames [max(lo, next), hi) into its ring.
-        for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
-          const index_t u = (k / units) * seg_frames + s;
-          index_t p0 = 0, count = 0;
-          positions(k, p0, count);
-          if (u >= Dt || count == 0) continue;
-          const index_t lo = u * st - pd, hi = lo + kt;
-          T* win = windows + k * window_elems;
-          const PackedRing<T> ring{Cm, kt, per_block, count};
-          index_t& nx = next[static_cast<std::size_t>(mine)];
-          for (index_t f = std::max(lo, nx); f < hi; ++f) {
-            const index_t slot = floor_mod(f, kt);
-            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-              T* at = win + ring.slot_in_panel(slot, s0, w);
-              std::fill(at, at + Cm * w, T(0));
-            });
-            if (f < 0 || f >= D) continue;  // temporal padding: the slot stays zero
-            packer.bind(xn + f * in_plane, p0);
-            for (index_t k2 = 0; k2 < Ks; k2 += pack_s.kc) {
-              const index_t kc = std::min(pack_s.kc, Ks - k2);
-              packer(work, 0, k2, count, kc);
-              for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-                gebp(ResMapper(win + ring.slot_in_panel(slot, s0, w), static_cast<Index>(w)), work + s0 * kc,
-                     pack_s.data + k2 * Cm, static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm),
-                     T(1));
-              });
-            }
-            for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
-              T* at = win + ring.slot_in_panel(slot, s0, w);
-              for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, at + c * w, w);
-            });
-          }
-          nx = std::max(nx, hi);
+  struct State {
+    ColumnPacker<T> packer;  // the spatial conv's columns, packed straight from the frame
+    T* work;
+  };
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  chunked_schedule(
+      plan, x.size(0), in_place,
+      [&](const Team&) { return State{ColumnPacker<T>(plan.gs), thread_workspace<T>(work_size, kPackWork)}; },
+      [&](State& st, index_t n, index_t k, index_t f, index_t p0, index_t count) {
+        T* const win = windows + k * window_elems;
+        const PackedRing<T> ring{Cm, kt, per_block, count};
+        const index_t slot = floor_mod(f, kt);
+        for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+          T* at = win + ring.slot_in_panel(slot, s0, w);
+          std::fill(at, at + Cm * w, T(0));
+        });
+        if (f < 0 || f >= plan.D) return;  // temporal padding: the slot stays zero
+        st.packer.bind(x.data() + (n * plan.Cin * plan.D + f) * plan.in_plane, p0);
+        for (index_t k2 = 0; k2 < Ks; k2 += pack_s.kc) {
+          const index_t kc = std::min(pack_s.kc, Ks - k2);
+          st.packer(st.work, 0, k2, count, kc);
+          for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+            gebp(ResMapper(win + ring.slot_in_panel(slot, s0, w), static_cast<Index>(w)), st.work + s0 * kc,
+                 pack_s.data + k2 * Cm, static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm), T(1));
+          });
         }
-        if (in_place) team.barrier();
-        // Temporal: output frame u of each task, one GEMM over its ring.
-        for (index_t k = team.rank(); k < tasks; k += team.size()) {
-          const index_t u = (k / units) * seg_frames + s;
-          index_t p0 = 0, count = 0;
-          positions(k, p0, count);
-          if (u >= Dt || count == 0) continue;
-          const PackedA<T>& wr = pack_t(floor_mod(u * st - pd, kt));
-          const T* win = windows + k * window_elems;
-          const PackedRing<T> ring{Cm, kt, per_block, count};
-          T* yu = yn + u * HW + p0;
-          for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
-          gemm_packed_accumulate_with(
-              wr, count, [&](T*, index_t, index_t k2, index_t, index_t) { return win + ring.block(k2 / bt.kc); },
-              yu, Dt * HW, work);
-          for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
-        }
-        if (in_place) team.barrier();
-      }
-    });
-  }
+        for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
+          T* at = win + ring.slot_in_panel(slot, s0, w);
+          for (index_t c = 0; c < Cm; ++c) apply_epilogue(s_epi, c, at + c * w, w);
+        });
+      },
+      [&](State& st, index_t n, index_t k, index_t u, index_t p0, index_t count) {
+        const PackedA<T>& wr = pack_t(floor_mod(u * plan.st - plan.pd, kt));
+        const T* win = windows + k * window_elems;
+        const PackedRing<T> ring{Cm, kt, per_block, count};
+        T* yu = y.data() + n * Cout * Dt * HW + u * HW + p0;
+        for (index_t o = 0; o < Cout; ++o) std::fill(yu + o * Dt * HW, yu + o * Dt * HW + count, T(0));
+        gemm_packed_accumulate_with(
+            wr, count, [&](T*, index_t, index_t k2, index_t, index_t) { return win + ring.block(k2 / bt.kc); }, yu,
+            Dt * HW, st.work);
+        for (index_t o = 0; o < Cout; ++o) apply_epilogue(t_epi, o, yu + o * Dt * HW, count);
+      });
 }
 
-/// The chunked path on the rows kernels: each chunk of output positions runs
-/// through every frame on its own, the spatial conv of each new frame into the
-/// chunk's ring of kt intermediate frames, then the temporal conv as one
-/// product over the ring. Both convs run on gemm_rows with no packing of their
-/// columns: the spatial conv reads the input rows of its positions gathered
-/// once per frame (gather_phase_rows), and the temporal conv reads the ring in
-/// place, its taps pointed at the ring's slots. Tasks as in ChunkedPlan, split
-/// over the threads once for the whole pair; when y overwrites x (never with
-/// segments: conv2plus1d_chunked), two barriers per output frame keep every
-/// read of an input frame before its overwrite. Every output is one in-order
-/// sum over its taps, whatever the cut.
+/// The chunked path on the rows kernels (chunked_schedule): both convs run on
+/// gemm_rows with no packing of their columns. The spatial conv reads the
+/// input rows of its positions gathered once per frame (gather_phase_rows)
+/// and writes each intermediate frame plainly into its ring slot, (channel,
+/// position); the temporal conv reads the ring in place, its taps pointed at
+/// the slots. Every output is one in-order sum over its taps, whatever the cut.
 template <class T>
-void conv2plus1d_chunked_rows(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
-                              const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
-                              const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
+void conv2plus1d_chunked_rows(const ChunkedPlan<T>& plan, TensorView<const T, 5> x, TensorView<const T, 5> ws,
+                              const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const ConvEpilogue<T>& t_epi,
                               TensorView<T, 5> y) {
-  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
-  const index_t D = plan.D, Cin = plan.Cin, Cm = plan.Cm, Cout = plan.Cout, in_plane = plan.in_plane, HW = plan.HW;
-  const index_t kt = plan.kt, st = plan.st, pd = plan.pd, Dt = plan.Dt, Kt = Cm * kt, Ks = plan.Ks;
-  const index_t tasks = plan.tasks, units = plan.units, seg_frames = plan.seg_frames;
-  const index_t widest = plan.widest;
-  const Conv3dGeometry& gs = plan.gs;
-  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
-  auto positions = [&](index_t k, index_t& p0, index_t& count) { plan.positions(k, p0, count); };
+  const index_t Cm = plan.Cm, kt = plan.kt, Ks = plan.Ks, Kt = Cm * kt, Cout = plan.Cout;
   // A task's ring: slot s (frames f = s mod kt) holds the Cm channels of one
   // intermediate frame, `count` positions each, one after another, and a
   // packet past the last slot that the kernel may read.
-  const index_t ring_elems = kt * Cm * widest + rows_packet_size<T>;
-  T* const rings = thread_workspace<T>(tasks * ring_elems, kWindow);
+  const index_t ring_elems = kt * Cm * plan.widest + rows_packet_size<T>;
+  T* const rings = thread_workspace<T>(plan.tasks * ring_elems, kWindow);
   // Both convs' weights packed once for gemm_rows, shared by every chunk and
   // frame; the temporal ones with their depth tap-major, (tap, channel), so
   // that tap i's Cm rows follow one another.
@@ -344,57 +338,40 @@ void conv2plus1d_chunked_rows(TensorView<const T, 5> x, TensorView<const T, 5> w
   pack_rows_a_parallel(Cm, Ks, [&](index_t r, index_t c) { return ws.data()[r * Ks + c]; }, packed_s);
   pack_rows_a_parallel(
       Cout, Kt, [&](index_t o, index_t s) { return wt.data()[(o * Cm + s % Cm) * kt + s / Cm]; }, packed_t);
-  const PhaseRows layout(gs);
+  const PhaseRows layout(plan.gs);
   const RowsEpilogue<T> s_rows{s_epi.scale, s_epi.shift, s_epi.relu};
   const RowsEpilogue<T> t_rows{t_epi.scale, t_epi.shift, t_epi.relu};
-
-  for (index_t n = 0; n < x.size(0); ++n) {
-    const T* xn = x.data() + n * Cin * D * in_plane;
-    T* yn = y.data() + n * Cout * Dt * HW;
-    parallel_region(tasks, [&](const Team& team) {
-      T* const gathered = thread_workspace<T>(phase_rows_values<T>(gs, layout, widest), kColumns);
-      std::vector<index_t> s_offsets(static_cast<std::size_t>(Ks)), t_offsets(static_cast<std::size_t>(Kt));
-      // First frame not yet in each of this thread's rings (tasks rank, rank + size, ...).
-      std::vector<index_t> next(static_cast<std::size_t>((tasks + team.size() - 1) / team.size()),
-                                std::numeric_limits<index_t>::min());
-      for (index_t s = 0; s < seg_frames; ++s) {
-        // Spatial: for output frame u of each task, the frames [max(lo, next), hi) into its ring.
-        for (index_t k = team.rank(), mine = 0; k < tasks; k += team.size(), ++mine) {
-          const index_t u = (k / units) * seg_frames + s;
-          index_t p0 = 0, count = 0;
-          positions(k, p0, count);
-          if (u >= Dt || count == 0) continue;
-          const index_t lo = u * st - pd, hi = lo + kt;
-          T* const ring = rings + k * ring_elems;
-          index_t& nx = next[static_cast<std::size_t>(mine)];
-          for (index_t f = std::max(lo, nx); f < hi; ++f) {
-            T* const slot = ring + floor_mod(f, kt) * Cm * count;
-            if (f < 0 || f >= D) {  // temporal padding: the slot holds zeros
-              std::fill(slot, slot + Cm * count, T(0));
-              continue;
-            }
-            const T* b = gather_phase_rows(gs, layout, xn + f * in_plane, p0, count, gathered, s_offsets.data());
-            gemm_rows(Cm, count, Ks, packed_s, b, s_offsets.data(), slot, count, s_rows);
-          }
-          nx = std::max(nx, hi);
+  struct State {
+    T* gathered;
+    std::vector<index_t> s_offsets, t_offsets;
+  };
+  const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
+  chunked_schedule(
+      plan, x.size(0), in_place,
+      [&](const Team&) {
+        return State{thread_workspace<T>(phase_rows_values<T>(plan.gs, layout, plan.widest), kColumns),
+                     std::vector<index_t>(static_cast<std::size_t>(Ks)),
+                     std::vector<index_t>(static_cast<std::size_t>(Kt))};
+      },
+      [&](State& st, index_t n, index_t k, index_t f, index_t p0, index_t count) {
+        T* const slot = rings + k * ring_elems + floor_mod(f, kt) * Cm * count;
+        if (f < 0 || f >= plan.D) {  // temporal padding: the slot holds zeros
+          std::fill(slot, slot + Cm * count, T(0));
+          return;
         }
-        if (in_place) team.barrier();
-        // Temporal: output frame u of each task, one product over its ring.
-        for (index_t k = team.rank(); k < tasks; k += team.size()) {
-          const index_t u = (k / units) * seg_frames + s;
-          index_t p0 = 0, count = 0;
-          positions(k, p0, count);
-          if (u >= Dt || count == 0) continue;
-          for (index_t i = 0; i < kt; ++i)
-            for (index_t c = 0; c < Cm; ++c)
-              t_offsets[static_cast<std::size_t>(i * Cm + c)] = (floor_mod(u * st - pd + i, kt) * Cm + c) * count;
-          gemm_rows(Cout, count, Kt, packed_t, rings + k * ring_elems, t_offsets.data(), yn + u * HW + p0, Dt * HW,
-                    t_rows);
-        }
-        if (in_place) team.barrier();
-      }
-    });
-  }
+        const T* xf = x.data() + (n * plan.Cin * plan.D + f) * plan.in_plane;
+        const T* b = gather_phase_rows(plan.gs, layout, xf, p0, count, st.gathered, st.s_offsets.data());
+        gemm_rows(Cm, count, Ks, packed_s, b, st.s_offsets.data(), slot, count, s_rows);
+      },
+      [&](State& st, index_t n, index_t k, index_t u, index_t p0, index_t count) {
+        for (index_t i = 0; i < kt; ++i)
+          for (index_t c = 0; c < Cm; ++c)
+            st.t_offsets[static_cast<std::size_t>(i * Cm + c)] =
+                (floor_mod(u * plan.st - plan.pd + i, kt) * Cm + c) * count;
+        const index_t ldy = plan.Dt * plan.HW;
+        gemm_rows(Cout, count, Kt, packed_t, rings + k * ring_elems, st.t_offsets.data(),
+                  y.data() + n * Cout * ldy + u * plan.HW + p0, ldy, t_rows);
+      });
 }
 
 /// The chunked path on the kernels in use (conv_kernels). In place with
@@ -406,17 +383,18 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
                          const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
                          const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
                          TensorView<T, 5> y) {
+  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
   const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
-  if (in_place && conv2plus1d_split(tiling, y.size(2), get_num_threads()).segments > 1) {
+  if (in_place && plan.segments > 1) {
     Tensor<T, 5> tmp = Tensor<T, 5>::empty(y.shape());
     conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, tmp.view());
     std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
     return;
   }
   if (conv_kernels() == ConvKernels::kRows)
-    conv2plus1d_chunked_rows<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
+    conv2plus1d_chunked_rows<T>(plan, x, ws, s_epi, wt, t_epi, y);
   else
-    conv2plus1d_chunked_packed<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
+    conv2plus1d_chunked_packed<T>(plan, x, ws, s_epi, wt, t_epi, y);
 }
 
 /// The framewise path, for small frames: groups of output frames, each step a
