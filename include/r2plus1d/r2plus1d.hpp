@@ -3,9 +3,10 @@
 /// Umbrella header: the whole library in dependency order,
 /// core <- ops <- nn <- models, with io beside nn.
 
-// core: tensors, shapes, errors, element types, threading, randomness
+// core: storage, tensors, shapes, errors, element types, threading, randomness
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/storage.hpp"
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/core/dtype.hpp"
 #include "r2plus1d/core/state_dict.hpp"

@@ -5,69 +5,17 @@
 /// a cheap non-owning view of the same layout. `T` of a view may be const.
 
 #include <algorithm>
-#include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <type_traits>
 #include <utility>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/storage.hpp"
 
 namespace r2plus1d {
 
-/// Alignment of every tensor's storage, in bytes (a cache line; enough for AVX-512).
-inline constexpr std::size_t kTensorAlignment = 64;
-
 namespace detail {
-struct AlignedFree {
-  void operator()(void* p) const noexcept { std::free(p); }
-};
-
-/// Size of a transparent huge page, and the smallest allocation that asks for them.
-inline constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
-inline constexpr std::size_t kHugePageMinBytes = kHugePageBytes;
-
-/// The whole huge pages inside [addr, addr + bytes), as [first, last) addresses
-/// (empty, first == last, when the block holds none or is below kHugePageMinBytes).
-struct AddressRange {
-  std::uintptr_t first = 0, last = 0;
-};
-inline AddressRange huge_page_interior(std::uintptr_t addr, std::size_t bytes) noexcept {
-  if (bytes < kHugePageMinBytes) return {};
-  const std::uintptr_t lo = (addr + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
-  const std::uintptr_t hi = (addr + bytes) / kHugePageBytes * kHugePageBytes;
-  return hi > lo ? AddressRange{lo, hi} : AddressRange{};
-}
-
-/// Asks Linux to back the whole 2 MiB pages inside [p, p + bytes) with
-/// transparent huge pages (where the system allows them on request). A fresh
-/// activation buffer is then mapped in a few faults per 2 MiB instead of 512,
-/// and read through fewer TLB entries. Only whole pages inside the block are
-/// advised, so no memory is added; the advice is a hint and its failure is
-/// harmless.
-inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
-  const AddressRange r = huge_page_interior(reinterpret_cast<std::uintptr_t>(p), bytes);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (r.last > r.first) (void)madvise(reinterpret_cast<void*>(r.first), r.last - r.first, MADV_HUGEPAGE);
-#else
-  (void)r;
-#endif
-}
-
-inline void* aligned_alloc_bytes(std::size_t bytes) {
-  if (bytes == 0) return nullptr;
-  const std::size_t rounded = (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
-  void* p = std::aligned_alloc(kTensorAlignment, rounded);
-  if (p == nullptr) throw std::bad_alloc();
-  advise_huge_pages(p, rounded);
-  return p;
-}
 
 template <int Rank>
 index_t checked_numel(const Shape<Rank>& shape) {
@@ -234,19 +182,21 @@ class Tensor {
     Tensor t(NoInit{});
     t.shape_ = shape;
     t.numel_ = detail::checked_numel<Rank>(shape);
-    t.data_.reset(static_cast<T*>(detail::aligned_alloc_bytes(sizeof(T) * static_cast<std::size_t>(t.numel_))));
+    const detail::StorageBlock b =
+        detail::StorageCache::instance().allocate(sizeof(T) * static_cast<std::size_t>(t.numel_));
+    t.data_ = std::unique_ptr<T[], detail::StorageRelease>(static_cast<T*>(b.data), detail::StorageRelease{b.bytes});
     return t;
   }
   struct NoInit {};
   explicit Tensor(NoInit) {}
 
-  void adopt(std::unique_ptr<T[], detail::AlignedFree>&& d, const Shape<Rank>& s) {
+  void adopt(std::unique_ptr<T[], detail::StorageRelease>&& d, const Shape<Rank>& s) {
     data_ = std::move(d);
     shape_ = s;
     numel_ = shape_numel(s);
   }
 
-  std::unique_ptr<T[], detail::AlignedFree> data_;
+  std::unique_ptr<T[], detail::StorageRelease> data_;
   Shape<Rank> shape_{};
   index_t numel_ = 0;
 };

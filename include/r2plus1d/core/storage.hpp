@@ -1,0 +1,243 @@
+#pragma once
+/// \file
+/// Where tensors keep their elements: 64-byte aligned blocks, with whole huge
+/// pages asked for inside large ones, and a cache that keeps large blocks
+/// after their tensor is gone so the next tensor of that size reuses them.
+///
+/// A forward pass allocates the same activation sizes in the same order every
+/// time. Handed back to the C library, a block of several MiB is unmapped, and
+/// the next pass pays for the kernel to map and zero it again (r2plus1d_18
+/// runs 1% faster with the cache with 1 thread, 5% with 2). The cache holds such blocks instead, and never holds
+/// more than the largest amount of tensor storage that was ever in use at once
+/// (live plus cached stays under that peak), so it does not raise the peak
+/// memory of a program; it only keeps it. release_cached_storage() hands the
+/// cached blocks back.
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+namespace r2plus1d {
+
+/// Alignment of every tensor's storage, in bytes (a cache line; enough for AVX-512).
+inline constexpr std::size_t kTensorAlignment = 64;
+
+namespace detail {
+struct AlignedFree {
+  void operator()(void* p) const noexcept { std::free(p); }
+};
+
+/// Size of a transparent huge page, and the smallest allocation that asks for them.
+inline constexpr std::size_t kHugePageBytes = std::size_t(2) << 20;
+inline constexpr std::size_t kHugePageMinBytes = kHugePageBytes;
+
+/// The whole huge pages inside [addr, addr + bytes), as [first, last) addresses
+/// (empty, first == last, when the block holds none or is below kHugePageMinBytes).
+struct AddressRange {
+  std::uintptr_t first = 0, last = 0;
+};
+inline AddressRange huge_page_interior(std::uintptr_t addr, std::size_t bytes) noexcept {
+  if (bytes < kHugePageMinBytes) return {};
+  const std::uintptr_t lo = (addr + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+  const std::uintptr_t hi = (addr + bytes) / kHugePageBytes * kHugePageBytes;
+  return hi > lo ? AddressRange{lo, hi} : AddressRange{};
+}
+
+/// Asks Linux to back the whole 2 MiB pages inside [p, p + bytes) with
+/// transparent huge pages (where the system allows them on request). A fresh
+/// activation buffer is then mapped in a few faults per 2 MiB instead of 512,
+/// and read through fewer TLB entries. Only whole pages inside the block are
+/// advised, so no memory is added; the advice is a hint and its failure is
+/// harmless.
+inline void advise_huge_pages(void* p, std::size_t bytes) noexcept {
+  const AddressRange r = huge_page_interior(reinterpret_cast<std::uintptr_t>(p), bytes);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  if (r.last > r.first) (void)madvise(reinterpret_cast<void*>(r.first), r.last - r.first, MADV_HUGEPAGE);
+#else
+  (void)r;
+#endif
+}
+
+/// `bytes` rounded up to a whole number of kTensorAlignment.
+inline std::size_t aligned_size(std::size_t bytes) noexcept {
+  return (bytes + kTensorAlignment - 1) / kTensorAlignment * kTensorAlignment;
+}
+
+/// A fresh kTensorAlignment-aligned block of at least `bytes` (null for 0),
+/// released with std::free (AlignedFree).
+inline void* aligned_alloc_bytes(std::size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const std::size_t rounded = aligned_size(bytes);
+  void* p = std::aligned_alloc(kTensorAlignment, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  advise_huge_pages(p, rounded);
+  return p;
+}
+
+/// Blocks from this size up go through the cache; smaller ones go straight to
+/// the C library, which keeps them in its own free lists anyway.
+inline constexpr std::size_t kStorageCacheMinBytes = std::size_t(1) << 20;
+
+/// Whether the cache starts enabled: not in AddressSanitizer builds, where a
+/// reused block would hide a use after free from the sanitizer.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kStorageCacheDefault = false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kStorageCacheDefault = false;
+#else
+inline constexpr bool kStorageCacheDefault = true;
+#endif
+#else
+inline constexpr bool kStorageCacheDefault = true;
+#endif
+
+/// A block and its true size (a cached block may be a little larger than asked).
+struct StorageBlock {
+  void* data = nullptr;
+  std::size_t bytes = 0;
+};
+
+/// The process-wide cache of large blocks. Thread-safe. Blocks of at least
+/// kStorageCacheMinBytes are counted as live from allocate to release. A
+/// released block is kept (when the cache is enabled); allocate takes the
+/// smallest kept block of the asked size up to 1/8 more. On a miss it frees
+/// kept blocks, largest first, until live + kept + the new block fit under
+/// the peak of live bytes, and only then asks the C library.
+class StorageCache {
+ public:
+  /// The one cache; never destroyed, so tensors in static storage may outlive
+  /// every other static object.
+  static StorageCache& instance() {
+    static StorageCache* const cache = new StorageCache();
+    return *cache;
+  }
+
+  StorageBlock allocate(std::size_t bytes) {
+    if (bytes == 0) return {};
+    const std::size_t rounded = aligned_size(bytes);
+    if (rounded < kStorageCacheMinBytes) return {aligned_alloc_bytes(rounded), rounded};
+    std::vector<void*> evicted;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = kept_.lower_bound(rounded);
+      if (it != kept_.end() && it->first <= rounded + rounded / 8) {
+        const StorageBlock b{it->second, it->first};
+        kept_.erase(it);
+        kept_bytes_ -= b.bytes;
+        live_bytes_ += b.bytes;
+        ++hits_;
+        return b;
+      }
+      while (!kept_.empty() && live_bytes_ + kept_bytes_ + rounded > peak_bytes_) {
+        auto last = std::prev(kept_.end());
+        evicted.push_back(last->second);
+        kept_bytes_ -= last->first;
+        kept_.erase(last);
+      }
+      live_bytes_ += rounded;  // counted before the allocation, undone if it throws
+      ++misses_;
+      if (live_bytes_ + kept_bytes_ > peak_bytes_) peak_bytes_ = live_bytes_ + kept_bytes_;
+    }
+    for (void* p : evicted) std::free(p);
+    try {
+      return {aligned_alloc_bytes(rounded), rounded};
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_bytes_ -= rounded;
+      throw;
+    }
+  }
+
+  void release(const StorageBlock& b) noexcept {
+    if (b.data == nullptr) return;
+    if (b.bytes < kStorageCacheMinBytes) {
+      std::free(b.data);
+      return;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      live_bytes_ -= b.bytes;
+      if (enabled_) {
+        try {
+          kept_.emplace(b.bytes, b.data);
+          kept_bytes_ += b.bytes;
+          return;
+        } catch (...) {  // no memory for the map's node: free the block instead
+        }
+      }
+    }
+    std::free(b.data);
+  }
+
+  /// Frees every kept block, and lowers the peak to what is live now.
+  void clear() noexcept {
+    std::multimap<std::size_t, void*> kept;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      kept.swap(kept_);
+      kept_bytes_ = 0;
+      peak_bytes_ = live_bytes_;
+    }
+    for (auto& [bytes, p] : kept) std::free(p);
+  }
+
+  void set_enabled(bool on) noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      enabled_ = on;
+    }
+    if (!on) clear();
+  }
+
+  struct Stats {
+    bool enabled = false;
+    std::size_t live_bytes = 0, kept_bytes = 0, peak_bytes = 0, kept_blocks = 0;
+    std::size_t hits = 0, misses = 0;
+  };
+  Stats stats() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {enabled_, live_bytes_, kept_bytes_, peak_bytes_, kept_.size(), hits_, misses_};
+  }
+
+ private:
+  StorageCache() = default;
+
+  mutable std::mutex mutex_;
+  std::multimap<std::size_t, void*> kept_;  // kept blocks by size
+  bool enabled_ = kStorageCacheDefault;
+  std::size_t live_bytes_ = 0, kept_bytes_ = 0, peak_bytes_ = 0;
+  std::size_t hits_ = 0, misses_ = 0;
+};
+
+/// A tensor's deleter: hands its block back to the cache.
+struct StorageRelease {
+  std::size_t bytes = 0;
+  void operator()(void* p) const noexcept { StorageCache::instance().release({p, bytes}); }
+};
+
+}  // namespace detail
+
+/// What the storage cache holds: whether it is on, the bytes of large blocks
+/// (kStorageCacheMinBytes and up) in tensors now, kept for reuse, and the
+/// peak of the two together, and how many allocations reused a kept block.
+using StorageCacheStats = detail::StorageCache::Stats;
+inline StorageCacheStats storage_cache_stats() { return detail::StorageCache::instance().stats(); }
+
+/// Hands every kept block back to the C library (after a burst of work, say).
+inline void release_cached_storage() noexcept { detail::StorageCache::instance().clear(); }
+
+/// Turns the storage cache on or off (off releases what it keeps). It is on by
+/// default, except in AddressSanitizer builds.
+inline void set_storage_cache(bool enabled) noexcept { detail::StorageCache::instance().set_enabled(enabled); }
+
+}  // namespace r2plus1d
