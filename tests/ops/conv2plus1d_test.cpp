@@ -282,6 +282,87 @@ TEST(Conv2Plus1dStream, ChunkTilingDependsOnSizesOnly) {
   EXPECT_GE(t.columns, 16);
 }
 
+// On the rows kernels, chunks whose last packet would leave more than 1/32 of
+// their lanes idle are cut at whole packets of positions instead (layer2's
+// 28x28 frames with 16-float packets). Either way the chunks, and the pieces
+// cut from them, cover every position of the frame once, in order.
+TEST(Conv2Plus1dStream, ChunksCoverTheFrameAtWholePacketsWhereTheyPay) {
+  constexpr index_t L = ops::detail::rows_packet_size<float>;
+  struct Case {
+    index_t h, w;
+  };
+  for (const Case c : {Case{28, 28}, Case{30, 26}, Case{56, 56}, Case{40, 40}, Case{33, 47}})
+    for (const bool rows : {true, false})
+      for (const int threads : {1, 2, 9, 16}) {
+        const Tensor<float, 5> x({1, 4, 8, c.h, c.w}), ws({6, 4, 1, 3, 3}), wt({5, 6, 3, 1, 1});
+        const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{1, 0, 0}, 1, 1};
+        const Shape<5> mid{1, 6, 8, c.h, c.w}, out{1, 5, 8, c.h, c.w};
+        const index_t HW = c.h * c.w;
+        const auto tiling = ops::detail::conv2plus1d_tiling(HW, 4 * 9, 4);
+        const int before = get_num_threads();
+        set_num_threads(threads);
+        const ops::detail::ChunkedPlan<float> plan(x.cview(), ws.cview(), ps, wt.cview(), pt, mid, tiling, out, rows);
+        set_num_threads(before);
+        const std::string at = std::to_string(c.h) + "x" + std::to_string(c.w) + (rows ? " rows " : " packed ") +
+                               std::to_string(threads) + " threads";
+        const index_t idle = (L - tiling.columns % L) % L;
+        EXPECT_EQ(plan.packets, rows && idle * 32 > tiling.columns + idle) << at;
+        if (L == 16 && c.h == 28 && c.w == 28) {
+          EXPECT_EQ(plan.packets, rows) << at;
+        }
+        if (c.h == 56 && c.w == 56) {
+          EXPECT_FALSE(plan.packets) << at;
+        }
+        index_t next = 0;
+        for (index_t j = 0; j < plan.chunks; ++j) {
+          const index_t first = plan.chunk_start(j), len = plan.chunk_start(j + 1) - first;
+          ASSERT_EQ(first, next) << at;
+          if (plan.packets) {
+            EXPECT_EQ(first % L, 0) << at;
+            if (j + 1 < plan.chunks) {
+              EXPECT_LE(std::abs(len - (plan.chunk_start(1) - plan.chunk_start(0))), L) << at;
+            }
+          } else {
+            EXPECT_EQ(first, j * tiling.columns) << at;
+          }
+          for (index_t q = 0; q < plan.pieces; ++q) {
+            index_t p0 = 0, count = 0;
+            plan.positions(q * plan.chunks + j, p0, count);
+            ASSERT_EQ(p0, next) << at << " chunk " << j << " piece " << q;
+            next += count;
+          }
+          ASSERT_EQ(next, plan.chunk_start(j + 1)) << at;
+        }
+        EXPECT_EQ(next, HW) << at;
+      }
+}
+
+// The same bits for any thread count on chunks cut at whole packets, and the
+// values of the two convs.
+TEST(Conv2Plus1dStream, ChunksAtWholePacketsAreExact) {
+  set_conv_kernels(ConvKernels::kRows);
+  for (const Shape<5> shape : {Shape<5>{1, 6, 6, 28, 28}, Shape<5>{2, 5, 7, 30, 26}}) {
+    Tensor<float, 5> x(shape), ws({9, shape[1], 1, 3, 3}), wt({shape[1], 9, 3, 1, 1});  // in place: Cout = Cin
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+    for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
+    const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{1, 0, 0}, 1, 1};
+    const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
+    for (const int threads : {2, 3, 16})
+      for (const bool in_place : {false, true}) {
+        const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
+        for (index_t i = 0; i < got.numel(); ++i)
+          ASSERT_EQ(got.data()[i], want.data()[i]) << threads << " threads" << (in_place ? " in place" : "") << " at "
+                                                   << i;
+      }
+    std::vector<float> s1(9, 0.75f), b1(9, 0.01f);
+    const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
+    const Tensor<float, 5> two = ops::conv3d_fused<float>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
+    EXPECT_TRUE((test::matches_reference<float, 5>(want.cview(), two.cview(), "conv2plus1d/float", "packet chunks")));
+  }
+  set_conv_kernels(ConvKernels::kAuto);
+}
+
 // Restores the convolution kernels' setting on scope exit.
 class ConvKernelsGuard {
  public:

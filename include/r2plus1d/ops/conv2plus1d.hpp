@@ -118,18 +118,30 @@ inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index
 /// for one frame (input channels D frames apart), the split over threads
 /// (conv2plus1d_split), and the positions of each task. Task k is chunk
 /// k % chunks, piece (k / chunks) % pieces, segment k / (chunks * pieces).
+///
+/// Chunk j is positions [j * columns, (j + 1) * columns), except where the rows
+/// kernels would leave more than 1/32 of each chunk's lanes idle in its last
+/// packet (28x28 frames: chunks of 196 positions, 12 idle lanes of 208). Then
+/// (`packets`) the chunks are cut at whole packets of positions, the first
+/// P mod chunks of them one packet longer (P packets in a frame), so that only
+/// the frame's last tile has idle lanes, and chunks differ by at most one
+/// packet. A chunk that starts inside a row gathers one more input row, which
+/// costs more than the lanes save where they are fewer (56x56 frames: 8 of
+/// 400). The rows kernels' outputs do not depend on the cut.
 template <class T>
 struct ChunkedPlan {
   index_t D, Cin, Cm, Cout, in_plane, HW, kt, st, pd, Dt;
   Conv3dGeometry gs;
   index_t Ks, columns, chunks, pieces, segments, units, tasks, seg_frames, widest = 0;
+  bool packets = false;
 
   ChunkedPlan(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
               TensorView<const T, 5> wt, const Conv3dParams& pt, const Shape<5>& mid,
-              const Conv2plus1dTiling& tiling, const Shape<5>& out)
+              const Conv2plus1dTiling& tiling, const Shape<5>& out, bool rows_kernels = false)
       : D(x.size(2)), Cin(x.size(1)), Cm(mid[1]), Cout(out[1]), in_plane(x.size(3) * x.size(4)),
         HW(mid[3] * mid[4]), kt(wt.size(2)), st(pt.stride.d), pd(pt.padding.d), Dt(out[2]),
-        gs(conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps)) {
+        gs(conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps)),
+        packets(rows_kernels && idle_lanes_share(tiling.columns) * 32 > 1) {
     gs.in_channel_stride = D * in_plane;
     Ks = gs.depth();
     columns = tiling.columns;
@@ -146,13 +158,26 @@ struct ChunkedPlan {
       widest = std::max(widest, count);
     }
   }
+  /// The share of its last packet's lanes a run of n positions leaves idle.
+  static double idle_lanes_share(index_t n) {
+    constexpr index_t L = rows_packet_size<T>;
+    const index_t idle = (L - n % L) % L;
+    return double(idle) / double(n + idle);
+  }
+  /// Where chunk j starts (j == chunks: HW).
+  index_t chunk_start(index_t j) const {
+    if (!packets) return std::min(HW, j * columns);
+    constexpr index_t L = rows_packet_size<T>;
+    const index_t P = (HW + L - 1) / L, base = P / chunks, extra = P % chunks;
+    return std::min(HW, (j * base + std::min(j, extra)) * L);
+  }
   /// Positions [p0, p0 + count) of the frame that task k computes.
   void positions(index_t k, index_t& p0, index_t& count) const {
-    constexpr index_t step = gemm_column_step<T>();
+    const index_t step = packets ? rows_packet_size<T> : gemm_column_step<T>();
     const index_t j = k % chunks, q = (k / chunks) % pieces;
-    const index_t chunk_count = std::min(columns, HW - j * columns);
+    const index_t first = chunk_start(j), chunk_count = chunk_start(j + 1) - first;
     const index_t a = column_piece_start(q, pieces, chunk_count, step);
-    p0 = j * columns + a;
+    p0 = first + a;
     count = column_piece_start(q + 1, pieces, chunk_count, step) - a;
   }
 };
@@ -383,7 +408,8 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
                          const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
                          const ConvEpilogue<T>& t_epi, const Shape<5>& mid, const Conv2plus1dTiling& tiling,
                          TensorView<T, 5> y) {
-  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape());
+  const bool rows = conv_kernels() == ConvKernels::kRows;
+  const ChunkedPlan<T> plan(x, ws, ps, wt, pt, mid, tiling, y.shape(), rows);
   const bool in_place = static_cast<const void*>(y.data()) == static_cast<const void*>(x.data());
   if (in_place && plan.segments > 1) {
     Tensor<T, 5> tmp = Tensor<T, 5>::empty(y.shape());
@@ -391,7 +417,7 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
     std::memcpy(y.data(), tmp.data(), sizeof(T) * static_cast<std::size_t>(tmp.numel()));
     return;
   }
-  if (conv_kernels() == ConvKernels::kRows)
+  if (rows)
     conv2plus1d_chunked_rows<T>(plan, x, ws, s_epi, wt, t_epi, y);
   else
     conv2plus1d_chunked_packed<T>(plan, x, ws, s_epi, wt, t_epi, y);
