@@ -120,14 +120,14 @@ inline Conv2plus1dSplit conv2plus1d_split(const Conv2plus1dTiling& tiling, index
 /// k % chunks, piece (k / chunks) % pieces, segment k / (chunks * pieces).
 ///
 /// Chunk j is positions [j * columns, (j + 1) * columns), except where the rows
-/// kernels would leave more than 1/32 of each chunk's lanes idle in its last
-/// packet (28x28 frames: chunks of 196 positions, 12 idle lanes of 208). Then
-/// (`packets`) the chunks are cut at whole packets of positions, the first
-/// P mod chunks of them one packet longer (P packets in a frame), so that only
-/// the frame's last tile has idle lanes, and chunks differ by at most one
-/// packet. A chunk that starts inside a row gathers one more input row, which
-/// costs more than the lanes save where they are fewer (56x56 frames: 8 of
-/// 400). The rows kernels' outputs do not depend on the cut.
+/// kernels would leave more than 1/64 of each chunk's lanes idle in its last
+/// packet (28x28 frames: chunks of 196 positions, 12 idle lanes of 208; 56x56:
+/// 8 of 400). Then (`packets`) the chunks are cut at whole packets of
+/// positions, the first P mod chunks of them one packet longer (P packets in a
+/// frame), so that only the frame's last tile has idle lanes, and chunks differ
+/// by at most one packet. A chunk that starts inside a row gathers one more
+/// input row, which would cost more than a few idle lanes save. The rows
+/// kernels' outputs do not depend on the cut.
 template <class T>
 struct ChunkedPlan {
   index_t D, Cin, Cm, Cout, in_plane, HW, kt, st, pd, Dt;
@@ -141,7 +141,7 @@ struct ChunkedPlan {
       : D(x.size(2)), Cin(x.size(1)), Cm(mid[1]), Cout(out[1]), in_plane(x.size(3) * x.size(4)),
         HW(mid[3] * mid[4]), kt(wt.size(2)), st(pt.stride.d), pd(pt.padding.d), Dt(out[2]),
         gs(conv3d_geometry({1, Cin, 1, x.size(3), x.size(4)}, ws.shape(), {1, Cm, 1, mid[3], mid[4]}, ps)),
-        packets(rows_kernels && idle_lanes_share(tiling.columns) * 32 > 1) {
+        packets(rows_kernels && idle_lanes_share(tiling.columns) * 64 > 1) {
     gs.in_channel_stride = D * in_plane;
     Ks = gs.depth();
     columns = tiling.columns;
