@@ -468,7 +468,10 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   constexpr index_t L = ops::detail::rows_packet_size<T>;
   const index_t mr = ops::detail::rows_tile<T>();
   std::uint64_t seed = 800;
-  for (const index_t m : {index_t(1), mr - 1, mr, 2 * mr + 3})
+  std::vector<index_t> ms;  // every height of a last, short block of rows, and whole blocks
+  for (index_t r = 1; r <= mr; ++r) ms.push_back(mr + r);
+  ms.push_back(1);
+  for (const index_t m : ms)
     for (const index_t n : {index_t(1), L - 1, 3 * L, 3 * L + 1, 7 * L + 5})
       for (const index_t k : {index_t(1), index_t(17)}) {
         if (m < 1) continue;
@@ -493,6 +496,23 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
           ops::detail::gemm_rows(m, n, k, packed.data(), exact.data(), offsets.data(), unpadded.data(), ldc, e,
                                  ops::detail::RowsOptions{false});
           ASSERT_EQ(0, std::memcmp(c.data(), unpadded.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
+          // A short last block computes only its rows, and each in the bits a
+          // full block gives it: the same rows inside a taller A.
+          if (m % mr != 0) {
+            const index_t tall = m + mr;
+            auto a_tall = test::random_tensor<T, 2>({tall, k}, seed++);
+            std::copy(a.data(), a.data() + m * k, a_tall.data());
+            std::vector<T> packed_tall(static_cast<std::size_t>(ops::detail::rows_packed_a_size<T>(tall, k)));
+            ops::detail::pack_rows_a(tall, k, a_tall.data(), k, packed_tall.data());
+            std::vector<T> scale_tall(static_cast<std::size_t>(tall), T(1)), shift_tall(scale_tall.size(), T(0));
+            std::copy(scale.data(), scale.data() + m, scale_tall.begin());
+            std::copy(shift.data(), shift.data() + m, shift_tall.begin());
+            const ops::detail::RowsEpilogue<T> et{e.scale != nullptr ? scale_tall.data() : nullptr,
+                                                  e.shift != nullptr ? shift_tall.data() : nullptr, e.relu};
+            std::vector<T> c_tall(static_cast<std::size_t>(tall * ldc), T(-7));
+            ops::detail::gemm_rows(tall, n, k, packed_tall.data(), pool.data(), offsets.data(), c_tall.data(), ldc, et);
+            ASSERT_EQ(0, std::memcmp(c.data(), c_tall.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
+          }
           for (index_t i = 0; i < m; ++i) {
             for (index_t q = 0; q < n; ++q) {
               double s = 0;

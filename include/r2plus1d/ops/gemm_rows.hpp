@@ -81,21 +81,22 @@ struct RowsEpilogue {
   bool relu = false;
 };
 
-/// One register tile: `rows` (at most rows_tile) rows of C from r0 and `cols`
-/// (at most NV packets) columns, from one block of packed A and B's rows at
-/// b + offsets[s]; each B row is read for NV whole packets. The epilogue is
-/// applied before the store.
-template <class T, int NV>
+/// One register tile: MR (at most rows_tile) rows of C from r0 and `cols`
+/// (at most NV packets) columns, from the first MR rows of one block of packed
+/// A and B's rows at b + offsets[s]; each B row is read for NV whole packets.
+/// The epilogue is applied before the store. `rows` is MR.
+template <class T, int NV, int MR = kRowsTileRows>
 void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
                       index_t rows, index_t cols, const RowsEpilogue<T>& e) {
   using Packet = RowsPacket<T>;
   using namespace Eigen::internal;
-  constexpr int MR = kRowsTileRows;
+  static_assert(MR >= 1 && MR <= kRowsTileRows, "a tile holds at most rows_tile rows");
+  constexpr int block = kRowsTileRows;  // A's packed blocks keep their full height
   constexpr index_t L = rows_packet_size<T>;
   Packet acc[MR][NV];
   for (int i = 0; i < MR; ++i)
     for (int v = 0; v < NV; ++v) acc[i][v] = pset1<Packet>(T(0));
-  for (index_t s = 0; s < k; ++s, a += MR) {
+  for (index_t s = 0; s < k; ++s, a += block) {
     const T* row = b + offsets[s];
     Packet bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = ploadu<Packet>(row + v * L);
@@ -128,6 +129,18 @@ void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets,
   }
 }
 
+/// rows_tile_kernel for a block of `rows` rows of C (1 to rows_tile): a block
+/// cut short at m computes only its own rows, not the zeros packed after them
+/// (m = 64 in 9-row blocks: the last block holds 1 row).
+template <class T, int NV, int MR = kRowsTileRows>
+void rows_tile(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
+               index_t rows, index_t cols, const RowsEpilogue<T>& e) {
+  if constexpr (MR > 1) {
+    if (rows < MR) return rows_tile<T, NV, MR - 1>(k, a, b, offsets, c, ldc, r0, rows, cols, e);
+  }
+  rows_tile_kernel<T, NV, MR>(k, a, b, offsets, c, ldc, r0, rows, cols, e);
+}
+
 /// Bytes of B that gemm_rows runs every row block of A over before it moves
 /// on: a block of columns that stays in the L2 cache while the weights stream.
 inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
@@ -151,8 +164,8 @@ struct RowsOptions {
 /// b + offsets[s] (see RowsOptions for unpadded rows, runs of taps and several
 /// runs of columns). The columns go in blocks of whole tiles holding about
 /// kRowsBlockBytes of B, each through every row block of A, tile by tile.
-/// Every output is one in-order sum over the depth, whatever the tiles. Every output is one in-order sum over
-/// the depth, whatever the tiles. Single-threaded.
+/// Every output is one in-order sum over the depth, whatever the tiles.
+/// Single-threaded.
 template <class T>
 void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
                index_t ldc, const RowsEpilogue<T>& epilogue = {}, const RowsOptions& opt = {}) {
@@ -198,11 +211,11 @@ void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, c
         T* out = tile.c + r0 * ldc;
         static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
         if (vectors == 3)
-          rows_tile_kernel<T, 3>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+          rows_tile<T, 3>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
         else if (vectors == 2)
-          rows_tile_kernel<T, 2>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+          rows_tile<T, 2>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
         else
-          rows_tile_kernel<T, 1>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+          rows_tile<T, 1>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
       }
     }
   }
