@@ -411,6 +411,110 @@ TYPED_TEST(Conv3dOp, PhaseRowsUnderEveryCut) {
   }
 }
 
+TYPED_TEST(Conv3dOp, ThinKernelMatchesItsDefinition) {
+  // gemm_thin against the sum in double: every height of a short last block
+  // of rows, columns in whole packets and with 1 to packet - 1 more (the
+  // transposed tail), depths in one block and in several with a remainder, an
+  // empty depth (the epilogue of 0), and each epilogue. Whole-packet columns
+  // are one in-order sum: the same bits whatever the depth blocks and however
+  // the rows are shared out.
+  using T = TypeParam;
+  constexpr index_t L = ops::detail::rows_packet_size<T>;
+  const index_t mr = ops::detail::rows_tile<T>(), nr = ops::detail::cols_tile<T>();
+  std::uint64_t seed = 1100;
+  for (const index_t m : {index_t(1), mr - 1, mr, mr + 1, 3 * mr + 2})
+    for (const index_t n : {index_t(1), L - 1, L, nr, nr + 1, 2 * nr + L + 3})
+      for (const index_t k : {index_t(0), index_t(1), index_t(19), index_t(2 * L + 5)}) {
+        const auto a = test::random_tensor<T, 2>({m, std::max<index_t>(k, 1)}, seed++);
+        const auto b = test::random_tensor<T, 2>({std::max<index_t>(k, 1), n}, seed++);
+        const index_t whole = n / L * L;
+        std::vector<T> bt(static_cast<std::size_t>(std::max<index_t>(1, (n - whole) * k)));
+        for (index_t t = whole; t < n; ++t)
+          for (index_t s = 0; s < k; ++s) bt[static_cast<std::size_t>((t - whole) * k + s)] = b(s, t);
+        const auto scale = test::random_tensor<T, 1>({m}, seed++);
+        const auto shift = test::random_tensor<T, 1>({m}, seed++);
+        const index_t lda = std::max<index_t>(k, 1), ldc = n + 2;
+        for (int variant = 0; variant < 3; ++variant) {
+          const ops::detail::RowsEpilogue<T> e{variant == 2 ? scale.data() : nullptr,
+                                               variant >= 1 ? shift.data() : nullptr, variant == 2};
+          auto run = [&](index_t split, index_t depth_block) {
+            std::vector<T> c(static_cast<std::size_t>(m * ldc), T(-7));
+            ops::detail::gemm_thin(0, split, n, k, a.data(), lda, b.data(), n, bt.data(), k, c.data(), ldc, e,
+                                   depth_block);
+            ops::detail::gemm_thin(split, m, n, k, a.data(), lda, b.data(), n, bt.data(), k, c.data(), ldc, e,
+                                   depth_block);
+            return c;
+          };
+          const std::vector<T> c = run(m, ops::detail::kThinDepthBlock);
+          const std::string at = std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k) +
+                                 " epilogue " + std::to_string(variant);
+          for (index_t i = 0; i < m; ++i) {
+            for (index_t q = 0; q < n; ++q) {
+              double sum = 0;
+              for (index_t r = 0; r < k; ++r) sum += static_cast<double>(a(i, r)) * static_cast<double>(b(r, q));
+              if (e.scale != nullptr) sum *= static_cast<double>(scale(i));
+              if (e.shift != nullptr) sum += static_cast<double>(shift(i));
+              if (e.relu && sum < 0) sum = 0;
+              ASSERT_LE(std::abs(static_cast<double>(c[static_cast<std::size_t>(i * ldc + q)]) - sum),
+                        test::sum_tolerance<T>(std::max<index_t>(k, 1)) * 2)
+                  << at << " at (" << i << ", " << q << ")";
+            }
+            for (index_t q = n; q < ldc; ++q) ASSERT_EQ(c[static_cast<std::size_t>(i * ldc + q)], T(-7)) << at;
+          }
+          for (const index_t split : {index_t(0), std::min(m, mr), m / 2})
+            for (const index_t depth_block : {index_t(5), index_t(16), ops::detail::kThinDepthBlock}) {
+              const std::vector<T> other = run(split, depth_block);
+              for (index_t i = 0; i < m; ++i) {
+                const index_t upto = depth_block == ops::detail::kThinDepthBlock ? n : whole;
+                ASSERT_EQ(0, std::memcmp(c.data() + i * ldc, other.data() + i * ldc, sizeof(T) * upto))
+                    << at << " rows split at " << split << ", depth blocks of " << depth_block << ", row " << i;
+              }
+            }
+        }
+      }
+}
+
+TYPED_TEST(Conv3dOp, ThinUnderEveryCut) {
+  // Small frames on the rows kernels (conv3d_thin): layer4's spatial conv on
+  // 7x7 frames, a strided 1x1 shortcut, a strided and padded temporal kernel,
+  // a full 3x3x3 kernel with groups and dilation, frames that read only
+  // padding, and one whose columns exceed the gathering budget (two or more
+  // chunks). Each must match the direct definition with its epilogue, with
+  // the same bits for 1 to 5 threads.
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  const std::vector<Geometry> gs = {
+      {{1, 12, 2, 7, 7}, {23, 12, 1, 3, 3}, params(1, {0, 1, 1}), true},
+      {{2, 10, 4, 14, 14}, {19, 10, 1, 1, 1}, params({2, 2, 2}, 0), false},
+      {{1, 21, 4, 7, 7}, {13, 21, 3, 1, 1}, params({2, 1, 1}, {1, 0, 0}), true},
+      {{1, 8, 5, 6, 9}, {10, 4, 3, 3, 3}, params(1, {1, 2, 1}, {1, 2, 1}, 2), true},
+      {{1, 5, 2, 5, 5}, {9, 5, 3, 1, 1}, params(1, {3, 0, 0}), false},
+      {{1, 64, 13, 10, 10}, {5, 64, 3, 3, 3}, params(1, 1), true},
+  };
+  std::uint64_t seed = 1300;
+  for (const Geometry& geo : gs) {
+    const EpilogueCase<T> k(geo, seed);
+    const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
+    Tensor<T, 5> first;
+    for (const int threads : {1, 2, 3, 5}) {
+      set_num_threads(threads);
+      Tensor<T, 5> y = Tensor<T, 5>::empty(out);
+      ops::detail::conv3d_thin(g, x.data(), w.data(), epilogue, y.data());
+      if (threads == 1) {
+        EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
+            << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+        first = y;
+      } else {
+        EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
+            << threads << " threads, input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+      }
+    }
+  }
+  // The last geometry is gathered in more than one chunk of columns.
+  const index_t K = 64 * 27, P = 13 * 100;
+  EXPECT_GT(K * P * index_t(sizeof(T)), ops::detail::kThinColumnBudgetBytes);
+}
+
 TYPED_TEST(Conv3dOp, TemporalRowsUnderEveryCut) {
   // Temporal kernels on gemm_rows over the input in place
   // (conv3d_temporal_rows): temporal stride, dilation, groups, padding wide

@@ -3,7 +3,8 @@
 /// The kernels behind ops::conv3d: vol2col over chunks of output positions
 /// followed by a GEMM per (batch, group, chunk), a gather-only path for
 /// 1x1x1 kernels, temporal (kt, 1, 1) kernels as GEMMs over shifted or
-/// packed frames, and spatial kernels over gathered input rows (gemm_rows).
+/// packed frames, spatial kernels over gathered input rows (gemm_rows), and
+/// small frames against weights used as they lie (gemm_thin).
 /// Sizes come in a Conv3dGeometry already validated by conv3d_output_shape.
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include "r2plus1d/ops/conv_kernels.hpp"
 #include "r2plus1d/ops/gemm.hpp"
 #include "r2plus1d/ops/gemm_rows.hpp"
+#include "r2plus1d/ops/gemm_thin.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -951,6 +953,60 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
 /// conv3d_phase_rows, and temporal ones through conv3d_temporal_rows. Other
 /// temporal kernels go either straight through the input, one GEMM per tap
 /// (large frames, stride 1, packed kernels), or through conv3d_temporal_frames.
+/// Bytes of columns conv3d_thin gathers at once (a chunk of an image's positions).
+inline constexpr index_t kThinColumnBudgetBytes = index_t(8) << 20;
+
+/// Whether conv3d_gemm hands a convolution to conv3d_thin: with the rows
+/// kernels, a convolution on frames of fewer than kRowsMinPositions outputs
+/// (layer4's 7x7), whose weights outweigh its columns; but not a temporal
+/// kernel of stride 1 that conv3d_temporal_frames takes, which multiplies
+/// each tap's weights with whole frames faster (layer4's: 219 GFLOP/s with 1
+/// thread, against 196 to 205 here).
+inline bool thin_preferred(const Conv3dGeometry& g, index_t element_size) {
+  return conv_kernels() == ConvKernels::kRows && g.out_h * g.out_w < kRowsMinPositions &&
+         !(g.temporal_direct() && temporal_frames_ok(g, element_size));
+}
+
+/// A convolution on small frames: each image's columns (every output frame's
+/// positions, in chunks of about kThinColumnBudgetBytes at whole packets) are
+/// gathered once by the team (vol2col), and gemm_thin multiplies the weights,
+/// read as they lie, with them; the threads share the rows of weights, each
+/// streaming its own once per chunk. Outputs do not depend on the threads.
+template <class T>
+void conv3d_thin(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
+  constexpr index_t L = rows_packet_size<T>, mr = rows_tile<T>();
+  const index_t P = g.out_plane(), K = g.depth(), og = g.out_per_group(), ldy = g.out_cstride();
+  if (g.batch * P * og == 0) return;
+  const index_t by_budget = kThinColumnBudgetBytes / (std::max<index_t>(1, K) * index_t(sizeof(T))) / L * L;
+  const index_t columns = std::min(P, std::max(cols_tile<T>(), by_budget));
+  const index_t chunks = (P + columns - 1) / columns;
+  T* const col = thread_workspace<T>(K * columns + L * K, kPackedB);
+  T* const bt = col + K * columns;  // the chunk's columns past its last whole packet, transposed
+  const index_t blocks = (og + mr - 1) / mr;
+  const index_t workers = std::min<index_t>(get_num_threads(), std::max<index_t>(blocks, 1));
+  parallel_region(workers, [&](const Team& team) {
+    const index_t rank = team.rank(), size = team.size();
+    for (index_t key = 0; key < g.batch * g.groups * chunks; ++key) {
+      const index_t chunk = key % chunks, grp = (key / chunks) % g.groups, n = key / (chunks * g.groups);
+      const index_t p0 = chunk * columns, count = std::min(columns, P - p0), whole = count / L * L;
+      const T* xg = x + (n * g.in_channels + grp * g.in_per_group()) * g.in_cstride();
+      vol2col_chunk(g, xg, p0, count, col + rank * K / size * count, rank * K / size, (rank + 1) * K / size);
+      team.barrier();
+      for (index_t t = whole + rank; t < count; t += size)
+        for (index_t s = 0; s < K; ++s) bt[(t - whole) * K + s] = col[s * count + t];
+      team.barrier();
+      const index_t o0 = grp * og;
+      const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + o0 : nullptr,
+                              epilogue.shift != nullptr ? epilogue.shift + o0 : nullptr, epilogue.relu};
+      const index_t r_begin = std::min(og, rank * blocks / size * mr);
+      const index_t r_end = std::min(og, (rank + 1) * blocks / size * mr);
+      gemm_thin(r_begin, r_end, count, K, w + o0 * K, K, col, count, bt, K, y + (n * g.out_channels + o0) * ldy + p0,
+                ldy, e);
+      team.barrier();
+    }
+  });
+}
+
 template <class T>
 void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
@@ -969,6 +1025,10 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const bool rows = conv_kernels() == ConvKernels::kRows;
   if (rows && g.temporal_whole_frames() && g.out_h * g.out_w >= kRowsMinPositions) {
     conv3d_temporal_rows(g, x, w, epilogue, y);
+    return;
+  }
+  if (thin_preferred(g, static_cast<index_t>(sizeof(T)))) {
+    conv3d_thin(g, x, w, epilogue, y);
     return;
   }
   // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
