@@ -185,6 +185,28 @@ struct EpilogueCase {
   }
 };
 
+// Runs conv(y) with 1, 2, 3 and 5 threads: with one it must match the direct
+// definition with its epilogue, and every other count must give the same
+// bits. Returns the one-thread output.
+template <class T, class Conv>
+Tensor<T, 5> expect_definition_with_any_threads(const EpilogueCase<T>& k, const Geometry& geo, Conv&& conv) {
+  Tensor<T, 5> first;
+  for (const int threads : {1, 2, 3, 5}) {
+    set_num_threads(threads);
+    Tensor<T, 5> y = Tensor<T, 5>::empty(k.out);
+    conv(y.data());
+    if (threads == 1) {
+      EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), k.want.cview())), test::sum_tolerance<T>(k.g.depth()) * 2)
+          << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+      first = y;
+    } else {
+      EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
+          << threads << " threads, input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
+    }
+  }
+  return first;
+}
+
 std::vector<Geometry> geometries() {
   return {
       {{2, 4, 5, 9, 11}, {8, 4, 3, 3, 3}, params(1, 1), true},
@@ -494,21 +516,9 @@ TYPED_TEST(Conv3dOp, ThinUnderEveryCut) {
   std::uint64_t seed = 1300;
   for (const Geometry& geo : gs) {
     const EpilogueCase<T> k(geo, seed);
-    const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
-    Tensor<T, 5> first;
-    for (const int threads : {1, 2, 3, 5}) {
-      set_num_threads(threads);
-      Tensor<T, 5> y = Tensor<T, 5>::empty(out);
-      ops::detail::conv3d_thin(g, x.data(), w.data(), epilogue, y.data());
-      if (threads == 1) {
-        EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
-            << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
-        first = y;
-      } else {
-        EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
-            << threads << " threads, input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
-      }
-    }
+    expect_definition_with_any_threads(k, geo, [&](T* y) {
+      ops::detail::conv3d_thin(k.g, k.x.data(), k.w.data(), k.epilogue, y);
+    });
   }
   // The last geometry is gathered in more than one chunk of columns.
   const index_t K = 64 * 27, P = 13 * 100;
@@ -536,20 +546,8 @@ TYPED_TEST(Conv3dOp, TemporalRowsUnderEveryCut) {
     const EpilogueCase<T> k(geo, seed);
     const auto& [x, w, out, g, want, epilogue] = std::tie(k.x, k.w, k.out, k.g, k.want, k.epilogue);
     ASSERT_TRUE(g.temporal_whole_frames());
-    Tensor<T, 5> first;
-    for (const int threads : {1, 2, 3, 5}) {
-      set_num_threads(threads);
-      Tensor<T, 5> y = Tensor<T, 5>::empty(out);
-      ops::detail::conv3d_temporal_rows(g, x.data(), w.data(), epilogue, y.data());
-      if (threads == 1) {
-        EXPECT_LE((test::max_abs_diff<T, 5>(y.cview(), want.cview())), test::sum_tolerance<T>(g.depth()) * 2)
-            << "input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
-        first = y;
-      } else {
-        EXPECT_TRUE((test::bit_identical<T, 5>(first.cview(), y.cview())))
-            << threads << " threads, input " << format_shape<5>(geo.x) << " weight " << format_shape<5>(geo.w);
-      }
-    }
+    const Tensor<T, 5> first = expect_definition_with_any_threads(
+        k, geo, [&](T* y) { ops::detail::conv3d_temporal_rows(k.g, k.x.data(), k.w.data(), k.epilogue, y); });
     // The same clip as frames [1, 1 + D) of a longer one: channels further apart.
     Tensor<T, 5> longer = Tensor<T, 5>::empty({geo.x[0], geo.x[1], geo.x[2] + 2, geo.x[3], geo.x[4]});
     const index_t plane = geo.x[3] * geo.x[4];
