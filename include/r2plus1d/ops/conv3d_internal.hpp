@@ -996,12 +996,13 @@ void conv3d_thin(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
         for (index_t s = 0; s < K; ++s) bt[(t - whole) * K + s] = col[s * count + t];
       team.barrier();
       const index_t o0 = grp * og;
-      const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + o0 : nullptr,
-                              epilogue.shift != nullptr ? epilogue.shift + o0 : nullptr, epilogue.relu};
       const index_t r_begin = std::min(og, rank * blocks / size * mr);
       const index_t r_end = std::min(og, (rank + 1) * blocks / size * mr);
-      gemm_thin(r_begin, r_end, count, K, w + o0 * K, K, col, count, bt, K, y + (n * g.out_channels + o0) * ldy + p0,
-                ldy, e);
+      T* const yg = y + (n * g.out_channels + o0) * ldy + p0;
+      gemm_thin(r_begin, r_end, count, K, w + o0 * K, K, col, count, bt, K, yg, ldy);
+      // The epilogue as the packed kernels apply it, one pass over the few
+      // outputs: y * scale + shift rounds as the same expression elsewhere.
+      for (index_t r = r_begin; r < r_end; ++r) apply_epilogue(epilogue, o0 + r, yg + r * ldy, count);
       team.barrier();
     }
   });
