@@ -287,7 +287,7 @@ TEST(Conv2Plus1dStream, ChunkTilingDependsOnSizesOnly) {
 // 56x56 and layer2's 28x28 frames with 16-float packets). Either way the chunks, and the pieces
 // cut from them, cover every position of the frame once, in order.
 TEST(Conv2Plus1dStream, ChunksCoverTheFrameAtWholePacketsWhereTheyPay) {
-  constexpr index_t L = ops::detail::rows_packet_size<float>;
+  const index_t L = ops::detail::rows_packet_size<float>();
   struct Case {
     index_t h, w;
   };

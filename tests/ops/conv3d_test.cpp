@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -441,7 +442,7 @@ TYPED_TEST(Conv3dOp, ThinKernelMatchesItsDefinition) {
   // are one in-order sum: the same bits whatever the depth blocks and however
   // the rows are shared out.
   using T = TypeParam;
-  constexpr index_t L = ops::detail::rows_packet_size<T>;
+  const index_t L = ops::detail::rows_packet_size<T>();
   const index_t mr = ops::detail::rows_tile<T>(), nr = ops::detail::cols_tile<T>();
   std::uint64_t seed = 1100;
   for (const index_t m : {index_t(1), mr - 1, mr, mr + 1, 3 * mr + 2})
@@ -567,7 +568,7 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   // overlapping), sizes off the register tile in both directions, and each
   // epilogue, NaN kept through the ReLU.
   using T = TypeParam;
-  constexpr index_t L = ops::detail::rows_packet_size<T>;
+  const index_t L = ops::detail::rows_packet_size<T>();
   const index_t mr = ops::detail::rows_tile<T>();
   std::uint64_t seed = 800;
   std::vector<index_t> ms;  // every height of a last, short block of rows, and whole blocks
@@ -640,14 +641,33 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   for (const T v : c) EXPECT_TRUE(std::isnan(v));
 }
 
-#ifdef R2PLUS1D_TEST_NO_AVX512
-TEST(RowsKernelBuild, WithoutAvx512) {
-  // This binary is the build for CPUs without AVX-512: its rows kernels must
-  // be the 16-register ones, or the tests above checked the wrong code.
-  EXPECT_EQ(ops::detail::rows_packet_size<float>, 8);
-  EXPECT_EQ(ops::detail::rows_tile<float>(), 4);
+TEST(RowsKernelIsa, RunsTheOneAskedFor) {
+  // ctest runs these tests once per instruction set this CPU has
+  // (R2PLUS1D_ISA): each run must use that set's kernels, or the tests above
+  // checked the wrong code.
+  const char* asked = std::getenv("R2PLUS1D_ISA");
+  const Isa isa = active_isa();
+  if (asked != nullptr && *asked != '\0' && std::string(asked) != "auto") {
+    EXPECT_STREQ(isa_name(isa), asked);
+  }
+  EXPECT_TRUE(isa_supported(isa));
+  const auto& k = ops::detail::rows_kernels<float>();
+  EXPECT_EQ(k.isa, isa);
+  const index_t lanes = isa == Isa::kAvx512 ? 16 : isa == Isa::kAvx2 ? 8 : 4;
+  EXPECT_EQ(k.lanes, lanes);
+  EXPECT_EQ(ops::detail::rows_kernels<double>().lanes, lanes / 2);
+  EXPECT_EQ(ops::detail::rows_packet_size<float>(), lanes);
 }
-#endif
+
+TEST(RowsKernelIsa, UnsupportedIsAnOptionError) {
+  for (const Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
+    if (isa_supported(isa)) continue;
+    EXPECT_THROW(set_isa(isa), OptionError) << isa_name(isa);
+  }
+  EXPECT_NO_THROW(set_isa(Isa::kGeneric));
+  EXPECT_EQ(active_isa(), Isa::kGeneric);
+  set_isa(Isa::kAuto);
+}
 
 TEST(Conv3dChunks, BoundedAndIndependentOfThreads) {
   // Columns per chunk: the whole image, or an even split of it (a multiple of 4,

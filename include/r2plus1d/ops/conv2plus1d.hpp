@@ -160,20 +160,20 @@ struct ChunkedPlan {
   }
   /// The share of its last packet's lanes a run of n positions leaves idle.
   static double idle_lanes_share(index_t n) {
-    constexpr index_t L = rows_packet_size<T>;
+    const index_t L = rows_packet_size<T>();
     const index_t idle = (L - n % L) % L;
     return double(idle) / double(n + idle);
   }
   /// Where chunk j starts (j == chunks: HW).
   index_t chunk_start(index_t j) const {
     if (!packets) return std::min(HW, j * columns);
-    constexpr index_t L = rows_packet_size<T>;
+    const index_t L = rows_packet_size<T>();
     const index_t P = (HW + L - 1) / L, base = P / chunks, extra = P % chunks;
     return std::min(HW, (j * base + std::min(j, extra)) * L);
   }
   /// Positions [p0, p0 + count) of the frame that task k computes.
   void positions(index_t k, index_t& p0, index_t& count) const {
-    const index_t step = packets ? rows_packet_size<T> : gemm_column_step<T>();
+    const index_t step = packets ? rows_packet_size<T>() : gemm_column_step<T>();
     const index_t j = k % chunks, q = (k / chunks) % pieces;
     const index_t first = chunk_start(j), chunk_count = chunk_start(j + 1) - first;
     const index_t a = column_piece_start(q, pieces, chunk_count, step);
@@ -353,7 +353,7 @@ void conv2plus1d_chunked_rows(const ChunkedPlan<T>& plan, TensorView<const T, 5>
   // A task's ring: slot s (frames f = s mod kt) holds the Cm channels of one
   // intermediate frame, `count` positions each, one after another, and a
   // packet past the last slot that the kernel may read.
-  const index_t ring_elems = kt * Cm * plan.widest + rows_packet_size<T>;
+  const index_t ring_elems = kt * Cm * plan.widest + rows_packet_size<T>();
   T* const rings = thread_workspace<T>(plan.tasks * ring_elems, kWindow);
   // Both convs' weights packed once for gemm_rows, shared by every chunk and
   // frame; the temporal ones with their depth tap-major, (tap, channel), so

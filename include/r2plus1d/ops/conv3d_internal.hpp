@@ -628,7 +628,7 @@ void conv3d_temporal_frames(const Conv3dGeometry& g, const T* x, const T* w, con
 /// pack_rows_a_block for every block of rows of A(m, k), all threads together.
 template <class T, class At>
 void pack_rows_a_parallel(index_t m, index_t k, At&& at, T* dst) {
-  constexpr index_t mr = rows_tile<T>();
+  const index_t mr = rows_tile<T>();
   parallel_for(0, (m + mr - 1) / mr, [&](index_t b) { pack_rows_a_block(m, k, b * mr, at, dst); });
 }
 
@@ -707,7 +707,7 @@ void gather_strided_row(const T* src, index_t len, index_t first, index_t step, 
 /// gathered rows of every output row they touch, and a packet read past them.
 template <class T>
 index_t phase_rows_values(const Conv3dGeometry& g, const PhaseRows& layout, index_t count) {
-  return layout.values(g, (count + g.out_w - 2) / g.out_w + 1) + rows_packet_size<T>;
+  return layout.values(g, (count + g.out_w - 2) / g.out_w + 1) + rows_packet_size<T>();
 }
 
 /// offsets[s] for each tap s = (c, i, j) of the kernel, for the gathered rows
@@ -746,7 +746,7 @@ const T* gather_phase_rows(const Conv3dGeometry& g, const PhaseRows& layout, con
             gather_strided_row(xf + c * g.in_cstride() + ih * g.in_w, g.in_w, j * g.dilation.w - g.padding.w,
                                g.stride.w, OW, dst);
         }
-  std::fill(dst, dst + rows_packet_size<T>, T(0));  // read past the last run, never used
+  std::fill(dst, dst + rows_packet_size<T>(), T(0));  // read past the last run, never used
   if (offsets != nullptr) phase_rows_offsets(g, layout, p0, count, offsets);
   return rows + (p0 - oh0 * OW);
 }
@@ -793,7 +793,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
     // Weights larger than an image's gathered rows: every frame of an image is
     // gathered once, by the team, and the work is cut by output channels, so
     // that each block of weights streams once per image and serves every frame.
-    constexpr index_t mr = rows_tile<T>();
+    const index_t mr = rows_tile<T>();
     const index_t blocks = (M + mr - 1) / mr;
     T* const frames = thread_workspace<T>(g.out_d * stride, kPackedB);
     // Output frames [u_lo, u_hi) read input frames inside the clip.
@@ -866,7 +866,7 @@ template <class T>
 void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t G = g.groups, cg = g.in_per_group(), og = g.out_per_group(), kt = g.k_d;
   const index_t K = cg * kt, HW = g.out_h * g.out_w, ldy = g.out_cstride();
-  constexpr index_t mr = rows_tile<T>();
+  const index_t mr = rows_tile<T>();
   const index_t per_group = rows_packed_a_size<T>(og, K);
   T* const packed = thread_workspace<T>(G * per_group, kPackedA);
   for (index_t grp = 0; grp < G; ++grp)  // depth tap-major: step i * cg + c is channel c of tap i
@@ -974,7 +974,7 @@ inline bool thin_preferred(const Conv3dGeometry& g, index_t element_size) {
 /// streaming its own once per chunk. Outputs do not depend on the threads.
 template <class T>
 void conv3d_thin(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
-  constexpr index_t L = rows_packet_size<T>, mr = rows_tile<T>();
+  const index_t L = rows_packet_size<T>(), mr = rows_tile<T>();
   const index_t P = g.out_plane(), K = g.depth(), og = g.out_per_group(), ldy = g.out_cstride();
   if (g.batch * P * og == 0) return;
   const index_t by_budget = kThinColumnBudgetBytes / (std::max<index_t>(1, K) * index_t(sizeof(T))) / L * L;

@@ -7,39 +7,35 @@
 /// registers, vectorised along the positions: for each step of the depth it
 /// loads the tile's run of every B row once and broadcasts one weight per
 /// channel. It suits thin products (few output channels, where packing B
-/// would cost as much as using it) and stays in Eigen's packet primitives,
-/// so it runs on every instruction set Eigen vectorises for.
+/// would cost as much as using it). The microkernels are those of the
+/// instruction set chosen at run time (kernels/rows_kernels.hpp).
 ///
 /// Every output is one sum over the depth in order, one fused multiply-add
 /// per step, whatever the tile it falls in: its bits do not depend on how the
 /// columns or rows are cut.
 
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <vector>
 
 #include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/ops/kernels/rows_kernels.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// The packet the rows kernel computes with, its width, and the tile: as
-/// many channel rows as leave registers for the tile's B values and one
-/// broadcast weight (27 accumulators of 32 registers, 12 of 16).
+/// The register tile of the kernels in use (rows_kernels): rows_tile<T>()
+/// output channels by cols_tile<T>() output positions, in vectors of
+/// rows_packet_size<T>() values. Fixed for the process once the ISA is.
 template <class T>
-using RowsPacket = typename Eigen::internal::packet_traits<T>::type;
-template <class T>
-inline constexpr index_t rows_packet_size = Eigen::internal::unpacket_traits<RowsPacket<T>>::size;
-inline constexpr int kRowsTileVectors = 3;
-inline constexpr int kRowsTileRows = (EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS) >= 32 ? 9 : 4;
-/// Output channels and positions of one register tile.
-template <class T>
-constexpr index_t rows_tile() {
-  return kRowsTileRows;
+index_t rows_tile() {
+  return rows_kernels<T>().mr;
 }
 template <class T>
-constexpr index_t cols_tile() {
-  return kRowsTileVectors * rows_packet_size<T>;
+index_t cols_tile() {
+  return rows_kernels<T>().cols();
+}
+template <class T>
+index_t rows_packet_size() {
+  return rows_kernels<T>().lanes;
 }
 
 /// Values A takes packed for gemm_rows: m rounded up to rows_tile, times k.
@@ -55,7 +51,7 @@ index_t rows_packed_a_size(index_t m, index_t k) {
 /// pack different ones.
 template <class T, class At>
 void pack_rows_a_block(index_t m, index_t k, index_t i0, At&& at, T* dst) {
-  constexpr index_t mr = rows_tile<T>();
+  const index_t mr = rows_tile<T>();
   const index_t rows = std::min(mr, m - i0);
   dst += i0 * k;
   for (index_t c = 0; c < k; ++c, dst += mr) {
@@ -70,75 +66,6 @@ template <class T>
 void pack_rows_a(index_t m, index_t k, const T* a, index_t lda, T* dst) {
   for (index_t i0 = 0; i0 < m; i0 += rows_tile<T>())
     pack_rows_a_block(m, k, i0, [&](index_t r, index_t c) { return a[r * lda + c]; }, dst);
-}
-
-/// What gemm_rows applies to row r of C as it stores it: c = c * scale[r] +
-/// shift[r] (either may be null: 1 and 0), then max(c, 0) if relu (NaN stays NaN).
-template <class T>
-struct RowsEpilogue {
-  const T* scale = nullptr;
-  const T* shift = nullptr;
-  bool relu = false;
-};
-
-/// One register tile: MR (at most rows_tile) rows of C from r0 and `cols`
-/// (at most NV packets) columns, from the first MR rows of one block of packed
-/// A and B's rows at b + offsets[s]; each B row is read for NV whole packets.
-/// The epilogue is applied before the store. `rows` is MR.
-template <class T, int NV, int MR = kRowsTileRows>
-void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
-                      index_t rows, index_t cols, const RowsEpilogue<T>& e) {
-  using Packet = RowsPacket<T>;
-  using namespace Eigen::internal;
-  static_assert(MR >= 1 && MR <= kRowsTileRows, "a tile holds at most rows_tile rows");
-  constexpr int block = kRowsTileRows;  // A's packed blocks keep their full height
-  constexpr index_t L = rows_packet_size<T>;
-  Packet acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v) acc[i][v] = pset1<Packet>(T(0));
-  for (index_t s = 0; s < k; ++s, a += block) {
-    const T* row = b + offsets[s];
-    Packet bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = ploadu<Packet>(row + v * L);
-    for (int i = 0; i < MR; ++i) {
-      const Packet w = pset1<Packet>(a[i]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = pmadd(w, bv[v], acc[i][v]);
-    }
-  }
-  const Packet zero = pset1<Packet>(T(0));
-  alignas(64) T tail[NV * L];
-  for (int i = 0; i < MR; ++i) {
-    if (i >= rows) break;
-    if (e.scale != nullptr) {
-      const Packet m = pset1<Packet>(e.scale[r0 + i]);
-      const Packet add = pset1<Packet>(e.shift != nullptr ? e.shift[r0 + i] : T(0));
-      for (int v = 0; v < NV; ++v) acc[i][v] = pmadd(acc[i][v], m, add);
-    } else if (e.shift != nullptr) {
-      const Packet add = pset1<Packet>(e.shift[r0 + i]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = padd(acc[i][v], add);
-    }
-    if (e.relu)
-      for (int v = 0; v < NV; ++v) acc[i][v] = pselect(pcmp_lt(acc[i][v], zero), zero, acc[i][v]);
-    T* out = c + i * ldc;
-    if (cols == NV * L) {
-      for (int v = 0; v < NV; ++v) pstoreu(out + v * L, acc[i][v]);
-    } else {
-      for (int v = 0; v < NV; ++v) pstoreu(tail + v * L, acc[i][v]);
-      std::copy(tail, tail + cols, out);
-    }
-  }
-}
-
-/// rows_tile_kernel for a block of `rows` rows of C (1 to rows_tile): a block
-/// cut short at m computes only its own rows, not the zeros packed after them
-/// (m = 64 in 9-row blocks: the last block holds 1 row).
-template <class T, int NV, int MR = kRowsTileRows>
-void rows_tile(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
-               index_t rows, index_t cols, const RowsEpilogue<T>& e) {
-  if constexpr (MR > 1) {
-    if (rows < MR) return rows_tile<T, NV, MR - 1>(k, a, b, offsets, c, ldc, r0, rows, cols, e);
-  }
-  rows_tile_kernel<T, NV, MR>(k, a, b, offsets, c, ldc, r0, rows, cols, e);
 }
 
 /// Bytes of B that gemm_rows runs every row block of A over before it moves
@@ -169,7 +96,8 @@ struct RowsOptions {
 template <class T>
 void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
                index_t ldc, const RowsEpilogue<T>& epilogue = {}, const RowsOptions& opt = {}) {
-  constexpr index_t mr = rows_tile<T>(), nr = cols_tile<T>(), L = rows_packet_size<T>;
+  const RowsKernelSet<T>& kernels = rows_kernels<T>();
+  const index_t mr = kernels.mr, nr = kernels.cols(), L = kernels.lanes;
   if (m <= 0 || n <= 0) return;
   const index_t a_depth = opt.a_depth > 0 ? opt.a_depth : k;
   // Every register tile's columns: where its B rows start, their offsets, its C.
@@ -209,13 +137,7 @@ void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, c
         const Tile& tile = tiles[t];
         const index_t vectors = (tile.cols + L - 1) / L;
         T* out = tile.c + r0 * ldc;
-        static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
-        if (vectors == 3)
-          rows_tile<T, 3>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
-        else if (vectors == 2)
-          rows_tile<T, 2>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
-        else
-          rows_tile<T, 1>(k, a, tile.b, tile.offsets, out, ldc, r0, rows, tile.cols, epilogue);
+        kernels.rows_tile(rows, vectors, k, a, tile.b, tile.offsets, out, ldc, r0, tile.cols, epilogue);
       }
     }
   }

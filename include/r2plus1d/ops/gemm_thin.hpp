@@ -18,8 +18,6 @@
 /// blocks; the last columns sum each depth block in packet lanes. Either way
 /// the bits depend only on the sizes, not on how rows are shared out.
 
-#include <Eigen/Core>
-
 #include <algorithm>
 #include <vector>
 
@@ -30,56 +28,6 @@ namespace r2plus1d::ops::detail {
 
 /// Depth of a block of gemm_thin: 512 steps of up to 98 columns is 200 KB of B.
 inline constexpr index_t kThinDepthBlock = 512;
-
-/// One register tile of gemm_thin: MR rows of C from r0 (at c) and NV whole
-/// packets of columns, over kk steps of the depth from A's rows at a (lda
-/// apart) and B's rows at b (ldb apart). Adds to C when `accumulate`; applies
-/// the epilogue when `e` is given.
-template <class T, int NV, int MR>
-void thin_tile_kernel(index_t kk, const T* a, index_t lda, const T* b, index_t ldb, T* c, index_t ldc, index_t r0,
-                      bool accumulate, const RowsEpilogue<T>* e) {
-  using Packet = RowsPacket<T>;
-  using namespace Eigen::internal;
-  constexpr index_t L = rows_packet_size<T>;
-  Packet acc[MR][NV];
-  for (int i = 0; i < MR; ++i)
-    for (int v = 0; v < NV; ++v)
-      acc[i][v] = accumulate ? ploadu<Packet>(c + i * ldc + v * L) : pset1<Packet>(T(0));
-  const T* rows[MR];
-  for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
-  for (index_t s = 0; s < kk; ++s, b += ldb) {
-    Packet bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = ploadu<Packet>(b + v * L);
-    for (int i = 0; i < MR; ++i) {
-      const Packet w = pset1<Packet>(rows[i][s]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = pmadd(w, bv[v], acc[i][v]);
-    }
-  }
-  const Packet zero = pset1<Packet>(T(0));
-  for (int i = 0; i < MR; ++i) {
-    if (e != nullptr) {
-      const Packet m = pset1<Packet>(e->scale != nullptr ? e->scale[r0 + i] : T(1));
-      const Packet add = pset1<Packet>(e->shift != nullptr ? e->shift[r0 + i] : T(0));
-      if (e->scale != nullptr)
-        for (int v = 0; v < NV; ++v) acc[i][v] = pmadd(acc[i][v], m, add);
-      else if (e->shift != nullptr)
-        for (int v = 0; v < NV; ++v) acc[i][v] = padd(acc[i][v], add);
-      if (e->relu)
-        for (int v = 0; v < NV; ++v) acc[i][v] = pselect(pcmp_lt(acc[i][v], zero), zero, acc[i][v]);
-    }
-    for (int v = 0; v < NV; ++v) pstoreu(c + i * ldc + v * L, acc[i][v]);
-  }
-}
-
-/// thin_tile_kernel for a block of `rows` rows (1 to rows_tile).
-template <class T, int NV, int MR = kRowsTileRows>
-void thin_tile(index_t rows, index_t kk, const T* a, index_t lda, const T* b, index_t ldb, T* c, index_t ldc,
-               index_t r0, bool accumulate, const RowsEpilogue<T>* e) {
-  if constexpr (MR > 1) {
-    if (rows < MR) return thin_tile<T, NV, MR - 1>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
-  }
-  thin_tile_kernel<T, NV, MR>(kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
-}
 
 /// The epilogue of one value of row r.
 template <class T>
@@ -92,22 +40,13 @@ T thin_epilogue(T v, index_t r, const RowsEpilogue<T>& e) {
 
 /// C(rows, cols) at c (+)= A(rows, kk) at a (lda) times the columns whose
 /// transposed copies are bt (ldbt apart, kk values each): per (row, column),
-/// a sum in packet lanes along the depth, then across the lanes.
+/// the kernels' dot product along the depth.
 template <class T>
-void thin_tail(index_t rows, index_t cols, index_t kk, const T* a, index_t lda, const T* bt, index_t ldbt, T* c,
-               index_t ldc, index_t r0, bool accumulate, const RowsEpilogue<T>* e) {
-  using Packet = RowsPacket<T>;
-  using namespace Eigen::internal;
-  constexpr index_t L = rows_packet_size<T>;
-  const index_t whole = kk / L * L;
+void thin_tail(const RowsKernelSet<T>& kernels, index_t rows, index_t cols, index_t kk, const T* a, index_t lda,
+               const T* bt, index_t ldbt, T* c, index_t ldc, index_t r0, bool accumulate, const RowsEpilogue<T>* e) {
   for (index_t i = 0; i < rows; ++i) {
-    const T* ai = a + i * lda;
     for (index_t t = 0; t < cols; ++t) {
-      const T* bj = bt + t * ldbt;
-      Packet acc = pset1<Packet>(T(0));
-      for (index_t s = 0; s < whole; s += L) acc = pmadd(ploadu<Packet>(ai + s), ploadu<Packet>(bj + s), acc);
-      T sum = predux(acc);
-      for (index_t s = whole; s < kk; ++s) sum += ai[s] * bj[s];
+      const T sum = kernels.dot(kk, a + i * lda, bt + t * ldbt);
       T& out = c[i * ldc + t];
       out = accumulate ? out + sum : sum;
       if (e != nullptr) out = thin_epilogue(out, r0 + i, *e);
@@ -125,7 +64,8 @@ template <class T>
 void gemm_thin(index_t r_begin, index_t r_end, index_t n, index_t k, const T* a, index_t lda, const T* b,
                index_t ldb, const T* bt, index_t ldbt, T* c, index_t ldc, const RowsEpilogue<T>& epilogue = {},
                index_t depth_block = kThinDepthBlock) {
-  constexpr index_t mr = rows_tile<T>(), nr = cols_tile<T>(), L = rows_packet_size<T>;
+  const RowsKernelSet<T>& kernels = rows_kernels<T>();
+  const index_t mr = kernels.mr, nr = kernels.cols(), L = kernels.lanes;
   if (r_end <= r_begin || n <= 0) return;
   const index_t whole = n / L * L;
   if (k <= 0) {  // an empty sum: the epilogue of 0
@@ -145,15 +85,9 @@ void gemm_thin(index_t r_begin, index_t r_end, index_t n, index_t k, const T* a,
       for (index_t c0 = 0; c0 < whole; c0 += nr) {
         const index_t vectors = std::min(nr, whole - c0) / L;
         const T* bb = b + k0 * ldb + c0;
-        static_assert(kRowsTileVectors == 3, "the dispatch below covers 1 to 3 packets");
-        if (vectors == 3)
-          thin_tile<T, 3>(rows, kk, ar, lda, bb, ldb, cr + c0, ldc, r0, accumulate, e);
-        else if (vectors == 2)
-          thin_tile<T, 2>(rows, kk, ar, lda, bb, ldb, cr + c0, ldc, r0, accumulate, e);
-        else
-          thin_tile<T, 1>(rows, kk, ar, lda, bb, ldb, cr + c0, ldc, r0, accumulate, e);
+        kernels.thin_tile(rows, vectors, kk, ar, lda, bb, ldb, cr + c0, ldc, r0, accumulate, e);
       }
-      if (whole < n) thin_tail(rows, n - whole, kk, ar, lda, bt + k0, ldbt, cr + whole, ldc, r0, accumulate, e);
+      if (whole < n) thin_tail(kernels, rows, n - whole, kk, ar, lda, bt + k0, ldbt, cr + whole, ldc, r0, accumulate, e);
     }
   }
 }

@@ -1,0 +1,45 @@
+#pragma once
+/// \file
+/// What every instruction set's rows microkernels provide (kernels/*.hpp),
+/// and the epilogue they apply: one table of entry points per ISA and element
+/// type, chosen once by rows_kernels<T>() (kernels/rows_kernels.hpp).
+
+#include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/ops/kernels/isa.hpp"
+
+namespace r2plus1d::ops::detail {
+
+/// What a kernel applies to row r of C as it stores it: c = c * scale[r] +
+/// shift[r] (either may be null: 1 and 0), then max(c, 0) if relu (NaN stays NaN).
+template <class T>
+struct RowsEpilogue {
+  const T* scale = nullptr;
+  const T* shift = nullptr;
+  bool relu = false;
+};
+
+/// One instruction set's microkernels for T: a register tile of `mr` output
+/// channels by up to `nv` vectors of `lanes` positions.
+///
+/// - rows_tile(rows, vectors, k, a, b, offsets, c, ldc, r0, cols, e): C's rows
+///   [r0, r0 + rows) (rows <= mr, at c) and `cols` columns (at most `vectors`
+///   vectors) = e(A * B), A packed in blocks of mr weights per depth step, row
+///   s of B at b + offsets[s], read for whole vectors.
+/// - thin_tile(rows, vectors, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e):
+///   C (+)= A * B over kk steps, A's rows lda apart as they lie, `vectors`
+///   whole vectors of B's rows (ldb apart); e applied when not null.
+/// - dot(n, a, b): the sum of a[s] * b[s] in vector lanes, then across them.
+template <class T>
+struct RowsKernelSet {
+  Isa isa = Isa::kGeneric;
+  index_t mr = 1, nv = 1, lanes = 1;
+  void (*rows_tile)(index_t, index_t, index_t, const T*, const T*, const index_t*, T*, index_t, index_t, index_t,
+                    const RowsEpilogue<T>&) = nullptr;
+  void (*thin_tile)(index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*, index_t, index_t, bool,
+                    const RowsEpilogue<T>*) = nullptr;
+  T (*dot)(index_t, const T*, const T*) = nullptr;
+
+  index_t cols() const { return nv * lanes; }
+};
+
+}  // namespace r2plus1d::ops::detail
