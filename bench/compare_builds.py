@@ -27,7 +27,7 @@ STAGES = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 
 def command(timer, threads, repeats):
-    return [timer, "--threads", str(threads), "--repeats", str(repeats), "--stages", "--no-sgemm"]
+    return [timer, "--threads", str(threads), "--repeats", str(repeats), "--stages", "--no-sgemm", "--no-peak"]
 
 
 def start(timer, threads, repeats, cores):

@@ -1,21 +1,26 @@
 // r2plus1d_forward_timer: times r2plus1d_18's inference on one clip, and the
-// reference sgemm, in one process. It needs only Eigen (no Google Benchmark),
+// references (the CPU's fp32 FMA peak and Eigen's sgemm), in one process. It needs only Eigen (no Google Benchmark),
 // so bench/compare_peers.py can build it with a bare compiler on any machine
 // and run it side by side with other runtimes.
 //
 //   r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] [--stages] [--no-sgemm]
+//                          [--no-peak]
 //
 // Prints one JSON object: every forward time in ms (after one warm-up pass),
 // their median, the network's conv GFLOP per pass (16x112x112 clips only, from
-// conv_shapes.hpp) and the sgemm GFLOP/s (1024^3, Eigen's OpenMP, median).
+// conv_shapes.hpp and ops/flops.hpp), the FMA peak at the same thread count
+// (fma_peak.hpp, about 0.2 s: the median of 5 slices, and the fastest),
+// "peak_fraction" (the median pass's conv GFLOP/s over that peak), and the
+// sgemm GFLOP/s (1024^3, Eigen's OpenMP, median) with "sgemm_fraction".
 // --stages (batch 1) also times the stem, each layer and the head of every
-// pass ("stages_ms"); --no-sgemm leaves the sgemm out (null).
+// pass ("stages_ms"); --no-sgemm and --no-peak leave those out (null).
 
 #include <Eigen/Core>
 
 #include <r2plus1d/r2plus1d.hpp>
 
 #include "conv_shapes.hpp"
+#include "fma_peak.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -115,7 +120,7 @@ double sgemm_gflops(int repeats) {
 int main(int argc, char** argv) {
   int threads = 1, repeats = 5;
   long batch = 1, t = 16, h = 112, w = 112;
-  bool stages = false, sgemm = true;
+  bool stages = false, sgemm = true, peak = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -129,6 +134,8 @@ int main(int argc, char** argv) {
       stages = true;
     } else if (a == "--no-sgemm") {
       sgemm = false;
+    } else if (a == "--no-peak") {
+      peak = false;
     } else if (a == "--clip" && has_value) {
       if (std::sscanf(argv[++i], "%ld,%ld,%ld", &t, &h, &w) != 3 || t < 1 || h < 1 || w < 1) {
         std::fprintf(stderr, "r2plus1d_forward_timer: --clip expects T,H,W, got '%s'\n", argv[i]);
@@ -137,7 +144,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] "
-                   "[--stages] [--no-sgemm]\n");
+                   "[--stages] [--no-sgemm] [--no-peak]\n");
       return 2;
     }
   }
@@ -176,11 +183,30 @@ int main(int argc, char** argv) {
                 "\"clip\": [%ld, %ld, %ld], \"ms\": ",
                 r2plus1d::conv_kernels_name(), threads, batch, t, h, w);
     print_list(ms);
-    std::printf(", \"median_ms\": %.3f, \"gflop\": %.3f, \"sgemm_gflops\": ", median(ms), gflop);
-    if (sgemm)
-      std::printf("%.2f", sgemm_gflops(repeats));
-    else
-      std::printf("null");
+    const double med = median(ms);
+    const double gflops = gflop > 0 ? gflop / (med * 1e-3) : 0.0;  // 0: FLOPs unknown for this clip
+    // the references right after the passes, at the same thread count
+    namespace fma = r2plus1d::bench::fma;
+    const fma::Peak fma_peak = peak ? fma::measure(threads) : fma::Peak{};
+    const double sgemm_rate = sgemm ? sgemm_gflops(repeats) : 0.0;
+    auto print_num = [](bool have, double v, const char* fmt) {
+      if (have)
+        std::printf(fmt, v);
+      else
+        std::printf("null");
+    };
+    std::printf(", \"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": ", med, gflop);
+    print_num(gflops > 0, gflops, "%.2f");
+    std::printf(", \"fma_isa\": \"%s\", \"fma_peak_gflops\": ", fma::kIsa);
+    print_num(peak, fma_peak.median_gflops, "%.2f");
+    std::printf(", \"fma_peak_best_gflops\": ");
+    print_num(peak, fma_peak.best_gflops, "%.2f");
+    std::printf(", \"peak_fraction\": ");
+    print_num(peak && gflops > 0, gflops / fma_peak.median_gflops, "%.4f");
+    std::printf(", \"sgemm_gflops\": ");
+    print_num(sgemm, sgemm_rate, "%.2f");
+    std::printf(", \"sgemm_fraction\": ");
+    print_num(sgemm && gflops > 0, gflops / sgemm_rate, "%.4f");
     if (stages) {
       const char* names[] = {"stem", "layer1", "layer2", "layer3", "layer4", "head"};
       std::printf(", \"stages_ms\": {");
