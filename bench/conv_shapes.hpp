@@ -56,4 +56,17 @@ inline const ConvShape kConvShapes[] = {
 };
 // clang-format on
 
+/// Found when the library has no ops::conv3d_algorithm (the C ellipsis makes
+/// it the last choice of overload resolution): no name.
+inline const char* conv3d_algorithm(...) { return nullptr; }
+
+/// What a conv of this shape runs on: the name ops::conv3d_algorithm gives
+/// (found through the Conv3dParams argument where the library has it), else
+/// the convolution kernels' family (conv_kernels_name).
+inline const char* conv_algorithm_name(const ConvShape& c) {
+  const ops::Conv3dParams p{c.stride, c.padding, Triple(1), 1};
+  const char* name = conv3d_algorithm(c.input, c.weight, p);
+  return name != nullptr ? name : conv_kernels_name();
+}
+
 }  // namespace r2plus1d::bench

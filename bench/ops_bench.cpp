@@ -17,6 +17,9 @@ void BM_conv(benchmark::State& state, const ConvShape& c) {
     benchmark::DoNotOptimize(y.data());
   }
   set_flops(state, ops::conv3d_flops(c.input, c.weight, p));
+  // for report.py's per-layer table: what the conv ran on, and how often r2plus1d_18 runs it per clip
+  state.SetLabel(conv_algorithm_name(c));
+  state.counters["r2plus1d_18_uses"] = c.uses_r2plus1d_18;
 }
 
 void BM_batch_norm(benchmark::State& state) {
