@@ -3,22 +3,33 @@
 runtimes found on this machine, side by side, at each thread count:
 
 - r2plus1d: bench/forward_timer.cpp (r2plus1d_forward_timer), which also
-  measures Eigen's sgemm in the same process;
-- PyTorch (torchvision's r2plus1d_18, eval, no_grad), in the default layout and
-  in channels_last_3d;
+  measures the CPU's fp32 FMA peak and Eigen's sgemm at the same thread count
+  in the same process, right after its passes;
+- torch-frozen, the PyTorch peer: torchvision's r2plus1d_18 as PyTorch users
+  run CPU inference (torch.jit.trace, torch.jit.freeze,
+  torch.jit.optimize_for_inference: BatchNorm folded into the convolutions,
+  which run on oneDNN);
+- eager PyTorch (eval, no_grad) in the default layout and in
+  channels_last_3d, as secondary lines, not the fair peer (--no-eager leaves
+  them out);
 - ONNX Runtime, on the same model exported to ONNX, when onnxruntime and onnx
   are importable.
 
 Runs are interleaved (every runtime once per round, --rounds rounds), and each
 figure is the median over all rounds, so that a machine's drift hits every
-runtime alike. A runtime that is missing is named and skipped. ONNX Runtime
-pins its threads to cores; --bind asks OpenMP to do the same for r2plus1d.
+runtime alike. Every runtime's rate is given as a fraction of the FMA peak
+(the median of the timer's peak measurements at that thread count) and of
+sgemm, and its time divided by torch-frozen's. A runtime that is missing is
+named and skipped. ONNX Runtime pins its threads to cores; --bind asks
+OpenMP to do the same for r2plus1d.
 
-    python3 bench/compare_peers.py --timer build/bench/r2plus1d_forward_timer [--threads 1,2]
+    python3 bench/compare_peers.py --timer build/bench/r2plus1d_forward_timer [--threads 1,2] [--no-eager]
     python3 bench/compare_peers.py --compile [--cxx g++] [--eigen /usr/include/eigen3]
 
 --compile builds the timer with the compiler alone (-O3 -march=native
--fopenmp), for machines without CMake's dependencies."""
+-fopenmp), for machines without CMake's dependencies. Without PyTorch in this
+Python, the script runs itself again with Debian's /usr/bin/python3 where
+that one has it."""
 
 import argparse
 import json
@@ -32,6 +43,7 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 def compile_timer(cxx, eigen, out):
@@ -75,6 +87,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per runtime per round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=None, help="also write every measurement to this file")
+    ap.add_argument("--no-eager", action="store_true", help="leave out eager PyTorch (secondary lines)")
     ap.add_argument("--bind", action="store_true",
                     help="run r2plus1d with OMP_PROC_BIND=spread OMP_PLACES=cores (unless already set)")
     a = ap.parse_args()
@@ -86,28 +99,46 @@ def main():
         sys.exit("compare_peers: %s not found; build it (cmake --build build --target r2plus1d_forward_timer) "
                  "or pass --compile" % timer)
 
-    peers = {}
+    peers = {}  # name: (set the thread count, one pass); the first is the peer the ratios divide by
+    frozen_name = None
     try:
         import torch
         import torchvision.models.video as tvv
+    except ImportError as e:
+        if (os.environ.get("R2PLUS1D_BENCH_REEXEC") != "1" and os.path.exists(DEBIAN_PYTHON)
+                and os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON)):
+            os.environ["R2PLUS1D_BENCH_REEXEC"] = "1"
+            sys.stdout.flush()
+            os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON] + sys.argv)
+        print("compare_peers: PyTorch is missing (%s); skipped (ONNX Runtime needs it for the export too)." % e)
+        model = None
+    else:
         torch.manual_seed(0)
         model = tvv.r2plus1d_18().eval()
         x = torch.randn(1, 3, 16, 112, 112)
-        model_cl = tvv.r2plus1d_18().eval().to(memory_format=torch.channels_last_3d)
-        model_cl.load_state_dict(model.state_dict())
-        x_cl = x.contiguous(memory_format=torch.channels_last_3d)
 
         def torch_run(m, inp):
             def f():
                 with torch.no_grad():
                     m(inp)
             return f
-        peers["PyTorch %s" % torch.__version__] = (lambda n: torch.set_num_threads(n), torch_run(model, x))
-        peers["PyTorch %s channels_last_3d" % torch.__version__] = (lambda n: torch.set_num_threads(n),
-                                                                     torch_run(model_cl, x_cl))
-    except ImportError as e:
-        print("compare_peers: PyTorch is missing (%s); skipped (ONNX Runtime needs it for the export too)." % e)
-        model = None
+        with torch.no_grad():
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+            frozen(x)
+            ref = model(x)
+            err = float((frozen(x) - ref).abs().max() / ref.abs().max())
+        print("compare_peers: torch-frozen's outputs within %.1e of eager torch's (max abs difference / max abs "
+              "value)" % err)
+        frozen_name = "torch-frozen: PyTorch %s, trace + freeze + optimize_for_inference" % torch.__version__
+        peers[frozen_name] = (lambda n: torch.set_num_threads(n), torch_run(frozen, x))
+        if not a.no_eager:
+            model_cl = tvv.r2plus1d_18().eval().to(memory_format=torch.channels_last_3d)
+            model_cl.load_state_dict(model.state_dict())
+            x_cl = x.contiguous(memory_format=torch.channels_last_3d)
+            peers["PyTorch %s eager (not the fair peer)" % torch.__version__] = (
+                lambda n: torch.set_num_threads(n), torch_run(model, x))
+            peers["PyTorch %s eager channels_last_3d (not the fair peer)" % torch.__version__] = (
+                lambda n: torch.set_num_threads(n), torch_run(model_cl, x_cl))
     if model is not None:
         try:
             import onnxruntime as ort
@@ -145,18 +176,22 @@ def main():
 
     results = []
     for n in threads:
-        ours_ms, sgemm, gflop, kernels = [], [], 0.0, "unknown"
+        ours_ms, sgemm, peak, gflop, kernels, isa = [], [], [], 0.0, "unknown", "?"
         peer_ms = {name: [] for name in peers}
         for _ in range(a.rounds):
             o = run_ours(timer, n, a.repeats, a.bind)
             ours_ms += o["ms"]
             sgemm.append(o["sgemm_gflops"])
+            peak.append(o["fma_peak_gflops"])
+            isa = o.get("fma_isa", isa)
             gflop = o["gflop"]
             kernels = o.get("conv_kernels", kernels)
             for name, (setup, fn) in peers.items():
                 setup(n)
                 peer_ms[name] += timed(fn, a.repeats)
         res = {"threads": n, "gflop": gflop, "conv_kernels": kernels, "sgemm_gflops": statistics.median(sgemm),
+               "fma_isa": isa, "fma_peak_gflops": statistics.median(peak), "fma_peak_rounds": peak,
+               "sgemm_rounds": sgemm, "r2plus1d_passes_ms": ours_ms,
                "r2plus1d_ms": statistics.median(ours_ms), "peers_ms": {k: statistics.median(v) for k, v in
                                                                         peer_ms.items()}}
         results.append(res)
@@ -174,17 +209,28 @@ def main():
           % (results[0]["gflop"], cpu, os.cpu_count() or 0, results[0].get("conv_kernels", "unknown"), a.rounds,
              a.repeats))
     print("")
-    print("| threads | runtime | ms per clip | GFLOP/s | of sgemm | r2plus1d's speedup |")
-    print("|---:|---|---:|---:|---:|---:|")
+    print("| threads | runtime | ms per clip | GFLOP/s | of FMA peak | of sgemm | time / torch-frozen |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    summary = []
     for r in results:
-        sg = r["sgemm_gflops"]
+        sg, pk = r["sgemm_gflops"], r["fma_peak_gflops"]
         rows = [("r2plus1d", r["r2plus1d_ms"])] + list(r["peers_ms"].items())
+        base = r["peers_ms"].get(frozen_name)
         for name, ms in rows:
             gfs = r["gflop"] / (ms / 1000.0)
-            print("| %d | %s | %.1f | %.1f | %.2f | %s |" % (r["threads"], name, ms, gfs, gfs / sg,
-                                                            "-" if name == "r2plus1d" else
-                                                            "%.2fx" % (ms / r["r2plus1d_ms"])))
-        print("| %d | Eigen sgemm 1024^3 | | %.1f | 1.00 | |" % (r["threads"], sg))
+            print("| %d | %s | %.1f | %.1f | %.2f | %.2f | %s |" % (r["threads"], name, ms, gfs, gfs / pk, gfs / sg,
+                                                                  "%.2f" % (ms / base) if base else "-"))
+        print("| %d | FMA peak (%s, same process as r2plus1d) | | %.1f | 1.00 | %.2f | |"
+              % (r["threads"], r["fma_isa"], pk, pk / sg))
+        print("| %d | Eigen sgemm 1024^3 | | %.1f | %.2f | 1.00 | |" % (r["threads"], sg, sg / pk))
+        if base:
+            ours_gfs, frozen_gfs = r["gflop"] / (r["r2plus1d_ms"] / 1e3), r["gflop"] / (base / 1e3)
+            summary.append("- %d thread(s): r2plus1d / torch-frozen time %.2f; of the FMA peak r2plus1d %.2f, "
+                           "torch-frozen %.2f" % (r["threads"], r["r2plus1d_ms"] / base, ours_gfs / pk,
+                                                  frozen_gfs / pk))
+    if summary:
+        print("")
+        print("\n".join(summary))
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"cpu": cpu, "results": results}, f, indent=1)
