@@ -405,6 +405,21 @@ TEST(ConvKernelsChoice, SettingEnvironmentAndCpu) {
     ::unsetenv("R2PLUS1D_CONV_KERNELS");
 }
 
+TEST(ConvAlgorithms, TheStreamedPairNamesItsPath) {
+  ConvKernelsGuard guard;
+  const ops::Conv3dParams spatial{1, Triple{0, 1, 1}, 1, 1}, temporal{1, Triple{1, 0, 0}, 1, 1};
+  set_conv_kernels(ConvKernels::kRows);
+  EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
+            "chunked_rows");
+  EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 16, 4, 7, 7}, {20, 16, 1, 3, 3}, spatial, {8, 20, 3, 1, 1}, temporal),
+            Eigen::internal::packet_traits<float>::size >= ops::detail::rows_packet_size<float>()
+                ? "framewise(thin, temporal_frames)"
+                : "framewise(thin, thin)");
+  set_conv_kernels(ConvKernels::kPacked);
+  EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
+            "chunked_packed");
+}
+
 TEST(ConvKernelsChoice, BothFamiliesAgree) {
   // The same convolutions on each family: a stem-like spatial conv, a strided
   // pointwise one, a temporal one on large frames, and (2+1)D pairs on the

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -639,6 +640,50 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   std::vector<T> c(static_cast<std::size_t>(L), T(0));
   ops::detail::gemm_rows<T>(1, L, 1, one.data(), b.data(), &zero, c.data(), L, {nullptr, nullptr, true});
   for (const T v : c) EXPECT_TRUE(std::isnan(v));
+}
+
+TEST(ConvAlgorithms, OneTableNamesWhatEachConvRuns) {
+  // Every algorithm of the table is the first to take some convolution of the
+  // networks' kinds, and conv3d_algorithm names it; each runs the
+  // convolution within the parity tolerance of the definition.
+  struct Restore {
+    ~Restore() { set_conv_kernels(ConvKernels::kAuto); }
+  } restore;
+  const ops::Conv3dParams spatial{1, Triple{0, 1, 1}, 1, 1}, temporal{1, Triple{1, 0, 0}, 1, 1};
+  const ops::Conv3dParams temporal2{Triple{2, 1, 1}, Triple{1, 0, 0}, 1, 1}, grouped{1, Triple{0, 1, 1}, 1, 2};
+  struct Case {
+    ConvKernels kernels;
+    Shape<5> x, w;
+    ops::Conv3dParams p;
+    const char* name;
+  };
+  const bool eigen_as_wide = Eigen::internal::packet_traits<float>::size >= ops::detail::rows_packet_size<float>();
+  const Case cases[] = {
+      {ConvKernels::kRows, {1, 8, 2, 16, 16}, {12, 8, 1, 3, 3}, spatial, "phase_rows"},
+      {ConvKernels::kRows, {1, 8, 4, 16, 16}, {6, 8, 3, 1, 1}, temporal, "temporal_rows"},
+      {ConvKernels::kRows, {1, 16, 2, 7, 7}, {20, 16, 1, 3, 3}, spatial, "thin"},
+      // small frames, stride-1 temporal: on Eigen's kernel when it is as wide as the ISA's
+      {ConvKernels::kRows, {1, 16, 4, 7, 7}, {20, 16, 3, 1, 1}, temporal, eigen_as_wide ? "temporal_frames" : "thin"},
+      {ConvKernels::kPacked, {1, 8, 4, 16, 16}, {6, 8, 3, 1, 1}, temporal, "temporal_taps"},
+      {ConvKernels::kPacked, {1, 8, 5, 16, 16}, {6, 8, 3, 1, 1}, temporal2, "temporal_frames"},
+      {ConvKernels::kPacked, {1, 8, 2, 16, 16}, {12, 8, 1, 3, 3}, spatial, "packed_gemm"},
+      {ConvKernels::kRows, {1, 8, 2, 16, 16}, {12, 4, 1, 3, 3}, grouped, "packed_gemm"},
+  };
+  std::uint64_t seed = 4200;
+  std::set<std::string> seen;
+  for (const Case& c : cases) {
+    set_conv_kernels(c.kernels);
+    EXPECT_STREQ(ops::conv3d_algorithm<float>(c.x, c.w, c.p), c.name) << format_shape<5>(c.x) << " " << format_shape<5>(c.w);
+    seen.insert(ops::conv3d_algorithm<float>(c.x, c.w, c.p));
+    const auto x = test::random_tensor<float, 5>(c.x, seed++);
+    const auto w = test::random_tensor<float, 5>(c.w, seed++);
+    const Tensor<float, 5> got = ops::conv3d<float>(x.cview(), w.cview(), nullptr, c.p);
+    const Tensor<float, 5> want = conv3d_naive<float>(x, w, nullptr, c.p);
+    const index_t terms = c.w[1] * c.w[2] * c.w[3] * c.w[4];
+    EXPECT_LE((test::max_abs_diff<float, 5>(got.cview(), want.cview())), test::sum_tolerance<float>(terms)) << c.name;
+  }
+  EXPECT_EQ(seen.size(), ops::detail::conv3d_algorithms<float>().size());
+  EXPECT_THROW(ops::conv3d_algorithm<float>({1, 3, 2, 8, 8}, {4, 5, 1, 3, 3}), ShapeError);
 }
 
 TEST(RowsKernelIsa, RunsTheOneAskedFor) {

@@ -423,6 +423,16 @@ void conv2plus1d_chunked(TensorView<const T, 5> x, TensorView<const T, 5> ws, co
     conv2plus1d_chunked_packed<T>(plan, x, ws, s_epi, wt, t_epi, y);
 }
 
+/// Output frames per group of the framewise path: as many as keep the window
+/// of intermediate frames (`frame` values each) within kWindowBudgetBytes, at
+/// least one.
+template <class T>
+index_t framewise_group(index_t frame, index_t kt, index_t st, index_t out_frames) {
+  const index_t frame_bytes = frame * static_cast<index_t>(sizeof(T));
+  const index_t fit = std::max<index_t>(1, kWindowBudgetBytes / std::max<index_t>(1, frame_bytes));
+  return std::max<index_t>(1, std::min<index_t>(out_frames, fit > kt ? (fit - kt) / st + 1 : 1));
+}
+
 /// The framewise path, for small frames: groups of output frames, each step a
 /// spatial conv of the new intermediate frames into a sliding window and a
 /// temporal conv over it, each parallel inside (conv3d_gemm).
@@ -434,10 +444,7 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
   const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = out[1];
   const index_t HW = mid[3] * mid[4];
   const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
-  // Output frames per group: as many as keep the window within budget, at least one.
-  const index_t frame_bytes = Cm * HW * static_cast<index_t>(sizeof(T));
-  const index_t fit = std::max<index_t>(1, kWindowBudgetBytes / std::max<index_t>(1, frame_bytes));
-  const index_t group = std::max<index_t>(1, std::min<index_t>(Dt, fit > kt ? (fit - kt) / st + 1 : 1));
+  const index_t group = framewise_group<T>(Cm * HW, kt, st, Dt);
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
   // The window lives in the calling thread's workspace (slot 1; the conv kernels'
   // column buffers use slot 0 of their worker threads).
@@ -489,6 +496,34 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
 }
 
 }  // namespace detail
+
+/// The name of the path conv2plus1d_fused takes for these shapes, for
+/// elements of T: "chunked_rows" or "chunked_packed" (large frames, in chunks
+/// of positions through the clip), or "framewise(S, T)" with the conv3d
+/// algorithms of the spatial and the temporal step of its first group of
+/// frames.
+template <class T = float>
+std::string conv2plus1d_algorithm(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
+                                  const Conv3dParams& pt) {
+  const Shape<5> out = conv2plus1d_output_shape(x, ws, ps, wt, pt);
+  const Shape<5> mid = conv3d_output_shape(x, ws, ps);
+  const detail::Conv2plus1dTiling tiling =
+      detail::conv2plus1d_tiling(mid[3] * mid[4], x[1] * ws[3] * ws[4], static_cast<index_t>(sizeof(T)));
+  if (tiling.chunks >= detail::kMinChunksPerFrame)
+    return conv_kernels() == ConvKernels::kRows ? "chunked_rows" : "chunked_packed";
+  const index_t kt = wt[2], st = pt.stride.d, pd = pt.padding.d, D = x[2];
+  const index_t group = detail::framewise_group<T>(mid[1] * mid[3] * mid[4], kt, st, out[2]);
+  const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
+  const index_t a = std::max<index_t>(0, -pd), b = std::max(a + 1, std::min<index_t>(D, (group - 1) * st - pd + kt));
+  detail::Conv3dGeometry gs =
+      detail::conv3d_geometry({1, x[1], b - a, x[3], x[4]}, ws, {1, mid[1], b - a, mid[3], mid[4]}, ps);
+  detail::Conv3dGeometry gt = detail::conv3d_geometry(
+      {1, mid[1], b - a, mid[3], mid[4]}, wt, {1, out[1], std::min(group, out[2]), mid[3], mid[4]},
+      Conv3dParams{Triple{st, 1, 1}, Triple{pd + a, 0, 0}, Triple(1), 1});
+  gs.out_channel_stride = gt.in_channel_stride = cap * mid[3] * mid[4];
+  return std::string("framewise(") + detail::conv3d_select<T>(gs).name + ", " + detail::conv3d_select<T>(gt).name +
+         ")";
+}
 
 /// conv2plus1d_fused into `y`, which must have the output shape. `y` may be
 /// the very storage of `x` when conv2plus1d_in_place_ok (then x is consumed);

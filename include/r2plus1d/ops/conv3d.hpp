@@ -8,7 +8,7 @@
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/core/tensor.hpp"
-#include "r2plus1d/ops/conv3d_internal.hpp"
+#include "r2plus1d/ops/conv3d_algorithms.hpp"
 
 namespace r2plus1d::ops {
 
@@ -88,6 +88,16 @@ inline Conv3dGeometry conv3d_geometry(const Shape<5>& in, const Shape<5>& w, con
   return g;
 }
 }  // namespace detail
+
+/// The name of the algorithm conv3d runs for an input of shape x and a weight
+/// of shape w with parameters p, for elements of T (see conv3d_algorithms.hpp:
+/// "phase_rows", "temporal_rows", "thin", "temporal_taps", "temporal_frames"
+/// or "packed_gemm"). Validates the shapes as conv3d does.
+template <class T = float>
+const char* conv3d_algorithm(const Shape<5>& x, const Shape<5>& w, const Conv3dParams& p = {}) {
+  const Shape<5> out = conv3d_output_shape(x, w, p);
+  return detail::conv3d_select<T>(detail::conv3d_geometry(x, w, out, p)).name;
+}
 
 /// conv3d followed by a per-output-channel epilogue, applied while each output
 /// block is still in cache: y = conv(x, w) * scale[o] + shift[o] (scale or shift

@@ -961,10 +961,14 @@ inline constexpr index_t kThinColumnBudgetBytes = index_t(8) << 20;
 /// (layer4's 7x7), whose weights outweigh its columns; but not a temporal
 /// kernel of stride 1 that conv3d_temporal_frames takes, which multiplies
 /// each tap's weights with whole frames faster (layer4's: 219 GFLOP/s with 1
-/// thread, against 196 to 205 here).
-inline bool thin_preferred(const Conv3dGeometry& g, index_t element_size) {
+/// thread, against 196 to 205 here) when Eigen's kernel, which runs it, is
+/// compiled for vectors as wide as the run-time ISA's (a build for this CPU;
+/// in a portable build Eigen has 4-float SSE2 vectors).
+template <class T>
+bool thin_preferred(const Conv3dGeometry& g) {
+  const bool eigen_as_wide = Eigen::internal::packet_traits<T>::size >= rows_packet_size<T>();
   return conv_kernels() == ConvKernels::kRows && g.out_h * g.out_w < kRowsMinPositions &&
-         !(g.temporal_direct() && temporal_frames_ok(g, element_size));
+         !(eigen_as_wide && g.temporal_direct() && temporal_frames_ok(g, static_cast<index_t>(sizeof(T))));
 }
 
 /// A convolution on small frames: each image's columns (every output frame's
@@ -1008,8 +1012,20 @@ void conv3d_thin(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   });
 }
 
+/// Whether conv3d_packed_gemm runs a temporal kernel as one GEMM per tap over
+/// shifted frames, its weights regrouped as (tap, out, in / groups): with the
+/// packed kernels, a stride-1 (kt, 1, 1) kernel on at least
+/// kTemporalDirectMinPositions outputs.
+inline bool temporal_taps_preferred(const Conv3dGeometry& g) {
+  return conv_kernels() == ConvKernels::kPacked && !g.identity_gather() && g.temporal_direct() &&
+         g.out_plane() >= kTemporalDirectMinPositions;
+}
+
+/// Any convolution on Eigen's packed GEMM kernel: per (image, group, chunk of
+/// positions, block of output channels), the columns gathered (vol2col) or
+/// packed from the input, or, for temporal_taps_preferred, one GEMM per tap.
 template <class T>
-void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
+void conv3d_packed_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t P = g.out_plane();
   const index_t ldy = g.out_cstride();
   const index_t K = g.depth();
@@ -1018,27 +1034,8 @@ void conv3d_gemm(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpil
   const index_t per_image = g.groups * t.chunks * t.row_blocks;
   const index_t tasks = g.batch * per_image;
   if (tasks == 0) return;
-  if (phase_rows_preferred(g)) {
-    conv3d_phase_rows(g, x, w, epilogue, y);
-    return;
-  }
   const bool direct = g.identity_gather();
-  const bool rows = conv_kernels() == ConvKernels::kRows;
-  if (rows && g.temporal_whole_frames() && g.out_h * g.out_w >= kRowsMinPositions) {
-    conv3d_temporal_rows(g, x, w, epilogue, y);
-    return;
-  }
-  if (thin_preferred(g, static_cast<index_t>(sizeof(T)))) {
-    conv3d_thin(g, x, w, epilogue, y);
-    return;
-  }
-  // Direct temporal path: weights regrouped as (tap, out, in / groups), one GEMM per tap.
-  const bool temporal = !rows && !direct && g.temporal_direct() && P >= kTemporalDirectMinPositions;
-  // Other temporal kernels: input frames packed once.
-  if (!temporal && temporal_frames_ok(g, static_cast<index_t>(sizeof(T)))) {
-    conv3d_temporal_frames(g, x, w, epilogue, y, temporal_frames_blocking<T>(g));
-    return;
-  }
+  const bool temporal = temporal_taps_preferred(g);
   const index_t cin = g.in_per_group(), HW = g.out_h * g.out_w;
   T* taps = nullptr;
   if (temporal) {

@@ -2,18 +2,20 @@
 /// \file
 /// Which family of convolution kernels runs. Both give the same convolutions
 /// within the parity tolerances, and each gives the same bits for any thread
-/// count; they differ in speed from one CPU to another:
+/// count:
 ///
+/// - rows (the default): the library's own microkernels (kernels/), for the
+///   best instruction set the CPU has, chosen at run time: gemm_rows reads the
+///   input rows in place (gathered once per frame for spatial kernels) and
+///   packs nothing but the weights; gemm_thin multiplies small frames with the
+///   weights as they lie;
 /// - packed: Eigen's GEMM kernel, with each convolution's columns packed into
-///   its panels (straight from the input) and the weights packed once per call;
-/// - rows: gemm_rows, which reads the input rows in place (gathered once per
-///   frame for spatial kernels) and packs nothing but the weights.
+///   its panels and the weights packed once per call. Eigen vectorises for the
+///   flags the program is compiled with only (SSE2 in a build without -march).
 ///
-/// On AMD's AVX-512 cores the rows kernels measured about 1.3x faster over
-/// r2plus1d_18; on Intel's, from level to 10% slower. The default is rows on
-/// AMD CPUs in builds for AVX-512 and packed elsewhere (AVX2-only CPUs were
-/// not measured); the R2PLUS1D_CONV_KERNELS environment variable (rows, packed
-/// or auto) and set_conv_kernels override it.
+/// The R2PLUS1D_CONV_KERNELS environment variable (rows, packed or auto) and
+/// set_conv_kernels choose the other. conv3d_algorithms.hpp says which
+/// algorithm of the family each convolution runs.
 
 #include <atomic>
 #include <cstdlib>
@@ -31,16 +33,6 @@ inline std::atomic<int>& conv_kernels_setting() {
   return setting;
 }
 
-/// kRows on AMD CPUs in builds for AVX-512 (where it was measured faster),
-/// kPacked elsewhere.
-inline ConvKernels conv_kernels_for_this_cpu() {
-#if defined(__AVX512F__) && (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-  __builtin_cpu_init();
-  if (__builtin_cpu_is("amd")) return ConvKernels::kRows;
-#endif
-  return ConvKernels::kPacked;
-}
-
 /// The choice of R2PLUS1D_CONV_KERNELS, or kAuto when it is unset or empty.
 /// Throws OptionError for any other value.
 inline ConvKernels conv_kernels_from_environment() {
@@ -55,18 +47,17 @@ inline ConvKernels conv_kernels_from_environment() {
 }  // namespace detail
 
 /// Sets the convolution kernels every later call uses (kAuto: the
-/// environment's choice, else the CPU's).
+/// environment's choice, else rows).
 inline void set_conv_kernels(ConvKernels k) { detail::conv_kernels_setting().store(static_cast<int>(k)); }
 
 /// The convolution kernels in use: set_conv_kernels's choice, else
-/// R2PLUS1D_CONV_KERNELS's, else the CPU's. Never kAuto.
+/// R2PLUS1D_CONV_KERNELS's, else rows. Never kAuto.
 inline ConvKernels conv_kernels() {
   const auto set = static_cast<ConvKernels>(detail::conv_kernels_setting().load());
   if (set != ConvKernels::kAuto) return set;
   static const ConvKernels from_environment = detail::conv_kernels_from_environment();
   if (from_environment != ConvKernels::kAuto) return from_environment;
-  static const ConvKernels for_cpu = detail::conv_kernels_for_this_cpu();
-  return for_cpu;
+  return ConvKernels::kRows;
 }
 
 /// "rows" or "packed": the family conv_kernels() names.
