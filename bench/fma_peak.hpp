@@ -124,18 +124,22 @@ struct Peak {
 inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
   using clock = std::chrono::steady_clock;
   volatile float sink = 0.0f;
-  // calibrate: a short run gives the step rate, then slices of seconds / slices each
-  std::int64_t steps = 1 << 14;
-  double t = 0;
-  for (;;) {
+  // Calibrate on this thread alone, outside any parallel region (on a busy
+  // machine one descheduled thread would stretch a parallel run): the fastest
+  // of 3 runs of 5+ ms gives the step rate of one core, and the slices get
+  // seconds / slices each at that rate.
+  std::int64_t steps = 1 << 12;
+  auto time_run = [&sink](std::int64_t n) {
     const auto t0 = clock::now();
-    sink = sink + run_threads(threads, steps);
-    t = std::chrono::duration<double>(clock::now() - t0).count();
-    if (t > 0.005 || steps > (std::int64_t(1) << 40)) break;
-    steps *= 4;
-  }
+    sink = sink + run(n, 1.0f);
+    return std::chrono::duration<double>(clock::now() - t0).count();
+  };
+  double t = time_run(steps);
+  while (t < 0.005 && steps < (std::int64_t(1) << 40)) t = time_run(steps *= 2);
+  t = std::min({t, time_run(steps), time_run(steps)});
   const std::int64_t slice_steps =
       std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(steps) * (seconds / slices) / t));
+  sink = sink + run_threads(threads, slice_steps / 16);  // wakes the threads
   std::vector<double> rates;
   for (int s = 0; s < slices; ++s) {
     const auto t0 = clock::now();
