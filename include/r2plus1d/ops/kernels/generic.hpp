@@ -53,6 +53,8 @@ constexpr int kTileRows = 8;
 constexpr int kTileRows = 4;
 #endif
 
+constexpr int kTileVectors = 3;
+
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
 
 }  // namespace r2plus1d::ops::detail::kernels_generic

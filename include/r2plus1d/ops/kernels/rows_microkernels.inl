@@ -4,12 +4,11 @@
 // defining there
 //   template <class T> struct Vec   // V, L (lanes), load, store, set1, fma(a, b, c) = a * b + c, add, relu
 //   constexpr int kTileRows;        // MR: output channels of a register tile
+//   constexpr int kTileVectors;     // NV: vectors of positions of a register tile (1 to 3)
 // The tile is MR output channels by kTileVectors vectors of positions: for
 // each step of the depth it loads the tile's run of one B row and broadcasts
 // one weight per channel, one fused multiply-add per (channel, vector).
 // Every output is one in-order sum over the depth, whatever tile it falls in.
-
-constexpr int kTileVectors = 3;
 
 /// The epilogue on one register row: v * scale + shift (fused), or v + shift,
 /// then relu. `i` is the row of C.
@@ -109,17 +108,19 @@ void thin_tile_of(index_t rows, index_t kk, const T* a, index_t lda, const T* b,
 template <class T>
 void rows_tile(index_t rows, index_t vectors, index_t k, const T* a, const T* b, const index_t* offsets, T* c,
                index_t ldc, index_t r0, index_t cols, const RowsEpilogue<T>& e) {
-  static_assert(kTileVectors == 3, "the switch below covers 1 to 3 vectors");
-  if (vectors == 3) rows_tile_of<T, 3>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
-  else if (vectors == 2) rows_tile_of<T, 2>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
+  static_assert(kTileVectors >= 1 && kTileVectors <= 3, "the switch below covers 1 to 3 vectors");
+  constexpr int v3 = kTileVectors >= 3 ? 3 : 1, v2 = kTileVectors >= 2 ? 2 : 1;
+  if (vectors == 3) rows_tile_of<T, v3>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
+  else if (vectors == 2) rows_tile_of<T, v2>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
   else rows_tile_of<T, 1>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
 }
 
 template <class T>
 void thin_tile(index_t rows, index_t vectors, index_t kk, const T* a, index_t lda, const T* b, index_t ldb, T* c,
                index_t ldc, index_t r0, bool accumulate, const RowsEpilogue<T>* e) {
-  if (vectors == 3) thin_tile_of<T, 3>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
-  else if (vectors == 2) thin_tile_of<T, 2>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
+  constexpr int v3 = kTileVectors >= 3 ? 3 : 1, v2 = kTileVectors >= 2 ? 2 : 1;
+  if (vectors == 3) thin_tile_of<T, v3>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
+  else if (vectors == 2) thin_tile_of<T, v2>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
   else thin_tile_of<T, 1>(rows, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e);
 }
 
