@@ -126,26 +126,28 @@ def layer_table(rows, rows_ref):
     r2plus1d_18_uses counter > 0), with its fraction of the FMA peak and of
     sgemm, the algorithm (or kernel family) it ran on, and its share of the
     network's conv time per clip."""
-    convs = [(r, ref) for (r, _), ref in zip(rows, rows_ref)
+    convs = [(r, best, ref) for (r, best), ref in zip(rows, rows_ref)
              if r["name"].startswith("conv/") and r.get("r2plus1d_18_uses", 0) > 0]
     if not convs:
         return []
     total = {}
-    for r, _ in convs:
+    for r, _, _ in convs:
         t = threads_of(r["name"])
         total[t] = total.get(t, 0.0) + r["r2plus1d_18_uses"] * ms_of(r)
     lines = ["r2plus1d_18's convolutions one by one (ops::conv3d on the layer's shape, no BN/ReLU epilogue; "
              "`uses`: occurrences per clip; `share`: uses x time over the sum of the table's uses x time at "
-             "that thread count)", "",
-             "| conv | uses | threads | time (ms) | GFLOP/s | of FMA peak | of sgemm | share | algorithm |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r, ref in sorted(convs, key=lambda p: threads_of(p[0]["name"])):
+             "that thread count; the fastest repetition against the fastest FMA peak in the last column but one)", "",
+             "| conv | uses | threads | time (ms) | GFLOP/s | of FMA peak | of sgemm | share | fastest, of fastest "
+             "peak | algorithm |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r, best, ref in sorted(convs, key=lambda p: threads_of(p[0]["name"])):
         t = threads_of(r["name"])
         base = re.sub(r"/(threads|batch|min_time|real_time)[^/]*", "", r["name"])[len("conv/"):]
         uses = int(r["r2plus1d_18_uses"])
-        lines.append("| %s | %d | %d | %.2f | %.1f | %.2f | %.2f | %.2f | %s |"
+        lines.append("| %s | %d | %d | %.2f | %.1f | %.2f | %.2f | %.2f | %.2f | %s |"
                      % (base, uses, t, ms_of(r), r["FLOP/s"] / 1e9, r["FLOP/s"] / ref["fma_peak"][0],
-                        r["FLOP/s"] / ref["sgemm"][0], uses * ms_of(r) / total[t], r.get("label", "") or "?"))
+                        r["FLOP/s"] / ref["sgemm"][0], uses * ms_of(r) / total[t],
+                        best["FLOP/s"] / ref["fma_peak"][1], r.get("label", "") or "?"))
     lines.append("")
     for t in sorted(total):
         lines.append("- %d thread(s): the convs above add up to %.1f ms per clip" % (t, total[t]))
