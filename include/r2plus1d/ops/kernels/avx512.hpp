@@ -31,8 +31,12 @@ struct Vec<float> {
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  /// max(0, v) returns its second operand for NaN and for -0: v.
-  static V relu(V v) { return _mm512_max_ps(_mm512_setzero_ps(), v); }
+  /// Zero in the lanes below zero; NaN and -0 stay (a masked blend, not
+  /// _mm512_max_ps, whose GCC 12 definition warns under -Wall).
+  static V relu(V v) {
+    const V zero = _mm512_setzero_ps();
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
+  }
 };
 template <>
 struct Vec<double> {
@@ -43,7 +47,10 @@ struct Vec<double> {
   static V set1(double x) { return _mm512_set1_pd(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
-  static V relu(V v) { return _mm512_max_pd(_mm512_setzero_pd(), v); }
+  static V relu(V v) {
+    const V zero = _mm512_setzero_pd();
+    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, zero, _CMP_LT_OQ), v, zero);
+  }
 };
 
 /// The tile: on a 2-core AMD EPYC (Zen 4), layer1's spatial conv as gemm_rows
