@@ -274,7 +274,10 @@ void conv2plus1d_chunked_packed(const ChunkedPlan<T>& plan, TensorView<const T, 
   // and frame; the temporal ones first rotated: rotated[r](o, s * Cm + c) =
   // wt(o, c, (s - r) mod kt), as ring slot s holds frame f = s (mod kt), which is
   // tap (s - r) mod kt of an output frame whose first tap reads frame f0 = r (mod kt).
-  T* const packed = thread_workspace<T>(packed_a_size(Cm, Ks) + kt * packed_a_size(Cout, Kt), kPackedA);
+  // Each PackedA at an aligned place of its own (packed_a_size), as Eigen's
+  // kernel loads packed values with aligned loads.
+  const index_t size_s = packed_a_size<T>(Cm, Ks, bs), size_tap = packed_a_size<T>(Cout, Kt, bt);
+  T* const packed = thread_workspace<T>(size_s + kt * size_tap, kPackedA);
   parallel_for(0, kt, [&](index_t r) {
     T* rot = rotated + r * Cout * Kt;
     for (index_t o = 0; o < Cout; ++o)
@@ -284,8 +287,7 @@ void conv2plus1d_chunked_packed(const ChunkedPlan<T>& plan, TensorView<const T, 
   });
   std::vector<PackJob<T>> jobs{{Cm, Ks, ws.data(), Ks, bs, packed}};
   for (index_t r = 0; r < kt; ++r)
-    jobs.push_back(
-        {Cout, Kt, rotated + r * Cout * Kt, Kt, bt, packed + packed_a_size(Cm, Ks) + r * packed_a_size(Cout, Kt)});
+    jobs.push_back({Cout, Kt, rotated + r * Cout * Kt, Kt, bt, packed + size_s + r * size_tap});
   const std::vector<PackedA<T>> packs = pack_a_parallel(jobs);
   const PackedA<T>& pack_s = packs.front();
   auto pack_t = [&](index_t r) -> const PackedA<T>& { return packs[static_cast<std::size_t>(r + 1)]; };
@@ -318,7 +320,7 @@ void conv2plus1d_chunked_packed(const ChunkedPlan<T>& plan, TensorView<const T, 
           st.packer(st.work, 0, k2, count, kc);
           for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {
             gebp(ResMapper(win + ring.slot_in_panel(slot, s0, w), static_cast<Index>(w)), st.work + s0 * kc,
-                 pack_s.data + k2 * Cm, static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm), T(1));
+                 pack_s.block(k2), static_cast<Index>(w), static_cast<Index>(kc), static_cast<Index>(Cm), T(1));
           });
         }
         for_each_packed_column_panel<T>(count, [&](index_t s0, index_t w) {

@@ -141,7 +141,8 @@ inline index_t conv3d_chunk_columns(index_t positions, index_t depth, index_t el
 /// window buffers from it instead of allocating per call, so repeated
 /// forwards neither churn the allocator nor fragment the heap. Each OS thread
 /// has its own, so concurrent callers never share one. `slot` separates buffers
-/// a kernel needs at the same time (the Workspace names).
+/// a kernel needs at the same time (the Workspace names). Every buffer starts
+/// kTensorAlignment-aligned, so packed blocks (kPackedAlignment) may start at it.
 enum Workspace : int {
   kColumns = 0,      // column chunks (per worker)
   kWindow = 1,       // (2+1)D windows and rings (the caller's)
@@ -168,7 +169,8 @@ T* thread_workspace(index_t elements, int slot = kColumns) {
 
 /// One weight matrix to pack for the GEMM kernel: A(m, k), row-major with
 /// leading dimension lda (element (r, c) at a[r * lda + c * inc]), into
-/// `storage` (packed_a_size(m, k) values) with `blocking`.
+/// `storage` (packed_a_size(m, k, blocking) values, kPackedAlignment-aligned)
+/// with `blocking`.
 template <class T>
 struct PackJob {
   index_t m = 0, k = 0;
@@ -1052,15 +1054,23 @@ void conv3d_packed_gemm(const Conv3dGeometry& g, const T* x, const T* w, const C
                        n_taps * g.out_channels * a_depth * static_cast<index_t>(sizeof(T)) <= kPackedWeightsBudgetBytes;
   std::vector<PackedA<T>> packs;
   if (prepack) {
-    T* packed = thread_workspace<T>(n_taps * g.out_channels * a_depth, kPackedA);
+    // Each block packed at an aligned place of its own (packed_a_size), as
+    // Eigen's kernel loads packed values with aligned loads.
     std::vector<PackJob<T>> jobs;
+    std::vector<index_t> offsets;
+    index_t packed_size = 0;
     for (index_t b = 0; b < n_taps * g.groups * t.row_blocks; ++b) {
       const index_t rb = b % t.row_blocks, grp = (b / t.row_blocks) % g.groups, i = b / (t.row_blocks * g.groups);
       const index_t r0 = rb * t.rows, rows = std::min(t.rows, og - r0);
       const index_t first = i * g.out_channels + grp * og + r0;  // row of the (tap-major) weight matrix
       const T* src = temporal ? taps + first * cin : w + first * K;
-      jobs.push_back({rows, a_depth, src, a_depth, gemm_blocking<T>(rows, a_depth, t.columns), packed + first * a_depth});
+      const GemmBlocking blocking = gemm_blocking<T>(rows, a_depth, t.columns);
+      jobs.push_back({rows, a_depth, src, a_depth, blocking, nullptr});
+      offsets.push_back(packed_size);
+      packed_size += packed_a_size<T>(rows, a_depth, blocking);
     }
+    T* const packed = thread_workspace<T>(packed_size, kPackedA);
+    for (std::size_t j = 0; j < jobs.size(); ++j) jobs[j].storage = packed + offsets[j];
     packs = pack_a_parallel(jobs);
   }
   auto pack_of = [&](index_t i, index_t grp, index_t rb) -> const PackedA<T>& {

@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include "r2plus1d/core/shape.hpp"
+#include "r2plus1d/core/storage.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -31,20 +32,50 @@ void gemm_accumulate(index_t m, index_t n, index_t k, const T* a, index_t lda, c
       static_cast<Index>(ldb), c, 1, static_cast<Index>(ldc), T(1), blocking, nullptr);
 }
 
+/// Where every packed block starts, in bytes: Eigen's GEMM kernel reads its
+/// packed operands with aligned packet loads (built for SSE only, gebp loads
+/// four values of the packed right-hand side at once with an aligned load; with
+/// AVX it broadcasts them one by one), so each block must start where Eigen's
+/// own packing buffers would. 64 bytes is a cache line and the widest packet
+/// any build of Eigen uses, so packed layouts are the same whatever -march a
+/// program is compiled with. Tensor storage (and so every workspace) is
+/// aligned at least this much.
+inline constexpr index_t kPackedAlignment = 64;
+static_assert(EIGEN_MAX_ALIGN_BYTES <= kPackedAlignment, "Eigen's packets are wider than packed blocks are aligned");
+static_assert(kTensorAlignment % kPackedAlignment == 0, "tensor storage must hold packed blocks aligned");
+
+/// Elements of a packed block, rounded up so that the next block starts
+/// kPackedAlignment-aligned.
+template <class T>
+constexpr index_t packed_block_stride(index_t elements) {
+  constexpr index_t align = kPackedAlignment / static_cast<index_t>(sizeof(T));
+  static_assert(align * static_cast<index_t>(sizeof(T)) == kPackedAlignment, "packed elements must tile the alignment");
+  return (elements + align - 1) / align * align;
+}
+
+/// Where the depth block that starts at k2 (a multiple of kc) of a PackedA of
+/// an (m, k) matrix with depth blocks of kc starts in its storage: blocks of
+/// m * kc values, each rounded up to packed_block_stride, so that every block
+/// starts aligned.
+template <class T>
+constexpr index_t packed_a_block_offset(index_t m, index_t kc, index_t k2) {
+  return k2 / kc * packed_block_stride<T>(m * kc);
+}
+
 /// A weight matrix A(m, k) (row-major) packed once, in the layout of Eigen's
 /// GEMM kernel, for many products C(m, n) += A * B that share it: a
 /// convolution's weights against every chunk of its columns. `kc` (the depth
 /// block) depends on k only, so every product accumulates in the same order
 /// whatever its n; `nc` is the widest n the products use (Eigen's row block of
-/// B^T).
+/// B^T). `data` is kPackedAlignment-aligned.
 template <class T>
 struct PackedA {
   index_t m = 0, k = 0, kc = 1, nc = 1;
-  const T* data = nullptr;  // m * k values, depth block after depth block
-};
+  const T* data = nullptr;  // depth block after depth block (packed_a_block_offset), each aligned
 
-/// Values a PackedA of an (m, k) matrix holds.
-inline index_t packed_a_size(index_t m, index_t k) { return m * k; }
+  /// The depth block that starts at k2, row r's values at r * (its depth).
+  const T* block(index_t k2) const { return data + packed_a_block_offset<T>(m, kc, k2); }
+};
 
 /// The depth block (kc) and column block (nc) of products of an (m, k) A with
 /// B of at most max_n columns: what Eigen's own product uses for
@@ -60,11 +91,26 @@ GemmBlocking gemm_blocking(index_t m, index_t k, index_t max_n) {
   return {static_cast<index_t>(kc), static_cast<index_t>(mc)};
 }
 
+/// Values a PackedA of an (m, k) matrix with depth blocks of kc takes: every
+/// block rounded up to an aligned start, so that a PackedA placed this many
+/// values after another's (aligned) start is aligned too.
+template <class T>
+index_t packed_a_size(index_t m, index_t k, index_t kc) {
+  if (m <= 0 || k <= 0) return 0;
+  const index_t last = (k - 1) / kc * kc;
+  return packed_a_block_offset<T>(m, kc, last) + packed_block_stride<T>(m * (k - last));
+}
+template <class T>
+index_t packed_a_size(index_t m, index_t k, const GemmBlocking& blocking) {
+  return packed_a_size<T>(m, k, blocking.kc);
+}
+
 /// Packs rows [r0, r0 + rows) of A(m, k) (row-major, leading dimension lda,
 /// `a` at row 0) into their place in the storage of A's PackedA with the given
-/// blocking. r0 must be a multiple of packed_a_row_step, and rows too unless
-/// the range ends at m: ranges are then independent, so threads may pack
-/// different ranges of one PackedA.
+/// blocking (packed_a_size values, kPackedAlignment-aligned). r0 must be a
+/// multiple of packed_a_row_step, and rows too unless the range ends at m:
+/// ranges are then independent, so threads may pack different ranges of one
+/// PackedA.
 template <class T>
 void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, index_t r0,
                  index_t rows, T* storage) {
@@ -77,8 +123,8 @@ void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, const GemmBlocki
   // Depth block after depth block, each holding row r's values at r * actual_kc.
   for (Index k2 = 0; k2 < k; k2 += kc) {
     const Index actual_kc = std::min<Index>(k2 + kc, k) - k2;
-    pack_rhs(storage + k2 * m + r0 * actual_kc, rhs.getSubMapper(k2, static_cast<Index>(r0)), actual_kc,
-             static_cast<Index>(rows));
+    pack_rhs(storage + packed_a_block_offset<T>(m, kc, k2) + r0 * actual_kc,
+             rhs.getSubMapper(k2, static_cast<Index>(r0)), actual_kc, static_cast<Index>(rows));
   }
 }
 
@@ -115,12 +161,14 @@ void pack_a_rows(index_t m, index_t k, const T* a, index_t lda, index_t inc, con
   }
   for (index_t k2 = 0; k2 < k; k2 += blocking.kc) {
     const index_t kc = std::min(k2 + blocking.kc, k) - k2;
-    pack_a_block_strided(a + r0 * lda + k2 * inc, lda, inc, rows, kc, storage + k2 * m + r0 * kc);
+    pack_a_block_strided(a + r0 * lda + k2 * inc, lda, inc, rows, kc,
+                         storage + packed_a_block_offset<T>(m, blocking.kc, k2) + r0 * kc);
   }
 }
 
 /// Packs A(m, k), row-major with leading dimension lda, into `storage`
-/// (packed_a_size(m, k) values), with the given blocking.
+/// (packed_a_size(m, k, blocking) values, kPackedAlignment-aligned), with the
+/// given blocking.
 template <class T>
 PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, const GemmBlocking& blocking, T* storage) {
   pack_a_rows(m, k, a, lda, blocking, 0, m, storage);
@@ -139,16 +187,8 @@ PackedA<T> pack_a(index_t m, index_t k, const T* a, index_t lda, index_t max_n, 
 template <class T>
 struct PackedB {
   index_t n = 0, k = 0, kc = 1, nc = 1;
-  const T* data = nullptr;  // (depth block, column block) after another, each 64-byte aligned
+  const T* data = nullptr;  // (depth block, column block) after another, each kPackedAlignment-aligned
 };
-
-/// Elements of a packed block, rounded up so that the next block starts 64-byte
-/// aligned (Eigen's packing stores aligned packets).
-template <class T>
-index_t packed_block_stride(index_t elements) {
-  constexpr index_t align = 64 / static_cast<index_t>(sizeof(T));
-  return (elements + align - 1) / align * align;
-}
 
 /// Values a PackedB of a (k, n) matrix holds with this blocking.
 template <class T>
@@ -202,8 +242,8 @@ void pack_b_block(index_t k, index_t n, const GemmBlocking& blocking, index_t k2
 }
 
 /// Packs B(k, n), row-major with leading dimension ldb, into `storage`
-/// (packed_b_size(k, n, blocking) values, 64-byte aligned), each block in the
-/// layout gemm_packed_accumulate packs it into on the fly.
+/// (packed_b_size(k, n, blocking) values, kPackedAlignment-aligned), each
+/// block in the layout gemm_packed_accumulate packs it into on the fly.
 template <class T>
 PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlocking& blocking, T* storage) {
   for (index_t k2 = 0; k2 < k; k2 += blocking.kc)
@@ -213,8 +253,8 @@ PackedB<T> pack_b(index_t k, index_t n, const T* b, index_t ldb, const GemmBlock
 
 /// C(m, n) += A(m, k) * B(k, n) with B packed by pack_b and A row-major with
 /// leading dimension lda, packed here one depth block at a time into `work`
-/// (blocking.kc * m values) so that it stays in cache; C row-major with
-/// leading dimension ldc. The arithmetic of gemm_packed_accumulate with the
+/// (blocking.kc * m values, kPackedAlignment-aligned) so that it stays in
+/// cache; C row-major with leading dimension ldc. The arithmetic of gemm_packed_accumulate with the
 /// same blocking, without packing B again. Single-threaded.
 template <class T>
 void gemm_packed_b(index_t m, const T* a, index_t lda, const PackedB<T>& b, T* c, index_t ldc, T* work) {
@@ -315,8 +355,9 @@ void for_each_packed_column_panel(index_t n, F&& f) {
 /// by `pack_b_block(dst, i2, k2, nc, kc)`: B's rows [k2, k2 + kc) and columns
 /// [i2, i2 + nc) in the layout of for_each_packed_column_panel, either written
 /// into `dst` (kc * nc values) or already packed elsewhere; it returns where
-/// the block is. C row-major with
-/// leading dimension ldc; `work` holds packed_gemm_work_size(a) values. The loop
+/// the block is, kPackedAlignment-aligned. C row-major with leading dimension
+/// ldc; `work` holds packed_gemm_work_size(a) values, kPackedAlignment-aligned
+/// (Eigen's kernel loads both packed operands with aligned loads). The loop
 /// of Eigen's sequential product, the packing of A taken out of it. With `rows`
 /// > 0, only A's rows [r0, r0 + rows) (C's rows likewise, c still pointing at
 /// row 0), r0 and rows as packed_a_row_step says. Single-threaded.
@@ -336,8 +377,8 @@ void gemm_packed_accumulate_with(const PackedA<T>& a, index_t n, PackB&& pack_b_
     for (index_t k2 = 0; k2 < a.k; k2 += a.kc) {
       const index_t actual_kc = std::min(k2 + a.kc, a.k) - k2;
       const T* block = pack_b_block(work, i2, k2, actual_nc, actual_kc);
-      // Packed A: depth block after depth block, each row's values actual_kc apart.
-      gebp(res.getSubMapper(static_cast<Index>(i2), static_cast<Index>(r0)), block, a.data + k2 * a.m + r0 * actual_kc,
+      // Packed A: depth block after depth block, each aligned, each row's values actual_kc apart.
+      gebp(res.getSubMapper(static_cast<Index>(i2), static_cast<Index>(r0)), block, a.block(k2) + r0 * actual_kc,
            static_cast<Index>(actual_nc), static_cast<Index>(actual_kc), static_cast<Index>(rows), T(1));
     }
   }
@@ -345,7 +386,8 @@ void gemm_packed_accumulate_with(const PackedA<T>& a, index_t n, PackB&& pack_b_
 
 /// C(m, n) += A(m, k) * B(k, n) with A packed by pack_a, B row-major with
 /// leading dimension ldb, C row-major with ldc; `work` holds
-/// packed_gemm_work_size(a) values. Rows as in gemm_packed_accumulate_with.
+/// packed_gemm_work_size(a) values, kPackedAlignment-aligned. Rows as in
+/// gemm_packed_accumulate_with.
 /// Single-threaded.
 template <class T>
 void gemm_packed_accumulate(const PackedA<T>& a, index_t n, const T* b, index_t ldb, T* c, index_t ldc, T* work,
