@@ -76,6 +76,36 @@ INSTANTIATE_TEST_SUITE_P(
         // spatial depth takes several blocks, and the ring one slot per depth block
         PairCase{{1, 70, 4, 40, 40}, 302, 16, 3, 3, {1, 1, 1}, {0, 1, 1}, {1, 1, 1}, {1, 0, 0}}));
 
+// R(2+1)D's stem on 112x112 frames, in float and double: 3 -> 45 channels
+// (1, 7, 7) with spatial stride 2, then 45 -> 64 (3, 1, 1). The 45 x 147
+// packed spatial weights take an odd number of values, so the temporal ones
+// packed after them start misaligned unless each PackedA is placed on an
+// aligned boundary; Eigen's SSE kernel (a build without -march) faults there.
+template <class T>
+void stem_on_112x112_frames() {
+  const Tensor<double, 5> xd = wave<5>({1, 3, 4, 112, 112}, 0.37);
+  const Tensor<double, 5> wsd = wave<5>({45, 3, 1, 7, 7}, 0.11), wtd = wave<5>({64, 45, 3, 1, 1}, 0.23);
+  const auto cast = [](const Tensor<double, 5>& t) {
+    Tensor<T, 5> r = Tensor<T, 5>::empty(t.shape());
+    for (index_t i = 0; i < t.numel(); ++i) r.data()[i] = static_cast<T>(t.data()[i]);
+    return r;
+  };
+  const Tensor<T, 5> x = cast(xd), ws = cast(wsd), wt = cast(wtd);
+  const ops::Conv3dParams ps{Triple{1, 2, 2}, Triple{0, 3, 3}, Triple(1), 1};
+  const ops::Conv3dParams pt{Triple(1), Triple{1, 0, 0}, Triple(1), 1};
+  ASSERT_TRUE(ops::conv2plus1d_streamable(ws.shape(), ps, wt.shape(), pt));
+  const Tensor<T, 5> mid = ops::conv3d_fused<T>(x.cview(), ws.cview(), ps, nullptr, nullptr, true);
+  const Tensor<T, 5> want = ops::conv3d_fused<T>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
+  const Tensor<T, 5> got = ops::conv2plus1d_fused<T>(x.cview(), ws.cview(), ps, nullptr, nullptr, true, wt.cview(),
+                                                     pt, nullptr, nullptr, true);
+  EXPECT_TRUE((test::matches_reference<T, 5>(got.cview(), want.cview(), "conv2plus1d stem on 112x112")));
+}
+
+TEST(Conv2Plus1dStream, StemOn112x112FramesMatchesTwoConvs) {
+  stem_on_112x112_frames<float>();
+  stem_on_112x112_frames<double>();
+}
+
 // Runs the pair with `threads` threads, out of place and then over its own input.
 Tensor<float, 5> run_pair(const Tensor<float, 5>& x, const Tensor<float, 5>& ws, const ops::Conv3dParams& ps,
                           const Tensor<float, 5>& wt, const ops::Conv3dParams& pt, int threads, bool in_place) {

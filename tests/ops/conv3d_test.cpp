@@ -341,13 +341,67 @@ TYPED_TEST(Conv3dOp, StridedWeightPackingEqualsEigenPacking) {
             for (index_t c = 0; c < k; ++c) tap[static_cast<std::size_t>(r * k + c)] = w(r, c, i);
           for (const index_t kc : {k, k / 2 + 1, index_t(1)}) {
             const ops::detail::GemmBlocking blocking{kc, 64};
-            std::vector<T> want(static_cast<std::size_t>(m * k)), got(want.size());
+            std::vector<T> want(static_cast<std::size_t>(ops::detail::packed_a_size<T>(m, k, blocking))),
+                got(want.size());
             ops::detail::pack_a(m, k, tap.data(), k, blocking, want.data());
             const index_t cut = std::min(m, step);  // rows [0, cut) and [cut, m) packed separately
             ops::detail::pack_a_rows(m, k, w.data() + i, k * kt, kt, blocking, 0, cut, got.data());
             ops::detail::pack_a_rows(m, k, w.data() + i, k * kt, kt, blocking, cut, m - cut, got.data());
             EXPECT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(T) * want.size()))
                 << m << " x " << k << " tap " << i << " of " << kt << ", depth blocks of " << kc;
+          }
+        }
+      }
+}
+
+TYPED_TEST(Conv3dOp, PackedGemmAtOddSizesAndRowRanges) {
+  // Weight matrices of odd sizes packed back to back in one workspace, as the
+  // convolutions keep several (a (2+1)D pair's 45 x 147 stem weights, then its
+  // temporal ones), and multiplied over row ranges that start at the kernel's
+  // row panels. Eigen's kernel loads packed values with aligned loads (built
+  // without -march, SSE's, which fault on less than 16 bytes), so every depth
+  // block of every PackedA must start kPackedAlignment-aligned, whatever the
+  // sizes before it; and every product must match the definition.
+  using T = TypeParam;
+  constexpr index_t step = ops::detail::packed_a_row_step<T>();
+  constexpr auto align = static_cast<std::uintptr_t>(ops::detail::kPackedAlignment);
+  std::uint64_t seed = 900;
+  for (const index_t m : {1, 5, 45, 67})
+    for (const index_t k : {3, 135, 147})
+      for (const index_t n : {1, 7, 61}) {
+        const auto a = test::random_tensor<T, 2>({m, k}, seed++);
+        const auto b = test::random_tensor<T, 2>({k, n}, seed++);
+        std::vector<double> want(static_cast<std::size_t>(m * n), 0.0);
+        for (index_t r = 0; r < m; ++r)
+          for (index_t d = 0; d < k; ++d)
+            for (index_t j = 0; j < n; ++j)
+              want[static_cast<std::size_t>(r * n + j)] += double(a(r, d)) * double(b(d, j));
+        for (const index_t kc : {k, k / 2 + 1, index_t(7)}) {
+          for (const index_t nc : {n, index_t(5)}) {
+            const ops::detail::GemmBlocking blocking{kc, nc};
+            const index_t size = ops::detail::packed_a_size<T>(m, k, blocking);
+            Tensor<T, 1> storage({3 * size}, T(0));
+            std::vector<ops::detail::PackedA<T>> packs;
+            for (index_t j = 0; j < 3; ++j) {
+              packs.push_back(ops::detail::pack_a(m, k, a.data(), k, blocking, storage.data() + j * size));
+              for (index_t k2 = 0; k2 < k; k2 += kc)
+                ASSERT_EQ(0u, reinterpret_cast<std::uintptr_t>(packs.back().block(k2)) % align)
+                    << m << " x " << k << ", depth blocks of " << kc << ": pack " << j << ", block at " << k2;
+            }
+            Tensor<T, 1> work({ops::detail::packed_gemm_work_size(packs.back())}, T(0));
+            for (index_t r0 = 0; r0 < m; r0 += step) {
+              for (const index_t rows : {std::min(step, m - r0), m - r0}) {
+                Tensor<T, 2> c({m, n}, T(0));
+                ops::detail::gemm_packed_accumulate(packs.back(), n, b.data(), n, c.data(), n, work.data(), r0, rows);
+                for (index_t r = 0; r < m; ++r)
+                  for (index_t j = 0; j < n; ++j) {
+                    const double expect = r >= r0 && r < r0 + rows ? want[static_cast<std::size_t>(r * n + j)] : 0.0;
+                    ASSERT_NEAR(expect, double(c(r, j)), test::sum_tolerance<T>(k))
+                        << m << " x " << k << " x " << n << ", blocks " << kc << " x " << nc << ", rows [" << r0
+                        << ", " << r0 + rows << "): C(" << r << ", " << j << ")";
+                  }
+              }
+            }
           }
         }
       }
