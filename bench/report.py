@@ -163,7 +163,8 @@ def main():
     ap.add_argument("--build", default="build", help="CMake build directory holding bench/r2plus1d_bench")
     ap.add_argument("--filter", default=".", help="benchmark regex (the references always run)")
     ap.add_argument("--layers", action="store_true",
-                    help="only r2plus1d_18's convolutions and the references: the per-layer table")
+                    help="only r2plus1d_18's convolutions (those --filter matches) and the references: "
+                         "the per-layer table")
     ap.add_argument("--min-time", type=float, default=0.5, help="seconds per benchmark")
     ap.add_argument("--repetitions", type=int, default=3,
                     help="interleaved repetitions of every benchmark; the table gives medians and the fastest")
@@ -176,8 +177,8 @@ def main():
     exe = os.path.join(a.build, "bench", "r2plus1d_bench")
     if not os.path.exists(exe):
         sys.exit("report: %s not found; build with -DR2PLUS1D_BUILD_BENCH=ON first" % exe)
-    if a.layers:
-        a.filter = "^conv/(stem|l[1-4])\\."
+    if a.layers:  # r2plus1d_18's convs; a --filter given narrows them (e.g. threads:1/)
+        a.filter = "^conv/(stem|l[1-4])\\." + ("" if a.filter == "." else ".*(%s)" % a.filter)
     if a.paired:
         paired = run_paired(exe, REF_FILTER + "|" + a.filter, a.min_time, a.repetitions)
         rows = [(r, b) for r, b, _ in paired]
