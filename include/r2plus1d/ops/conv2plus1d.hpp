@@ -366,8 +366,8 @@ void conv2plus1d_chunked_rows(const ChunkedPlan<T>& plan, TensorView<const T, 5>
   pack_rows_a_parallel(
       Cout, Kt, [&](index_t o, index_t s) { return wt.data()[(o * Cm + s % Cm) * kt + s / Cm]; }, packed_t);
   const PhaseRows layout(plan.gs);
-  const RowsEpilogue<T> s_rows{s_epi.scale, s_epi.shift, s_epi.relu};
-  const RowsEpilogue<T> t_rows{t_epi.scale, t_epi.shift, t_epi.relu};
+  const Epilogue<T>& s_rows = s_epi;
+  const Epilogue<T>& t_rows = t_epi;
   struct State {
     T* gathered;
     std::vector<index_t> s_offsets, t_offsets;

@@ -210,15 +210,11 @@ std::vector<PackedA<T>> pack_a_parallel(const std::vector<PackJob<T>>& jobs) {
   return packed;
 }
 
-/// What is applied to each output channel o as it is produced:
-/// y = y * scale[o] + shift[o] (either may be null: 1 and 0), then max(y, 0) if relu.
-/// A bias is shift = bias; an inference BatchNorm folds into scale and shift.
+/// What is applied to each output channel o as it is produced: the
+/// microkernels' one epilogue type (kernels/rows_kernels_api.hpp). A bias is
+/// shift = bias; an inference BatchNorm folds into scale and shift.
 template <class T>
-struct ConvEpilogue {
-  const T* scale = nullptr;
-  const T* shift = nullptr;
-  bool relu = false;
-};
+using ConvEpilogue = Epilogue<T>;
 
 /// Writes columns [p0, p0 + count) of one group's column matrix into `col`
 /// (depth() rows, leading dimension `count`): col[(c, kd, kh, kw)][p] is the input
@@ -773,7 +769,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
   if (g.batch * g.out_d * HW * M == 0) return;
   T* const packed = thread_workspace<T>(rows_packed_a_size<T>(M, K), kPackedA);
   pack_rows_a_parallel(M, K, [&](index_t r, index_t c) { return w[r * K + c]; }, packed);
-  const RowsEpilogue<T> all{epilogue.scale, epilogue.shift, epilogue.relu};
+  const Epilogue<T>& all = epilogue;
   // Positions [p0, p0 + count) of output frame u of image n: the input rows
   // they read gathered into `rows` and offsets per tap (gather_phase_rows),
   // or null when the frame reads temporal padding.

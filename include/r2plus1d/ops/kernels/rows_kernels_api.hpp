@@ -9,14 +9,18 @@
 
 namespace r2plus1d::ops::detail {
 
-/// What a kernel applies to row r of C as it stores it: c = c * scale[r] +
-/// shift[r] (either may be null: 1 and 0), then max(c, 0) if relu (NaN stays NaN).
+/// What every convolution kernel applies to output channel (row of C) r as
+/// it stores it: c = c * scale[r] + shift[r] (either may be null: 1 and 0),
+/// then max(c, 0) if relu (NaN stays NaN). A bias is shift; an inference
+/// BatchNorm folds into scale and shift.
 template <class T>
-struct RowsEpilogue {
+struct Epilogue {
   const T* scale = nullptr;
   const T* shift = nullptr;
   bool relu = false;
 };
+template <class T>
+using RowsEpilogue = Epilogue<T>;
 
 /// One instruction set's microkernels for T: a register tile of `mr` output
 /// channels by up to `nv` vectors of `lanes` positions.
