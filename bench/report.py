@@ -250,7 +250,7 @@ def main():
                                                               per_clip_best[(base, b, t)] / per_clip_best[(base, 1, t)]))
     layers = layer_table(rows, rows_ref)
     if layers:
-        lines += ([""] if not a.layers else []) + layers
+        lines += ([""] if lines[-1] != "" else []) + layers
     if a.layers:
         for t in sorted({threads_of(r["name"]) for r, _ in rows}):
             ref = next(x for (r, _), x in zip(rows, rows_ref) if threads_of(r["name"]) == t)
