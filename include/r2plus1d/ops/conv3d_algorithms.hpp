@@ -10,7 +10,11 @@
 
 #include <array>
 
-#include "r2plus1d/ops/conv3d_internal.hpp"
+#include "r2plus1d/ops/conv3d_geometry.hpp"
+#include "r2plus1d/ops/conv3d_packed_gemm.hpp"
+#include "r2plus1d/ops/conv3d_phase_rows.hpp"
+#include "r2plus1d/ops/conv3d_temporal.hpp"
+#include "r2plus1d/ops/conv3d_thin.hpp"
 
 namespace r2plus1d::ops::detail {
 
