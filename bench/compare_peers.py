@@ -41,9 +41,10 @@ import tempfile
 import time
 import warnings
 
+from torch_peer import freeze, import_torch
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DEBIAN_PYTHON = "/usr/bin/python3"
 
 
 def compile_timer(cxx, eigen, out):
@@ -102,14 +103,8 @@ def main():
     peers = {}  # name: (set the thread count, one pass); the first is the peer the ratios divide by
     frozen_name = None
     try:
-        import torch
-        import torchvision.models.video as tvv
+        torch, tvv = import_torch()
     except ImportError as e:
-        if (os.environ.get("R2PLUS1D_BENCH_REEXEC") != "1" and os.path.exists(DEBIAN_PYTHON)
-                and os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON)):
-            os.environ["R2PLUS1D_BENCH_REEXEC"] = "1"
-            sys.stdout.flush()
-            os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON] + sys.argv)
         print("compare_peers: PyTorch is missing (%s); skipped (ONNX Runtime needs it for the export too)." % e)
         model = None
     else:
@@ -123,7 +118,7 @@ def main():
                     m(inp)
             return f
         with torch.no_grad():
-            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
+            frozen = freeze(torch, model, x)
             frozen(x)
             ref = model(x)
             err = float((frozen(x) - ref).abs().max() / ref.abs().max())

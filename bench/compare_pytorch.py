@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+from torch_peer import freeze, import_torch
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 RSS_WRAPPER = """
@@ -44,32 +46,15 @@ print(usage.ru_maxrss)
 sys.exit(0 if status == 0 else 1)
 """
 
-DEBIAN_PYTHON = "/usr/bin/python3"
-
 
 def torch_or_reexec(script_name):
-    """Imports torch and torchvision, or runs the script again with Debian's
-    Python (once) when this one lacks them; returns (torch, tvv) or exits."""
+    """import_torch, or a one-line error and exit 2 without PyTorch."""
     try:
-        import torch
-        import torchvision.models.video as tvv
-        return torch, tvv
+        return import_torch()
     except ImportError as e:
-        if (os.environ.get("R2PLUS1D_BENCH_REEXEC") != "1" and os.path.exists(DEBIAN_PYTHON)
-                and os.path.realpath(sys.executable) != os.path.realpath(DEBIAN_PYTHON)):
-            os.environ["R2PLUS1D_BENCH_REEXEC"] = "1"
-            sys.stdout.flush()
-            os.execv(DEBIAN_PYTHON, [DEBIAN_PYTHON] + sys.argv)
         print("%s: PyTorch is missing (%s); on Debian: apt-get install python3-torch "
               "python3-torchvision. Nothing compared." % (script_name, e), file=sys.stderr)
         sys.exit(2)
-
-
-def freeze(torch, model, x):
-    """PyTorch's CPU inference preparation: traced, frozen, optimized for
-    inference (BN folded, oneDNN convolutions)."""
-    with torch.no_grad():
-        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(model, x)))
 
 
 def run_bench_round(bench, threads):
