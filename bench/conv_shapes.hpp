@@ -6,6 +6,8 @@
 
 #include <r2plus1d/r2plus1d.hpp>
 
+#include <string>
+
 namespace r2plus1d::bench {
 
 struct ConvShape {
@@ -67,6 +69,24 @@ inline const char* conv_algorithm_name(const ConvShape& c) {
   const ops::Conv3dParams p{c.stride, c.padding, Triple(1), 1};
   const char* name = conv3d_algorithm(c.input, c.weight, p);
   return name != nullptr ? name : conv_kernels_name();
+}
+
+/// Found when the library has no ops::conv2plus1d_algorithm: no name.
+inline std::string conv2plus1d_algorithm(...) { return {}; }
+
+/// Whether t is the temporal conv that follows the spatial conv s in one
+/// (2+1)D pair of the table: s's output is t's input.
+inline bool is_pair(const ConvShape& s, const ConvShape& t) {
+  const ops::Conv3dParams p{s.stride, s.padding, Triple(1), 1};
+  return s.weight[2] == 1 && t.weight[3] == 1 && t.weight[4] == 1 && t.weight[2] > 1 &&
+         ops::conv3d_output_shape(s.input, s.weight, p) == t.input;
+}
+
+/// What the pair s -> t runs on in a network, where the two stream as one
+/// (ops::conv2plus1d_algorithm); empty where the library does not say.
+inline std::string pair_algorithm_name(const ConvShape& s, const ConvShape& t) {
+  const ops::Conv3dParams ps{s.stride, s.padding, Triple(1), 1}, pt{t.stride, t.padding, Triple(1), 1};
+  return conv2plus1d_algorithm(s.input, s.weight, ps, t.weight, pt);
 }
 
 }  // namespace r2plus1d::bench

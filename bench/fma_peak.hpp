@@ -1,10 +1,17 @@
 #pragma once
-// The fp32 FMA peak of this CPU as the build targets it: every thread runs
-// multiply-adds on 12 independent accumulators held in registers, of the
-// widest vector the compiler was told it may use (AVX-512 when built for it,
-// else AVX2/FMA, else NEON or SSE), with no loads or stores in the loop. It is
-// the ceiling of any fp32 kernel built with the same flags, so a convolution's
-// GFLOP/s divided by it says how much of the core the kernel uses.
+// The fp32 FMA peak of this CPU for an instruction set: every thread runs
+// multiply-adds on 12 independent accumulators held in registers, of that
+// set's vectors, with no loads or stores in the loop. It is the ceiling of any
+// fp32 kernel on that set, so a convolution's GFLOP/s divided by it says how
+// much of the core the kernel uses.
+//
+// Two kinds of loop: the one of the widest vector the compiler flags allow
+// (`kIsa`, `run`: AVX-512 when built for it, else AVX2/FMA, else NEON or SSE),
+// and, chosen at run time by name (`loop_for`), the loops of the sets the
+// library's microkernels run on: "avx512" and "avx2" compiled with target
+// attributes whatever the flags (x86-64, GCC or Clang), and "generic", 16-byte
+// vectors at the build's flags, as the library's generic kernels. So a
+// portable build measures the peak of the kernels it actually runs.
 //
 // Needs no library but OpenMP (std::thread without it), so that
 // r2plus1d_forward_timer, which compare_peers.py builds with a bare compiler,
@@ -13,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -28,7 +36,9 @@
 
 namespace r2plus1d::bench::fma {
 
-// One vector of floats and a fused (or, on plain SSE, unfused) multiply-add.
+// The loop of the build's flags: one vector of floats and a fused (or, on
+// plain SSE, unfused) multiply-add.
+inline namespace build {
 #if defined(__AVX512F__)
 using Vec = __m512;
 inline Vec splat(float x) { return _mm512_set1_ps(x); }
@@ -70,33 +80,97 @@ inline float lane0(Vec a) { return a.v[0]; }
 inline constexpr const char* kIsa = "scalar";
 inline constexpr bool kFused = false;
 #endif
+#include "fma_peak_loop.inl"
+}  // namespace build
 
-inline constexpr int kLanes = static_cast<int>(sizeof(Vec) / sizeof(float));
 inline constexpr int kAccumulators = 12;
-/// FLOPs of one step of the loop below (a multiply-add counts 2).
+/// FLOPs of one step of the build's loop (a multiply-add counts 2).
 inline constexpr double kFlopsPerStep = 2.0 * kLanes * kAccumulators;
 
-/// `steps` steps of 12 independent multiply-adds a = a * m + c; returns a sum
-/// of the accumulators so that none of it can be dropped. m and c keep every
-/// value finite and normal however long it runs.
-inline float run(std::int64_t steps, float seed) {
-  Vec a0 = splat(seed + 0.0f), a1 = splat(seed + 0.1f), a2 = splat(seed + 0.2f), a3 = splat(seed + 0.3f);
-  Vec a4 = splat(seed + 0.4f), a5 = splat(seed + 0.5f), a6 = splat(seed + 0.6f), a7 = splat(seed + 0.7f);
-  Vec a8 = splat(seed + 0.8f), a9 = splat(seed + 0.9f), a10 = splat(seed + 1.0f), a11 = splat(seed + 1.1f);
-  const Vec m = splat(0.9999999f), c = splat(1e-7f);
-  for (std::int64_t i = 0; i < steps; ++i) {
-    a0 = madd(a0, m, c), a1 = madd(a1, m, c), a2 = madd(a2, m, c), a3 = madd(a3, m, c);
-    a4 = madd(a4, m, c), a5 = madd(a5, m, c), a6 = madd(a6, m, c), a7 = madd(a7, m, c);
-    a8 = madd(a8, m, c), a9 = madd(a9, m, c), a10 = madd(a10, m, c), a11 = madd(a11, m, c);
-  }
-  return ((lane0(a0) + lane0(a1)) + (lane0(a2) + lane0(a3))) + ((lane0(a4) + lane0(a5)) + (lane0(a6) + lane0(a7))) +
-         ((lane0(a8) + lane0(a9)) + (lane0(a10) + lane0(a11)));
+/// The library's generic kernels' vectors: 16 bytes of the compiler's vector
+/// extension at the build's flags (fused where the flags allow contraction).
+namespace generic {
+#if defined(__GNUC__) || defined(__clang__)
+typedef float Vec __attribute__((vector_size(16)));
+inline Vec splat(float x) { return Vec{} + x; }
+inline Vec madd(Vec a, Vec b, Vec c) { return a * b + c; }
+inline float lane0(Vec a) { return a[0]; }
+#else
+using build::lane0;
+using build::madd;
+using build::splat;
+using build::Vec;
+#endif
+#include "fma_peak_loop.inl"
+}  // namespace generic
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define R2PLUS1D_FMA_PEAK_X86 1
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx512f,avx2,fma"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx2,fma")
+#endif
+namespace avx512 {
+using Vec = __m512;
+inline Vec splat(float x) { return _mm512_set1_ps(x); }
+inline Vec madd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+inline float lane0(Vec a) { return _mm512_cvtss_f32(a); }
+#include "fma_peak_loop.inl"
+}  // namespace avx512
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+#endif
+namespace avx2 {
+using Vec = __m256;
+inline Vec splat(float x) { return _mm256_set1_ps(x); }
+inline Vec madd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+inline float lane0(Vec a) { return _mm256_cvtss_f32(a); }
+#include "fma_peak_loop.inl"
+}  // namespace avx2
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+/// One loop: its name, vector width and body.
+struct Loop {
+  const char* isa;
+  int lanes;
+  float (*run)(std::int64_t steps, float seed);
+  /// FLOPs of one step (a multiply-add counts 2).
+  double flops_per_step() const { return 2.0 * lanes * kAccumulators; }
+};
+
+/// The build's loop (kIsa).
+inline Loop build_loop() { return {kIsa, build::kLanes, &build::run}; }
+
+/// The loop of the library's kernel set `isa` ("avx512", "avx2" or
+/// "generic"); the build's loop for any other name, or where this build has
+/// no such loop. The caller makes sure the CPU runs that set.
+inline Loop loop_for(const char* isa) {
+  const std::string s = isa;
+#if defined(R2PLUS1D_FMA_PEAK_X86)
+  if (s == "avx512") return {"avx512", avx512::kLanes, &avx512::run};
+  if (s == "avx2") return {"avx2_fma", avx2::kLanes, &avx2::run};
+#endif
+  if (s == "generic") return {"generic", generic::kLanes, &generic::run};
+  return build_loop();
 }
 
-/// `steps` steps on each of `threads` threads at once (OpenMP's, as the
-/// library's kernels use, or std::thread without OpenMP); returns the sum of
-/// their results. FLOPs: threads * steps * kFlopsPerStep.
-inline float run_threads(int threads, std::int64_t steps) {
+/// `steps` steps of `loop` on each of `threads` threads at once (OpenMP's, as
+/// the library's kernels use, or std::thread without OpenMP); returns the sum
+/// of their results. FLOPs: threads * steps * loop.flops_per_step().
+inline float run_threads(const Loop& loop, int threads, std::int64_t steps) {
+  float (*run)(std::int64_t, float) = loop.run;
   float sum = 0.0f;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(threads) reduction(+ : sum)
@@ -105,7 +179,7 @@ inline float run_threads(int threads, std::int64_t steps) {
   std::vector<float> part(static_cast<std::size_t>(threads));
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t)
-    pool.emplace_back([&part, t, steps] { part[static_cast<std::size_t>(t)] = run(steps, 1.0f + 0.01f * t); });
+    pool.emplace_back([&part, t, steps, run] { part[static_cast<std::size_t>(t)] = run(steps, 1.0f + 0.01f * t); });
   part[0] = run(steps, 1.0f);
   for (std::thread& th : pool) th.join();
   for (float p : part) sum += p;
@@ -113,15 +187,19 @@ inline float run_threads(int threads, std::int64_t steps) {
   return sum;
 }
 
-/// The peak in GFLOP/s with `threads` threads, measured over about `seconds`
-/// cut into `slices` equal runs: the median slice's rate (as the other
-/// figures of the timer are medians) and the fastest slice's.
+/// What measure finds: GFLOP/s of the median and of the fastest slice.
 struct Peak {
   double median_gflops = 0;
   double best_gflops = 0;
 };
 
-inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
+/// The build's loop on `threads` threads (kFlopsPerStep a step).
+inline float run_threads(int threads, std::int64_t steps) { return run_threads(build_loop(), threads, steps); }
+
+/// The peak in GFLOP/s of `loop` with `threads` threads, measured over about
+/// `seconds` cut into `slices` equal runs: the median slice's rate (as the
+/// other figures of the timer are medians) and the fastest slice's.
+inline Peak measure(const Loop& loop, int threads, double seconds = 0.2, int slices = 5) {
   using clock = std::chrono::steady_clock;
   volatile float sink = 0.0f;
   // Calibrate on this thread alone, outside any parallel region (on a busy
@@ -129,9 +207,9 @@ inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
   // of 3 runs of 5+ ms gives the step rate of one core, and the slices get
   // seconds / slices each at that rate.
   std::int64_t steps = 1 << 12;
-  auto time_run = [&sink](std::int64_t n) {
+  auto time_run = [&sink, &loop](std::int64_t n) {
     const auto t0 = clock::now();
-    sink = sink + run(n, 1.0f);
+    sink = sink + loop.run(n, 1.0f);
     return std::chrono::duration<double>(clock::now() - t0).count();
   };
   double t = time_run(steps);
@@ -139,13 +217,13 @@ inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
   t = std::min({t, time_run(steps), time_run(steps)});
   const std::int64_t slice_steps =
       std::max<std::int64_t>(1, static_cast<std::int64_t>(static_cast<double>(steps) * (seconds / slices) / t));
-  sink = sink + run_threads(threads, slice_steps / 16);  // wakes the threads
+  sink = sink + run_threads(loop, threads, slice_steps / 16);  // wakes the threads
   std::vector<double> rates;
   for (int s = 0; s < slices; ++s) {
     const auto t0 = clock::now();
-    sink = sink + run_threads(threads, slice_steps);
+    sink = sink + run_threads(loop, threads, slice_steps);
     const double dt = std::chrono::duration<double>(clock::now() - t0).count();
-    rates.push_back(static_cast<double>(threads) * static_cast<double>(slice_steps) * kFlopsPerStep / dt / 1e9);
+    rates.push_back(static_cast<double>(threads) * static_cast<double>(slice_steps) * loop.flops_per_step() / dt / 1e9);
   }
   std::sort(rates.begin(), rates.end());
   const std::size_t n = rates.size();
@@ -153,6 +231,11 @@ inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
   p.median_gflops = n % 2 ? rates[n / 2] : 0.5 * (rates[n / 2 - 1] + rates[n / 2]);
   p.best_gflops = rates.back();
   return p;
+}
+
+/// measure of the build's loop.
+inline Peak measure(int threads, double seconds = 0.2, int slices = 5) {
+  return measure(build_loop(), threads, seconds, slices);
 }
 
 }  // namespace r2plus1d::bench::fma

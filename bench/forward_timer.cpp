@@ -9,11 +9,13 @@
 // Prints one JSON object: every forward time in ms (after one warm-up pass),
 // their median, the network's conv GFLOP per pass (16x112x112 clips only, from
 // conv_shapes.hpp and ops/flops.hpp), the FMA peak at the same thread count
-// (fma_peak.hpp, about 0.2 s: the median of 5 slices, and the fastest),
+// for the instruction set the kernels run on ("fma_isa"; fma_peak.hpp, about
+// 0.2 s: the median of 5 slices, and the fastest),
 // "peak_fraction" (the median pass's conv GFLOP/s over that peak), and the
 // sgemm GFLOP/s (1024^3, Eigen's OpenMP, median) with "sgemm_fraction".
 // --stages (batch 1) also times the stem, each layer and the head of every
-// pass ("stages_ms"); --no-sgemm and --no-peak leave those out (null).
+// pass ("stages_ms") and names the algorithm of every conv ("convs": alone,
+// and the streamed path of each (2+1)D pair); --no-sgemm and --no-peak leave those out (null).
 
 #include <Eigen/Core>
 
@@ -187,7 +189,9 @@ int main(int argc, char** argv) {
     const double gflops = gflop > 0 ? gflop / (med * 1e-3) : 0.0;  // 0: FLOPs unknown for this clip
     // the references right after the passes, at the same thread count
     namespace fma = r2plus1d::bench::fma;
-    const fma::Peak fma_peak = peak ? fma::measure(threads) : fma::Peak{};
+    // the peak of the instruction set the kernels run on, not of the build's flags
+    const fma::Loop fma_loop = fma::loop_for(r2plus1d::isa_name(r2plus1d::active_isa()));
+    const fma::Peak fma_peak = peak ? fma::measure(fma_loop, threads) : fma::Peak{};
     const double sgemm_rate = sgemm ? sgemm_gflops(repeats) : 0.0;
     auto print_num = [](bool have, double v, const char* fmt) {
       if (have)
@@ -197,7 +201,7 @@ int main(int argc, char** argv) {
     };
     std::printf(", \"median_ms\": %.3f, \"gflop\": %.3f, \"gflops\": ", med, gflop);
     print_num(gflops > 0, gflops, "%.2f");
-    std::printf(", \"fma_isa\": \"%s\", \"fma_peak_gflops\": ", fma::kIsa);
+    std::printf(", \"fma_isa\": \"%s\", \"fma_peak_gflops\": ", fma_loop.isa);
     print_num(peak, fma_peak.median_gflops, "%.2f");
     std::printf(", \"fma_peak_best_gflops\": ");
     print_num(peak, fma_peak.best_gflops, "%.2f");
@@ -215,6 +219,27 @@ int main(int argc, char** argv) {
         print_list(stage_ms[static_cast<std::size_t>(s)]);
       }
       std::printf("}");
+      // every conv of r2plus1d_18 on this clip size's table (1x3x16x112x112):
+      // the algorithm it runs alone, and, for a spatial conv and the temporal
+      // one after it, the path the pair streams on in the network
+      std::printf(", \"convs\": [");
+      const std::size_t n = sizeof(r2plus1d::bench::kConvShapes) / sizeof(r2plus1d::bench::kConvShapes[0]);
+      bool first = true;
+      for (std::size_t i = 0; i < n; ++i) {
+        const r2plus1d::bench::ConvShape& c = r2plus1d::bench::kConvShapes[i];
+        if (c.uses_r2plus1d_18 == 0) continue;
+        std::string pair;
+        if (i + 1 < n && r2plus1d::bench::is_pair(c, r2plus1d::bench::kConvShapes[i + 1]))
+          pair = r2plus1d::bench::pair_algorithm_name(c, r2plus1d::bench::kConvShapes[i + 1]);
+        else if (i > 0 && r2plus1d::bench::is_pair(r2plus1d::bench::kConvShapes[i - 1], c))
+          pair = r2plus1d::bench::pair_algorithm_name(r2plus1d::bench::kConvShapes[i - 1], c);
+        std::printf("%s{\"name\": \"%s\", \"uses\": %d, \"algorithm\": \"%s\"", first ? "" : ", ", c.name,
+                    c.uses_r2plus1d_18, r2plus1d::bench::conv_algorithm_name(c));
+        if (!pair.empty()) std::printf(", \"pair\": \"%s\"", pair.c_str());
+        std::printf("}");
+        first = false;
+      }
+      std::printf("]");
     }
     std::printf("}\n");
   } catch (const std::exception& e) {
