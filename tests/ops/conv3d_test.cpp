@@ -619,9 +619,10 @@ TYPED_TEST(Conv3dOp, TemporalRowsUnderEveryCut) {
 }
 
 TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
-  // gemm_rows against the sum in double: B rows at scattered offsets (some
-  // overlapping), sizes off the register tile in both directions, and each
-  // epilogue, NaN kept through the ReLU.
+  // gemm_rows against the sum in double: A's rows lda apart with NaN between
+  // them (which a read past a row would carry into C), B rows at scattered
+  // offsets (some overlapping), sizes off the register tile in both
+  // directions, and each epilogue, NaN kept through the ReLU.
   using T = TypeParam;
   const index_t L = ops::detail::rows_packet_size<T>();
   const index_t mr = ops::detail::rows_tile<T>();
@@ -637,8 +638,9 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
         const auto pool = test::random_tensor<T, 1>({4 * n + 64}, seed++);
         std::vector<index_t> offsets(static_cast<std::size_t>(k));
         for (index_t s = 0; s < k; ++s) offsets[static_cast<std::size_t>(s)] = (s * 37 + 5) % (3 * n + 1);
-        std::vector<T> packed(static_cast<std::size_t>(ops::detail::rows_packed_a_size<T>(m, k)));
-        ops::detail::pack_rows_a(m, k, a.data(), k, packed.data());
+        const index_t lda = k + 3;
+        std::vector<T> a_strided(static_cast<std::size_t>((m - 1) * lda + k), std::numeric_limits<T>::quiet_NaN());
+        for (index_t i = 0; i < m; ++i) std::copy(a.data() + i * k, a.data() + (i + 1) * k, a_strided.data() + i * lda);
         const auto scale = test::random_tensor<T, 1>({m}, seed++);
         const auto shift = test::random_tensor<T, 1>({m}, seed++);
         for (int variant = 0; variant < 3; ++variant) {
@@ -646,13 +648,13 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
                                                variant >= 1 ? shift.data() : nullptr, variant == 2};
           const index_t ldc = n + 3;
           std::vector<T> c(static_cast<std::size_t>(m * ldc), T(-7));
-          ops::detail::gemm_rows(m, n, k, packed.data(), pool.data(), offsets.data(), c.data(), ldc, e);
+          ops::detail::gemm_rows(m, n, k, ops::detail::RowsA<T>::plain(a_strided.data(), lda, k), pool.data(), offsets.data(), c.data(), ldc, e);
           // Unpadded rows: nothing past the last run is read (an exact-size
           // copy, for the sanitizers), and the bits are the same.
           const index_t end = *std::max_element(offsets.begin(), offsets.end()) + n;
           std::vector<T> exact(pool.data(), pool.data() + end), unpadded(c.size(), T(-7));
-          ops::detail::gemm_rows(m, n, k, packed.data(), exact.data(), offsets.data(), unpadded.data(), ldc, e,
-                                 ops::detail::RowsOptions{false});
+          ops::detail::gemm_rows(m, n, k, ops::detail::RowsA<T>::plain(a_strided.data(), lda, k), exact.data(),
+                                 offsets.data(), unpadded.data(), ldc, e, ops::detail::RowsOptions{false});
           ASSERT_EQ(0, std::memcmp(c.data(), unpadded.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
           // A short last block computes only its rows, and each in the bits a
           // full block gives it: the same rows inside a taller A.
@@ -660,15 +662,14 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
             const index_t tall = m + mr;
             auto a_tall = test::random_tensor<T, 2>({tall, k}, seed++);
             std::copy(a.data(), a.data() + m * k, a_tall.data());
-            std::vector<T> packed_tall(static_cast<std::size_t>(ops::detail::rows_packed_a_size<T>(tall, k)));
-            ops::detail::pack_rows_a(tall, k, a_tall.data(), k, packed_tall.data());
             std::vector<T> scale_tall(static_cast<std::size_t>(tall), T(1)), shift_tall(scale_tall.size(), T(0));
             std::copy(scale.data(), scale.data() + m, scale_tall.begin());
             std::copy(shift.data(), shift.data() + m, shift_tall.begin());
             const ops::detail::RowsEpilogue<T> et{e.scale != nullptr ? scale_tall.data() : nullptr,
                                                   e.shift != nullptr ? shift_tall.data() : nullptr, e.relu};
             std::vector<T> c_tall(static_cast<std::size_t>(tall * ldc), T(-7));
-            ops::detail::gemm_rows(tall, n, k, packed_tall.data(), pool.data(), offsets.data(), c_tall.data(), ldc, et);
+            ops::detail::gemm_rows(tall, n, k, ops::detail::RowsA<T>::plain(a_tall.data(), k, k), pool.data(),
+                                   offsets.data(), c_tall.data(), ldc, et);
             ASSERT_EQ(0, std::memcmp(c.data(), c_tall.data(), sizeof(T) * c.size())) << m << "x" << n << "x" << k;
           }
           for (index_t i = 0; i < m; ++i) {
@@ -692,7 +693,7 @@ TYPED_TEST(Conv3dOp, RowsKernelMatchesItsDefinition) {
   const std::vector<T> one(static_cast<std::size_t>(mr), T(1));
   const index_t zero = 0;
   std::vector<T> c(static_cast<std::size_t>(L), T(0));
-  ops::detail::gemm_rows<T>(1, L, 1, one.data(), b.data(), &zero, c.data(), L, {nullptr, nullptr, true});
+  ops::detail::gemm_rows<T>(1, L, 1, ops::detail::RowsA<T>::plain(one.data(), 1, 1), b.data(), &zero, c.data(), L, {nullptr, nullptr, true});
   for (const T v : c) EXPECT_TRUE(std::isnan(v));
 }
 

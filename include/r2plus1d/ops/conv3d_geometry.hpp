@@ -232,11 +232,4 @@ void apply_epilogue(const ConvEpilogue<T>& e, index_t channel, T* row, index_t c
   }
 }
 
-/// pack_rows_a_block for every block of rows of A(m, k), all threads together.
-template <class T, class At>
-void pack_rows_a_parallel(index_t m, index_t k, At&& at, T* dst) {
-  const index_t mr = rows_tile<T>();
-  parallel_for(0, (m + mr - 1) / mr, [&](index_t b) { pack_rows_a_block(m, k, b * mr, at, dst); });
-}
-
 }  // namespace r2plus1d::ops::detail

@@ -144,8 +144,6 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
   const PhaseRows layout(g);
   const index_t threads = get_num_threads();
   if (g.batch * g.out_d * HW * M == 0) return;
-  T* const packed = thread_workspace<T>(rows_packed_a_size<T>(M, K), kPackedA);
-  pack_rows_a_parallel(M, K, [&](index_t r, index_t c) { return w[r * K + c]; }, packed);
   const Epilogue<T>& all = epilogue;
   // Positions [p0, p0 + count) of output frame u of image n: the input rows
   // they read gathered into `rows` and offsets per tap (gather_phase_rows),
@@ -163,7 +161,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
     }
   };
   const index_t stride = phase_rows_values<T>(g, layout, HW);
-  if (by_channels < 0) by_channels = rows_packed_a_size<T>(M, K) > g.out_d * stride;
+  if (by_channels < 0) by_channels = M * K > g.out_d * stride;
   if (by_channels != 0) {
     // Weights larger than an image's gathered rows: every frame of an image is
     // gathered once, by the team, and the work is cut by output channels, so
@@ -193,7 +191,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
         frames_in_clip.segments = u_hi - u_lo;
         frames_in_clip.b_step = stride;
         frames_in_clip.c_step = HW;
-        gemm_rows(rows, HW, K, packed + r0 * K, frames, offsets.data(), yn + u_lo * HW + r0 * ldy, ldy, e,
+        gemm_rows(rows, HW, K, RowsA<T>::plain(w + r0 * K, K, K), frames, offsets.data(), yn + u_lo * HW + r0 * ldy, ldy, e,
                   frames_in_clip);
       });
     }
@@ -217,7 +215,7 @@ void conv3d_phase_rows(const Conv3dGeometry& g, const T* x, const T* w, const Co
       const index_t oh0 = (item % per_frame) * rows_per_item, count_rows = std::min(rows_per_item, OH - oh0);
       T* const yi = y + n * M * ldy + u * HW + oh0 * OW;
       if (const T* b = gather(n, u, oh0 * OW, count_rows * OW, rows, offsets.data()))
-        gemm_rows(M, count_rows * OW, K, packed, b, offsets.data(), yi, ldy, all);
+        gemm_rows(M, count_rows * OW, K, RowsA<T>::plain(w, K, K), b, offsets.data(), yi, ldy, all);
       else
         padding_frame(yi, 0, M, count_rows * OW);
     }

@@ -141,25 +141,20 @@ inline constexpr index_t kTemporalRowsMinPiece = 256;
 
 /// A temporal (kt, 1, 1) convolution with no spatial stride or padding
 /// (Conv3dGeometry::temporal_whole_frames) on gemm_rows, reading the input
-/// where it lies: tap i of output frame u is input frame u * sd - pd + i * dilation,
-/// whose rows of positions are B's rows as they stand. The weights are packed
-/// once with their depth tap-major, (tap, channel), so that the taps landing
-/// inside the clip are one run of it; taps on the temporal padding are left out
-/// of the sum. Work items are (image, group, piece of positions, piece of
-/// output channels) through every output frame, the frames that read all their
-/// taps in one product; as many pieces as keep every thread busy: every output
-/// is one in-order sum whatever the pieces.
+/// and the weights where they lie: tap i of output frame u is input frame
+/// u * sd - pd + i * dilation, whose rows of positions are B's rows as they
+/// stand. The depth is taken tap-major, (tap, channel) (RowsA runs of one tap
+/// over the channels), so that the taps landing inside the clip are one run
+/// of it; taps on the temporal padding are left out of the sum. Work items are
+/// (image, group, piece of positions, piece of output channels) through every
+/// output frame, the frames that read all their taps in one product; as many
+/// pieces as keep every thread busy: every output is one in-order sum
+/// whatever the pieces.
 template <class T>
 void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue, T* y) {
   const index_t G = g.groups, cg = g.in_per_group(), og = g.out_per_group(), kt = g.k_d;
   const index_t K = cg * kt, HW = g.out_h * g.out_w, ldy = g.out_cstride();
   const index_t mr = rows_tile<T>();
-  const index_t per_group = rows_packed_a_size<T>(og, K);
-  T* const packed = thread_workspace<T>(G * per_group, kPackedA);
-  for (index_t grp = 0; grp < G; ++grp)  // depth tap-major: step i * cg + c is channel c of tap i
-    pack_rows_a_parallel(
-        og, K, [&](index_t o, index_t s) { return w[((grp * og + o) * cg + s % cg) * kt + s / cg]; },
-        packed + grp * per_group);
   // Output frames [u_in, u_out) read every tap inside the clip.
   const index_t sd = g.stride.d, pd = g.padding.d, dil = g.dilation.d;
   const index_t u_in = std::min(g.out_d, (pd + sd - 1) / sd);
@@ -182,7 +177,8 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
     T* const yg = y + (n * g.out_channels + grp * og + r0) * ldy + p0;
     const RowsEpilogue<T> e{epilogue.scale != nullptr ? epilogue.scale + grp * og + r0 : nullptr,
                             epilogue.shift != nullptr ? epilogue.shift + grp * og + r0 : nullptr, epilogue.relu};
-    const T* const a = packed + grp * per_group + r0 * K;
+    // Step i * cg + c of the depth is channel c of tap i.
+    const RowsA<T> a{w + (grp * og + r0) * K, K, cg, kt, 1};
     std::vector<index_t> offsets(static_cast<std::size_t>(K));
     // Taps [i_lo, i_hi) of output frame u (all of them from u_in to u_out),
     // their offsets for that frame.
@@ -196,7 +192,6 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
     };
     RowsOptions unpadded;
     unpadded.b_padded = false;
-    unpadded.a_depth = K;
     for (index_t u = 0; u < g.out_d; ++u) {
       if (u == u_in && u_out > u_in) {  // every frame with all its taps, in one product
         index_t i_lo = 0, i_hi = 0;
@@ -218,7 +213,7 @@ void conv3d_temporal_rows(const Conv3dGeometry& g, const T* x, const T* w, const
         }
         continue;
       }
-      gemm_rows(rows, count, (i_hi - i_lo) * cg, a + i_lo * cg * mr, xg, offsets.data(), yg + u * HW, ldy, e,
+      gemm_rows(rows, count, (i_hi - i_lo) * cg, a.from_run(i_lo), xg, offsets.data(), yg + u * HW, ldy, e,
                 unpadded);
     }
   });

@@ -1,8 +1,11 @@
 #pragma once
 /// \file
-/// C = A * B for a B that is never packed: each of its rows is a contiguous
-/// run of n values found through a table of offsets, so a convolution can hand
-/// its input rows over as they lie (see conv3d_phase_rows). The kernel holds
+/// C = A * B with neither operand packed: A's rows are read as they lie (a
+/// convolution's weights, (out_channels, depth) as torch stores them), and
+/// each row of B is a contiguous run of n values found through a table of
+/// offsets, so a convolution can hand its input rows over as they lie (see
+/// conv3d_phase_rows). Nothing is prepared per call, and nothing needs to be
+/// kept between calls. The kernel holds
 /// a tile of rows_tile<T> output channels by cols_tile<T> output positions in
 /// registers, vectorised along the positions: for each step of the depth it
 /// loads the tile's run of every B row once and broadcasts one weight per
@@ -38,68 +41,34 @@ index_t rows_packet_size() {
   return rows_kernels<T>().lanes;
 }
 
-/// Values A takes packed for gemm_rows: m rounded up to rows_tile, times k.
-template <class T>
-index_t rows_packed_a_size(index_t m, index_t k) {
-  return (m + rows_tile<T>() - 1) / rows_tile<T>() * rows_tile<T>() * k;
-}
-
-/// Packs rows [i0, i0 + rows_tile) (cut at m) of A(m, k) for gemm_rows, into
-/// their block of the packed storage `dst`: the k steps of the depth one
-/// after another, each holding the block's rows_tile weights (zero past m).
-/// A's element (r, c) is at(r, c). Blocks are independent, so threads may
-/// pack different ones.
-template <class T, class At>
-void pack_rows_a_block(index_t m, index_t k, index_t i0, At&& at, T* dst) {
-  const index_t mr = rows_tile<T>();
-  const index_t rows = std::min(mr, m - i0);
-  dst += i0 * k;
-  for (index_t c = 0; c < k; ++c, dst += mr) {
-    for (index_t r = 0; r < rows; ++r) dst[r] = at(i0 + r, c);
-    for (index_t r = rows; r < mr; ++r) dst[r] = T(0);
-  }
-}
-
-/// Packs A(m, k), element (r, c) at a[r * lda + c], for gemm_rows
-/// (rows_packed_a_size(m, k) values).
-template <class T>
-void pack_rows_a(index_t m, index_t k, const T* a, index_t lda, T* dst) {
-  for (index_t i0 = 0; i0 < m; i0 += rows_tile<T>())
-    pack_rows_a_block(m, k, i0, [&](index_t r, index_t c) { return a[r * lda + c]; }, dst);
-}
-
 /// Bytes of B that gemm_rows runs every row block of A over before it moves
 /// on: a block of columns that stays in the L2 cache while the weights stream.
 inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
 
-/// How gemm_rows reads A and B beyond the plain case.
+/// How gemm_rows reads B beyond the plain case.
 struct RowsOptions {
   /// Each B row readable up to n rounded up to a whole packet (the values past
   /// n are read but do not reach C); otherwise the last partial packet of
   /// every row is copied out first, and nothing past n is read.
   bool b_padded = true;
-  /// The depth A was packed for (k when 0): the product takes k steps of it
-  /// from packed_a on, in each block of rows, such as a run of taps.
-  index_t a_depth = 0;
   /// `segments` runs of n columns: row s of run q is at b + q * b_step +
   /// offsets[s], and its columns of C start at c + q * c_step.
   index_t segments = 1, b_step = 0, c_step = 0;
 };
 
 /// epilogue(C(m, n) = A(m, k) * B(k, n)), C row-major with leading dimension
-/// ldc. A is packed by pack_rows_a; row s of B is the n values at
-/// b + offsets[s] (see RowsOptions for unpadded rows, runs of taps and several
-/// runs of columns). The columns go in blocks of whole tiles holding about
+/// ldc. A is read where it lies, as `a` says (RowsA; k is whole runs of it);
+/// row s of B is the n values at b + offsets[s] (see RowsOptions for unpadded
+/// rows and several runs of columns). The columns go in blocks of whole tiles holding about
 /// kRowsBlockBytes of B, each through every row block of A, tile by tile.
 /// Every output is one in-order sum over the depth, whatever the tiles.
 /// Single-threaded.
 template <class T>
-void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, const index_t* offsets, T* c,
+void gemm_rows(index_t m, index_t n, index_t k, const RowsA<T>& a, const T* b, const index_t* offsets, T* c,
                index_t ldc, const RowsEpilogue<T>& epilogue = {}, const RowsOptions& opt = {}) {
   const RowsKernelSet<T>& kernels = rows_kernels<T>();
   const index_t mr = kernels.mr, nr = kernels.cols(), L = kernels.lanes;
   if (m <= 0 || n <= 0) return;
-  const index_t a_depth = opt.a_depth > 0 ? opt.a_depth : k;
   // Every register tile's columns: where its B rows start, their offsets, its C.
   struct Tile {
     const T* b;
@@ -132,12 +101,12 @@ void gemm_rows(index_t m, index_t n, index_t k, const T* packed_a, const T* b, c
     const std::size_t t1 = std::min(tiles.size(), t0 + static_cast<std::size_t>(per_block));
     for (index_t r0 = 0; r0 < m; r0 += mr) {
       const index_t rows = std::min(mr, m - r0);
-      const T* a = packed_a + r0 * a_depth;
+      const RowsA<T> ar = a.from_row(r0);
       for (std::size_t t = t0; t < t1; ++t) {
         const Tile& tile = tiles[t];
         const index_t vectors = (tile.cols + L - 1) / L;
         T* out = tile.c + r0 * ldc;
-        kernels.rows_tile(rows, vectors, k, a, tile.b, tile.offsets, out, ldc, r0, tile.cols, epilogue);
+        kernels.rows_tile(rows, vectors, k, ar, tile.b, tile.offsets, out, ldc, r0, tile.cols, epilogue);
       }
     }
   }

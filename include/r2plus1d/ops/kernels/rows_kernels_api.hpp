@@ -22,13 +22,31 @@ struct Epilogue {
 template <class T>
 using RowsEpilogue = Epilogue<T>;
 
+/// How the rows kernels read A(r, s), nothing packed: rows `ld` apart, the
+/// depth in runs of `run` steps `step` apart, each run `run_stride` after the
+/// one before: A(r, s) = data[r * ld + (s / run) * run_stride + (s % run) *
+/// step]. A row-major A(m, k) is plain(a, lda, k); a convolution's weights
+/// (out, channel, tap) with their depth taken tap-major, (tap, channel), are
+/// {w, channels * taps, channels, taps, 1}. A product's depth is whole runs.
+template <class T>
+struct RowsA {
+  const T* data = nullptr;
+  index_t ld = 0, run = 1, step = 1, run_stride = 0;
+
+  static RowsA plain(const T* a, index_t lda, index_t k) { return {a, lda, k > 0 ? k : 1, 1, 0}; }
+  /// The same matrix from row r0 on.
+  RowsA from_row(index_t r0) const { return {data + r0 * ld, ld, run, step, run_stride}; }
+  /// The same matrix from run j on (its depth step j * run).
+  RowsA from_run(index_t j) const { return {data + j * run_stride, ld, run, step, run_stride}; }
+};
+
 /// One instruction set's microkernels for T: a register tile of `mr` output
 /// channels by up to `nv` vectors of `lanes` positions.
 ///
-/// - rows_tile(rows, vectors, k, a, b, offsets, c, ldc, r0, cols, e): C's rows
-///   [r0, r0 + rows) (rows <= mr, at c) and `cols` columns (at most `vectors`
-///   vectors) = e(A * B), A packed in blocks of mr weights per depth step, row
-///   s of B at b + offsets[s], read for whole vectors.
+/// - rows_tile(rows, vectors, k, a, b, offsets, c, ldc, r0, cols, e): C's
+///   rows [r0, r0 + rows) (rows <= mr, at c) and `cols` columns (at most
+///   `vectors` vectors) = e(A * B), A read as `a` says (RowsA, from its first
+///   row), row s of B at b + offsets[s], read for whole vectors.
 /// - thin_tile(rows, vectors, kk, a, lda, b, ldb, c, ldc, r0, accumulate, e):
 ///   C (+)= A * B over kk steps, A's rows lda apart as they lie, `vectors`
 ///   whole vectors of B's rows (ldb apart); e applied when not null.
@@ -37,8 +55,8 @@ template <class T>
 struct RowsKernelSet {
   Isa isa = Isa::kGeneric;
   index_t mr = 1, nv = 1, lanes = 1;
-  void (*rows_tile)(index_t, index_t, index_t, const T*, const T*, const index_t*, T*, index_t, index_t, index_t,
-                    const RowsEpilogue<T>&) = nullptr;
+  void (*rows_tile)(index_t, index_t, index_t, const RowsA<T>&, const T*, const index_t*, T*, index_t, index_t,
+                    index_t, const RowsEpilogue<T>&) = nullptr;
   void (*thin_tile)(index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*, index_t, index_t, bool,
                     const RowsEpilogue<T>*) = nullptr;
   T (*dot)(index_t, const T*, const T*) = nullptr;

@@ -10,6 +10,16 @@
 // one weight per channel, one fused multiply-add per (channel, vector).
 // Every output is one in-order sum over the depth, whatever tile it falls in.
 
+// The loops over a tile's rows and vectors unrolled whatever the optimisation
+// level, so that the accumulators live in registers at -O2 as at -O3.
+#ifndef R2PLUS1D_UNROLL
+#if defined(__clang__) || defined(__GNUC__)
+#define R2PLUS1D_UNROLL _Pragma("GCC unroll 32")
+#else
+#define R2PLUS1D_UNROLL
+#endif
+#endif
+
 /// The epilogue on one register row: v * scale + shift (fused), or v + shift,
 /// then relu. `i` is the row of C.
 template <class T>
@@ -23,34 +33,50 @@ inline typename Vec<T>::V epilogue_row(typename Vec<T>::V v, const RowsEpilogue<
 }
 
 /// gemm_rows's tile: MR rows of C from r0 and `cols` (at most NV vectors)
-/// columns, over k steps of A packed in blocks of kTileRows weights per step
-/// and B's rows at b + offsets[s], each read for NV whole vectors. The
-/// epilogue is applied before the store.
+/// columns, over k steps (whole runs) of A read as it lies (RowsA) and B's
+/// rows at b + offsets[s], each read for NV whole vectors. The epilogue is
+/// applied before the store.
 template <class T, int NV, int MR>
-void rows_tile_kernel(index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc, index_t r0,
-                      index_t cols, const RowsEpilogue<T>& e) {
+void rows_tile_kernel(index_t k, const RowsA<T>& a, const T* b, const index_t* offsets, T* c, index_t ldc,
+                      index_t r0, index_t cols, const RowsEpilogue<T>& e) {
   using W = Vec<T>;
   using V = typename W::V;
   constexpr index_t L = W::L;
   V acc[MR][NV];
+  R2PLUS1D_UNROLL
   for (int i = 0; i < MR; ++i)
+    R2PLUS1D_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = W::set1(T(0));
-  for (index_t s = 0; s < k; ++s, a += kTileRows) {
-    const T* row = b + offsets[s];
-    V bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = W::load(row + v * L);
-    for (int i = 0; i < MR; ++i) {
-      const V w = W::set1(a[i]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = W::fma(w, bv[v], acc[i][v]);
+  const T* rows[MR];
+  R2PLUS1D_UNROLL
+  for (int i = 0; i < MR; ++i) rows[i] = a.data + i * a.ld;
+  const index_t run = a.run, step = a.step;
+  for (index_t s = 0, first = 0; s < k; s += run, first += a.run_stride) {
+    const index_t* const offs = offsets + s;
+    for (index_t q = 0, at = first; q < run; ++q, at += step) {
+      const T* row = b + offs[q];
+      V bv[NV];
+      R2PLUS1D_UNROLL
+      for (int v = 0; v < NV; ++v) bv[v] = W::load(row + v * L);
+      R2PLUS1D_UNROLL
+      for (int i = 0; i < MR; ++i) {
+        const V w = W::set1(rows[i][at]);
+        R2PLUS1D_UNROLL
+        for (int v = 0; v < NV; ++v) acc[i][v] = W::fma(w, bv[v], acc[i][v]);
+      }
     }
   }
   T tail[NV * L];
+  R2PLUS1D_UNROLL
   for (int i = 0; i < MR; ++i) {
     T* out = c + i * ldc;
+    R2PLUS1D_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = epilogue_row<T>(acc[i][v], e, r0 + i);
     if (cols == NV * L) {
+      R2PLUS1D_UNROLL
       for (int v = 0; v < NV; ++v) W::store(out + v * L, acc[i][v]);
     } else {
+      R2PLUS1D_UNROLL
       for (int v = 0; v < NV; ++v) W::store(tail + v * L, acc[i][v]);
       for (index_t q = 0; q < cols; ++q) out[q] = tail[q];
     }
@@ -68,26 +94,34 @@ void thin_tile_kernel(index_t kk, const T* a, index_t lda, const T* b, index_t l
   using V = typename W::V;
   constexpr index_t L = W::L;
   V acc[MR][NV];
+  R2PLUS1D_UNROLL
   for (int i = 0; i < MR; ++i)
+    R2PLUS1D_UNROLL
     for (int v = 0; v < NV; ++v) acc[i][v] = accumulate ? W::load(c + i * ldc + v * L) : W::set1(T(0));
   const T* rows[MR];
+  R2PLUS1D_UNROLL
   for (int i = 0; i < MR; ++i) rows[i] = a + i * lda;
   for (index_t s = 0; s < kk; ++s, b += ldb) {
     V bv[NV];
+    R2PLUS1D_UNROLL
     for (int v = 0; v < NV; ++v) bv[v] = W::load(b + v * L);
+    R2PLUS1D_UNROLL
     for (int i = 0; i < MR; ++i) {
       const V w = W::set1(rows[i][s]);
+      R2PLUS1D_UNROLL
       for (int v = 0; v < NV; ++v) acc[i][v] = W::fma(w, bv[v], acc[i][v]);
     }
   }
+  R2PLUS1D_UNROLL
   for (int i = 0; i < MR; ++i)
+    R2PLUS1D_UNROLL
     for (int v = 0; v < NV; ++v)
       W::store(c + i * ldc + v * L, e != nullptr ? epilogue_row<T>(acc[i][v], *e, r0 + i) : acc[i][v]);
 }
 
 /// A tile of `rows` (1 to kTileRows) rows: a short block computes only its rows.
 template <class T, int NV, int MR = kTileRows>
-void rows_tile_of(index_t rows, index_t k, const T* a, const T* b, const index_t* offsets, T* c, index_t ldc,
+void rows_tile_of(index_t rows, index_t k, const RowsA<T>& a, const T* b, const index_t* offsets, T* c, index_t ldc,
                   index_t r0, index_t cols, const RowsEpilogue<T>& e) {
   if constexpr (MR > 1) {
     if (rows < MR) return rows_tile_of<T, NV, MR - 1>(rows, k, a, b, offsets, c, ldc, r0, cols, e);
@@ -106,7 +140,7 @@ void thin_tile_of(index_t rows, index_t kk, const T* a, index_t lda, const T* b,
 
 /// Entry points with the tile's height and width (1 to kTileVectors vectors) at run time.
 template <class T>
-void rows_tile(index_t rows, index_t vectors, index_t k, const T* a, const T* b, const index_t* offsets, T* c,
+void rows_tile(index_t rows, index_t vectors, index_t k, const RowsA<T>& a, const T* b, const index_t* offsets, T* c,
                index_t ldc, index_t r0, index_t cols, const RowsEpilogue<T>& e) {
   static_assert(kTileVectors >= 1 && kTileVectors <= 3, "the switch below covers 1 to 3 vectors");
   constexpr int v3 = kTileVectors >= 3 ? 3 : 1, v2 = kTileVectors >= 2 ? 2 : 1;
