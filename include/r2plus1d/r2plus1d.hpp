@@ -20,6 +20,8 @@
 #include "r2plus1d/ops/relu.hpp"
 #include "r2plus1d/ops/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/ops/linear.hpp"
+#include "r2plus1d/ops/softmax.hpp"
+#include "r2plus1d/ops/topk.hpp"
 #include "r2plus1d/ops/flops.hpp"
 
 // nn: modules with torch's options and state_dict names
