@@ -3,6 +3,9 @@
 /// Umbrella header: the whole library in dependency order,
 /// core <- ops <- nn <- models, with io beside nn.
 
+// the library's version (R2PLUS1D_VERSION)
+#include "r2plus1d/version.hpp"
+
 // core: storage, tensors, shapes, errors, element types, threading, randomness
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/shape.hpp"
