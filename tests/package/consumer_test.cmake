@@ -3,9 +3,9 @@
 # their --version); builds a program with pkg-config's flags; configures,
 # builds and runs a consumer project that uses find_package(r2plus1d CONFIG)
 # (with r2plus1d::video where FFmpeg is found, WITH_VIDEO); and builds a parent
-# project that adds r2plus1d's sources with add_subdirectory, whose own
-# install must hold none of r2plus1d's files (R2PLUS1D_INSTALL defaults to OFF
-# below the top level).
+# project that adds r2plus1d's sources with add_subdirectory (and again with
+# FetchContent), whose own install must hold none of r2plus1d's files
+# (R2PLUS1D_INSTALL defaults to OFF below the top level).
 file(REMOVE_RECURSE ${WORK_DIR})
 function(step)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -71,15 +71,23 @@ if(WITH_VIDEO)
   step(${WORK_DIR}/build/video_consumer)
 endif()
 
-# --- add_subdirectory in a parent project: its install holds its own program only
-step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/parent -B ${WORK_DIR}/parent-build
-     -DR2PLUS1D_SOURCE_DIR=${SOURCE_DIR} -DCMAKE_BUILD_TYPE=Release)
-step(${CMAKE_COMMAND} --build ${WORK_DIR}/parent-build)
-step(${WORK_DIR}/parent-build/parent)
-if(WITH_VIDEO)
-  step(${WORK_DIR}/parent-build/parent_video)
-endif()
-step(${CMAKE_COMMAND} --install ${WORK_DIR}/parent-build --prefix ${WORK_DIR}/parent-prefix)
-file(GLOB_RECURSE installed RELATIVE ${WORK_DIR}/parent-prefix ${WORK_DIR}/parent-prefix/*)
-expect("a parent project's install" "holds '${installed}', expected bin/parent only" installed STREQUAL "bin/parent")
-message(STATUS "package installed, found by pkg-config and find_package, added by add_subdirectory: all as expected")
+# --- add_subdirectory, then FetchContent, in a parent project: its install holds its own program only
+foreach(how add_subdirectory FetchContent)
+  set(pb ${WORK_DIR}/parent-${how})
+  set(fetch OFF)
+  if(how STREQUAL "FetchContent")
+    set(fetch ON)
+  endif()
+  step(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/parent -B ${pb}/build
+       -DR2PLUS1D_SOURCE_DIR=${SOURCE_DIR} -DPARENT_FETCHCONTENT=${fetch} -DCMAKE_BUILD_TYPE=Release)
+  step(${CMAKE_COMMAND} --build ${pb}/build)
+  step(${pb}/build/parent)
+  if(WITH_VIDEO)
+    step(${pb}/build/parent_video)
+  endif()
+  step(${CMAKE_COMMAND} --install ${pb}/build --prefix ${pb}/prefix)
+  file(GLOB_RECURSE installed RELATIVE ${pb}/prefix ${pb}/prefix/*)
+  expect("a parent project's install (${how})" "holds '${installed}', expected bin/parent only"
+         installed STREQUAL "bin/parent")
+endforeach()
+message(STATUS "package installed, found by pkg-config and find_package, added by add_subdirectory and FetchContent: all as expected")
