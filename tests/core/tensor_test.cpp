@@ -3,6 +3,7 @@
 #include <r2plus1d/core/tensor.hpp>
 
 #include <cstdint>
+#include <string>
 
 namespace r2plus1d {
 namespace {
@@ -107,6 +108,13 @@ TEST(Tensor, NarrowAfterUnitDimensionsIsAViewElseACopy) {
   EXPECT_EQ(green.data(), x.data() + 16);
   EXPECT_EQ(x.narrow(1, 1, 2).data(), x.data() + 16);
   EXPECT_THROW(x.narrow(2, 1, 2), ShapeError);  // would not be contiguous
+  try {
+    x.select(2, 1);
+    ADD_FAILURE() << "select of dimension 2 of [1, 3, 4, 2, 2] as a view";
+  } catch (const ShapeError& e) {
+    const std::string want = "select: a view of dimension 2 of [1, 3, 4, 2, 2] would not be contiguous";
+    EXPECT_EQ(std::string(e.what()).rfind(want, 0), 0u) << e.what();
+  }
   EXPECT_EQ(x.narrow(2, 0, 4).data(), x.data());  // the whole dimension is
   const Tensor<float, 5> t = x.narrow_copy(2, 1, 2);
   EXPECT_EQ(t.shape(), (Shape<5>{1, 3, 2, 2, 2}));

@@ -17,8 +17,10 @@
 /// Dimensions may be negative, counted from the end, as in torch.
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <type_traits>
 #include <utility>
 
@@ -52,7 +54,8 @@ Shape<NewRank> infer_shape(const Shape<Rank>& from, Shape<NewRank> s) {
     if (v == -1 && infer < 0) {
       infer = d;
     } else if (v < 0) {
-      throw ShapeError("reshape: invalid shape " + format_shape<NewRank>(s) + " (one size may be -1, no other negative)");
+      throw ShapeError("reshape: invalid shape " + format_shape<NewRank>(s) +
+                       " (one size may be -1, no other negative)");
     } else {
       known *= v;
     }
@@ -143,7 +146,8 @@ class TensorView {
   TensorView<T, Rank + 1> unsqueeze(int dim) const {
     const int d = detail::wrap_dim("unsqueeze", dim, Rank + 1);
     Shape<Rank + 1> s{};
-    for (int i = 0, j = 0; i < Rank + 1; ++i) s[static_cast<std::size_t>(i)] = i == d ? 1 : shape_[static_cast<std::size_t>(j++)];
+    for (int i = 0, j = 0; i < Rank + 1; ++i)
+      s[static_cast<std::size_t>(i)] = i == d ? 1 : shape_[static_cast<std::size_t>(j++)];
     return TensorView<T, Rank + 1>(data_, s);
   }
   /// Dimension `dim`, which must have size 1, removed (torch's squeeze(dim) leaves
@@ -165,11 +169,7 @@ class TensorView {
   /// dimension, or every dimension before it has size 1; otherwise ShapeError
   /// (narrow_copy copies any dimension). A negative `start` counts from the end.
   TensorView<T, Rank> narrow(int dim, index_t start, index_t length) const {
-    const int d = narrow_bounds("narrow", dim, start, length);
-    require_view("narrow", d, length);
-    Shape<Rank> s = shape_;
-    s[static_cast<std::size_t>(d)] = length;
-    return TensorView<T, Rank>(data_ + start * inner(d), s);
+    return narrow_as("narrow", dim, start, length);
   }
   /// Elements [start, end) of dimension `dim`, as torch's slice with step 1 (and
   /// Python's a[start:end]): negative bounds count from the end, bounds past the
@@ -181,7 +181,7 @@ class TensorView {
     if (end < 0) end += n;
     start = std::clamp<index_t>(start, 0, n);
     end = std::clamp<index_t>(end, start, n);
-    return narrow(d, start, end - start);
+    return narrow_as("slice", d, start, end - start);
   }
   /// Index `index` of dimension `dim`, which is removed, as torch's select. A
   /// view under the same condition as narrow; a negative index counts from the end.
@@ -192,7 +192,7 @@ class TensorView {
     if (index < -n || index >= n)
       throw ShapeError("select: index " + std::to_string(index) + " is out of range for dimension " +
                        std::to_string(dim) + " of size " + std::to_string(n));
-    return narrow(d, index < 0 ? index + n : index, 1).squeeze(d);
+    return narrow_as("select", d, index < 0 ? index + n : index, 1).squeeze(d);
   }
 
   /// An owning copy of the elements, as torch's clone.
@@ -212,6 +212,13 @@ class TensorView {
     return off;
   }
 
+  TensorView<T, Rank> narrow_as(const char* op, int dim, index_t start, index_t length) const {
+    const int d = narrow_bounds(op, dim, start, length);
+    require_view(op, d, length);
+    Shape<Rank> s = shape_;
+    s[static_cast<std::size_t>(d)] = length;
+    return TensorView<T, Rank>(data_ + start * inner(d), s);
+  }
   // Elements per step of dimension d.
   index_t inner(int d) const {
     index_t n = 1;
