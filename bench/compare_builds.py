@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 
+from r2plus1d_version import r2plus1d_version
+
 STAGES = ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
 
 
@@ -51,6 +53,7 @@ def result(proc, timer):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version="%(prog)s (r2plus1d) " + r2plus1d_version())
     ap.add_argument("--a", required=True, help="the reference build's r2plus1d_forward_timer")
     ap.add_argument("--b", required=True, help="the build to compare with it")
     ap.add_argument("--threads", type=int, default=1)

@@ -43,6 +43,8 @@ import warnings
 
 from torch_peer import freeze, import_torch
 
+from r2plus1d_version import r2plus1d_version
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
@@ -80,6 +82,7 @@ def timed(fn, repeats):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version="%(prog)s (r2plus1d) " + r2plus1d_version())
     ap.add_argument("--timer", default=os.path.join("build", "bench", "r2plus1d_forward_timer"))
     ap.add_argument("--compile", action="store_true", help="build the timer with --cxx first")
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))

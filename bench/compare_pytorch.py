@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 
+from r2plus1d_version import r2plus1d_version
 from torch_peer import freeze, import_torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -77,6 +78,7 @@ def run_bench_round(bench, threads):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version="%(prog)s (r2plus1d) " + r2plus1d_version())
     ap.add_argument("--build", default="build")
     ap.add_argument("--threads", type=int, default=2, choices=(1, 2))
     ap.add_argument("--repeats", type=int, default=3, help="torch passes per round (and eager passes)")

@@ -28,6 +28,8 @@ import sys
 import tarfile
 import tempfile
 
+from r2plus1d_version import r2plus1d_version
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 SOURCES = os.path.join(BENCH, "compare_sources")
@@ -93,6 +95,7 @@ def build(include_a, include_b, scratch, cxx, eigen=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version="%(prog)s (r2plus1d) " + r2plus1d_version())
     ap.add_argument("--a", required=True, help="version A: an include directory or a git revision")
     ap.add_argument("--b", default=os.path.join(ROOT, "include"), help="version B (default: the working tree's)")
     ap.add_argument("--threads", default="1", help="thread count, or comma-separated counts (one build, a run each)")

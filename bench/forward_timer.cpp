@@ -125,6 +125,10 @@ int main(int argc, char** argv) {
   bool stages = false, sgemm = true, peak = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a == "--version") {
+      std::printf("r2plus1d_forward_timer %s\n", r2plus1d::kVersion);
+      return 0;
+    }
     const bool has_value = i + 1 < argc;
     if (a == "--threads" && has_value) {
       threads = static_cast<int>(parse_positive("--threads", argv[++i]));
@@ -146,7 +150,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] "
-                   "[--stages] [--no-sgemm] [--no-peak]\n");
+                   "[--stages] [--no-sgemm] [--no-peak] [--version]\n");
       return 2;
     }
   }

@@ -29,6 +29,8 @@ import re
 import subprocess
 import sys
 
+from r2plus1d_version import r2plus1d_version
+
 
 def cpu_name():
     try:
@@ -160,6 +162,7 @@ def ms_of(r):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version="%(prog)s (r2plus1d) " + r2plus1d_version())
     ap.add_argument("--build", default="build", help="CMake build directory holding bench/r2plus1d_bench")
     ap.add_argument("--filter", default=".", help="benchmark regex (the references always run)")
     ap.add_argument("--layers", action="store_true",

@@ -470,6 +470,7 @@ int main(int argc, char** argv) {
   CLI::App app{"R(2+1)D features (clips, 512) or class scores for videos, or for clips (N, 3, T, H, W) in .npy "
                "files, on the CPU.",
                kTool};
+  app.set_version_flag("--version", r2plus1d::kVersion, "Print the version and exit");
   app.add_option("--arch", a.arch,
                  "Network: seed (R2Plus1DNet / R2Plus1DClassifier), or torchvision's r2plus1d_18, r3d_18, mc3_18")
       ->capture_default_str();
@@ -513,6 +514,9 @@ int main(int argc, char** argv) {
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForVersion&) {
+    std::cout << kTool << ' ' << r2plus1d::kVersion << '\n';
+    return 0;
   } catch (const CLI::Success&) {
     std::cout << app.help();
     return 0;

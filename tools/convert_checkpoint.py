@@ -10,9 +10,9 @@ The header maps each tensor name to {"dtype", "shape", "data_offsets"} (offsets
 relative to the start of the data section), in insertion order, plus an optional
 "__metadata__" object of string -> string. Data is contiguous little-endian.
 
-CLI:
+CLI (installed as r2plus1d-convert):
     convert_checkpoint.py INPUT.pth OUTPUT.safetensors
-        [--prefix-strip P] [--dtype f32|f16|bf16|keep] [--overwrite]
+        [--prefix-strip P] [--dtype f32|f16|bf16|keep] [--overwrite] [--version]
 """
 
 import argparse
@@ -20,10 +20,26 @@ import collections
 import ctypes
 import json
 import os
+import re
 import struct
 import sys
 
 import torch
+
+# r2plus1d's version: written in here when installed as r2plus1d-convert; in a
+# source tree, read from include/r2plus1d/version.hpp, where it is kept.
+_VERSION = "@R2PLUS1D_VERSION@"
+
+
+def version():
+    """r2plus1d's version, "MAJOR.MINOR.PATCH"."""
+    if not _VERSION.startswith("@"):
+        return _VERSION
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "include", "r2plus1d", "version.hpp")
+    with open(header) as f:
+        parts = dict(re.findall(r"^#define R2PLUS1D_VERSION_(MAJOR|MINOR|PATCH) (\d+)$", f.read(), re.M))
+    return "%s.%s.%s" % (parts["MAJOR"], parts["MINOR"], parts["PATCH"])
+
 
 # safetensors dtype names, in the order r2plus1d's DType lists them.
 _DTYPE_NAMES = collections.OrderedDict([
@@ -233,6 +249,7 @@ def main(argv=None):
     p.add_argument("--dtype", choices=["f32", "f16", "bf16", "keep"], default="keep",
                    help="convert floating-point tensors to this type (default: keep)")
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("--version", action="version", version="%(prog)s " + version())
     args = p.parse_args(argv)
     try:
         print(convert(args.input, args.output, args.prefix_strip, args.dtype, args.overwrite))

@@ -3,6 +3,9 @@
 /// Umbrella header: the whole library in dependency order,
 /// core <- ops <- nn <- models, with io beside nn.
 
+// the library's version (R2PLUS1D_VERSION)
+#include "r2plus1d/version.hpp"
+
 // core: storage, tensors, shapes, errors, element types, threading, randomness
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/shape.hpp"
@@ -20,6 +23,8 @@
 #include "r2plus1d/ops/relu.hpp"
 #include "r2plus1d/ops/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/ops/linear.hpp"
+#include "r2plus1d/ops/softmax.hpp"
+#include "r2plus1d/ops/topk.hpp"
 #include "r2plus1d/ops/flops.hpp"
 
 // nn: modules with torch's options and state_dict names

@@ -95,6 +95,15 @@ class VideoClassification {
       frame(frames.data() + t * H * W * 3, H, W, out.data() + t * plane, T * plane);
     return out;
   }
+  /// The same on a view of mutable frames or on a tensor of frames.
+  template <class In, class = std::enable_if_t<!std::is_const_v<In>>>
+  Tensor<float, 4> operator()(TensorView<In, 4> frames) const {
+    return (*this)(TensorView<const In, 4>(frames));
+  }
+  template <class In>
+  Tensor<float, 4> operator()(const Tensor<In, 4>& frames) const {
+    return (*this)(frames.cview());
+  }
 
  private:
   struct Axis {

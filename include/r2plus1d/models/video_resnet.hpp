@@ -1,11 +1,14 @@
 #pragma once
 /// \file
 /// torchvision's VideoResNet and its factories r2plus1d_18, r3d_18 and mc3_18,
-/// with torchvision's state_dict keys, so its Kinetics-400 weights load as they are.
+/// with torchvision's state_dict keys, so its Kinetics-400 weights load as they
+/// are: `auto model = video::r2plus1d_18<float>("r2plus1d_18.safetensors");`
+/// gives a model ready to run (loaded strictly, in eval mode).
 
 #include <array>
 #include <string>
 
+#include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/models/basic_block.hpp"
 #include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
@@ -124,6 +127,28 @@ using R3D18 = VideoResNet<T, BasicStem, Conv3DSimple>;
 template <class T>
 using MC318 = VideoResNet<T, BasicStem, Conv3DSimple, Conv3DNoTemporal>;
 
+namespace detail {
+/// A Model with the class count of `fc.weight` in the safetensors file at
+/// `path`, loaded strictly from it and in eval mode.
+template <class Model>
+Model load_video_resnet(const std::string& path) {
+  const io::SafetensorsReader reader(path);
+  index_t classes = 400;  // without fc.weight, the strict load reports it missing
+  if (reader.contains("fc.weight")) {
+    const auto& shape = reader.info("fc.weight").shape;
+    if (shape.size() != 2 || shape[0] < 1)
+      throw StateDictError("load_state_dict: 'fc.weight' has shape " + format_shape(shape) +
+                           ", expected [num_classes, 512]");
+    classes = shape[0];
+  }
+  Generator gen;  // the initialisation is overwritten: leave the default generator's sequence alone
+  Model model({2, 2, 2, 2}, classes, gen);
+  model.load_state_dict(reader);
+  model.eval();
+  return model;
+}
+}  // namespace detail
+
 /// torchvision.models.video.r2plus1d_18(num_classes=...) with torchvision's initialisation.
 template <class T>
 R2Plus1D18<T> r2plus1d_18(index_t num_classes = 400, Generator& gen = default_generator()) {
@@ -138,6 +163,25 @@ R3D18<T> r3d_18(index_t num_classes = 400, Generator& gen = default_generator())
 template <class T>
 MC318<T> mc3_18(index_t num_classes = 400, Generator& gen = default_generator()) {
   return MC318<T>({2, 2, 2, 2}, num_classes, gen);
+}
+
+/// r2plus1d_18 with the weights of a safetensors file (torchvision's keys, e.g.
+/// converted Kinetics-400 weights), ready to run: the class count is that of
+/// `fc.weight`, the load is strict (StateDictError names every missing,
+/// unexpected or mis-shaped key) and the model is in eval mode.
+template <class T>
+R2Plus1D18<T> r2plus1d_18(const std::string& weights) {
+  return detail::load_video_resnet<R2Plus1D18<T>>(weights);
+}
+/// r3d_18 with the weights of a safetensors file, as r2plus1d_18(weights).
+template <class T>
+R3D18<T> r3d_18(const std::string& weights) {
+  return detail::load_video_resnet<R3D18<T>>(weights);
+}
+/// mc3_18 with the weights of a safetensors file, as r2plus1d_18(weights).
+template <class T>
+MC318<T> mc3_18(const std::string& weights) {
+  return detail::load_video_resnet<MC318<T>>(weights);
 }
 
 }  // namespace r2plus1d::video
