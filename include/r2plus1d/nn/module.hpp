@@ -153,11 +153,17 @@ class Module {
   bool is_training() const { return training_; }
 
   /// Parameters with torch's names and order (references into this module).
-  StateDict named_parameters() { return collect(true, false); }
+  StateDict named_parameters() & { return collect(true, false); }
   /// Buffers (running statistics) with torch's names and order.
-  StateDict named_buffers() { return collect(false, true); }
+  StateDict named_buffers() & { return collect(false, true); }
   /// Parameters and buffers, exactly the keys, shapes and order of torch's state_dict().
-  StateDict state_dict() { return collect(true, true); }
+  StateDict state_dict() & { return collect(true, true); }
+  // The three lists reference the module's tensors: taken from a temporary
+  // module they would dangle once it is destroyed (at the end of the full
+  // expression, before a range-for's body runs), so they do not compile.
+  StateDict named_parameters() && = delete;
+  StateDict named_buffers() && = delete;
+  StateDict state_dict() && = delete;
 
   /// Strict load by name; see load_state_dict_into.
   template <class Source>
