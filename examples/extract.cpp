@@ -23,6 +23,7 @@
 #include "extract_dataset.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -147,6 +148,26 @@ void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what, const 
   }
 }
 
+// " --layers 2,2,2,2" for --arch seed, "" for the others.
+std::string layers_flag(const std::string& arch, const std::array<index_t, 4>& layers) {
+  if (arch != "seed") return "";
+  std::string s = " --layers ";
+  for (std::size_t l = 0; l < 4; ++l) s += (l ? "," : "") + std::to_string(layers[l]);
+  return s;
+}
+
+// "these weights match --arch X[ --layers ...], not --arch Y; " when the
+// weights of `reader` are those of another network than the one asked for,
+// else "".
+std::string arch_hint(const r2plus1d::io::SafetensorsReader& reader, const Args& a) {
+  const std::optional<r2plus1d::Architecture> m = r2plus1d::match_architecture(reader);
+  if (!m) return "";
+  const std::string want = "--arch " + m->arch + layers_flag(m->arch, m->layers);
+  const std::string asked = "--arch " + a.arch + (a.arch == "seed" ? layers_flag(a.arch, parse_layers(a.layers)) : "");
+  if (want == asked) return "";
+  return "these weights match " + want + ", not " + asked + "; ";
+}
+
 using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
 
 int run_dataset(const Args& a, const ForwardFn& forward);
@@ -159,10 +180,15 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
   using namespace r2plus1d;
   if (reader == nullptr) {
     if (!a.quiet) std::cerr << kTool << ": no --weights given; using seeded random weights (seed " << a.seed << ")\n";
-  } else if (prefix.empty()) {
-    model.load_state_dict(*reader);
   } else {
-    model.load_state_dict(nn::prefixed(*reader, prefix));
+    try {
+      if (prefix.empty())
+        model.load_state_dict(*reader);
+      else
+        model.load_state_dict(nn::prefixed(*reader, prefix));
+    } catch (const StateDictError& e) {
+      throw StateDictError("'" + a.weights + "': " + arch_hint(*reader, a) + e.what());
+    }
   }
   model.eval();
   if (clips == nullptr) return run_dataset(a, [&](TensorView<const float, 5> v) { return forward(model, v); });
@@ -234,7 +260,8 @@ int run(const Args& a) {
       if (info.name.rfind("res2plus1d.", 0) == 0) classifier = true;
   if (scores) {
     if (r != nullptr && !classifier)
-      throw StateDictError("--logits and --topk with --arch seed need R2Plus1DClassifier weights "
+      throw StateDictError("'" + a.weights + "': " + arch_hint(*r, a) +
+                           "--logits and --topk with --arch seed need R2Plus1DClassifier weights "
                            "(keys 'res2plus1d.*' and 'linear.*'); '" + a.weights + "' has none");
     R2Plus1DClassifier<float> clf(head_classes(r, "linear.weight", a.num_classes > 0 ? a.num_classes : 400), layers, gen);
     return run_model(clf, r, "", a, x, [](auto& m, TensorView<const float, 5> v) { return m.forward(v); });
