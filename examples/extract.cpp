@@ -45,6 +45,12 @@ using r2plus1d::index_t;
 // Exit status when some inputs failed and the others were written.
 constexpr int kSomeFailed = 3;
 
+// The video reader's default frame size limit, here too when built without FFmpeg.
+constexpr std::int64_t kMaxPixels = std::int64_t{8192} * 4320;
+#ifdef R2PLUS1D_EXTRACT_VIDEO
+static_assert(kMaxPixels == r2plus1d::io::kDefaultMaxVideoPixels);
+#endif
+
 struct Args {
   std::string arch = "seed";
   std::string layers = "2,2,2,2";
@@ -59,6 +65,7 @@ struct Args {
   index_t clip_len = 16;
   index_t step = 16;
   double fps = 0;  // 0: the video's own rate
+  std::int64_t max_pixels = kMaxPixels;
   index_t batch = 4;
   bool quiet = false;
   int threads = 0;
@@ -333,7 +340,7 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
 #ifdef R2PLUS1D_EXTRACT_VIDEO
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  io::VideoReader reader(path, 1);
+  io::VideoReader reader(path, io::VideoReaderOptions().threads(1).max_pixels(a.max_pixels));
   const io::VideoInfo& info = reader.info();
   double ratio = 1;  // source frames per sampled frame
   if (a.fps > 0) {
@@ -523,6 +530,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1L, 100000000L));
   app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
       ->check(CLI::Range(0.001, 100000.0));
+  app.add_option("--max-pixels", a.max_pixels,
+                 "Largest video frame to decode, in pixels (width * height; default 8192x4320): larger ones are an "
+                 "error before they take memory")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   app.add_option("--batch", a.batch, "Clips per forward pass")->capture_default_str()->check(CLI::Range(1L, 4096L));
   app.add_option("--shard", a.shard, "K/N: run every N-th input starting at the K-th (0-based), e.g. 0/4");
   app.add_flag("--quiet,-q", a.quiet, "Print only errors and warnings on stderr (no progress, no summary)");
