@@ -23,6 +23,7 @@
 #include "extract_dataset.hpp"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -44,6 +45,12 @@ using r2plus1d::index_t;
 // Exit status when some inputs failed and the others were written.
 constexpr int kSomeFailed = 3;
 
+// The video reader's default frame size limit, here too when built without FFmpeg.
+constexpr std::int64_t kMaxPixels = std::int64_t{8192} * 4320;
+#ifdef R2PLUS1D_EXTRACT_VIDEO
+static_assert(kMaxPixels == r2plus1d::io::kDefaultMaxVideoPixels);
+#endif
+
 struct Args {
   std::string arch = "seed";
   std::string layers = "2,2,2,2";
@@ -58,6 +65,7 @@ struct Args {
   index_t clip_len = 16;
   index_t step = 16;
   double fps = 0;  // 0: the video's own rate
+  std::int64_t max_pixels = kMaxPixels;
   index_t batch = 4;
   bool quiet = false;
   int threads = 0;
@@ -147,6 +155,26 @@ void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what, const 
   }
 }
 
+// " --layers 2,2,2,2" for --arch seed, "" for the others.
+std::string layers_flag(const std::string& arch, const std::array<index_t, 4>& layers) {
+  if (arch != "seed") return "";
+  std::string s = " --layers ";
+  for (std::size_t l = 0; l < 4; ++l) s += (l ? "," : "") + std::to_string(layers[l]);
+  return s;
+}
+
+// "these weights match --arch X[ --layers ...], not --arch Y; " when the
+// weights of `reader` are those of another network than the one asked for,
+// else "".
+std::string arch_hint(const r2plus1d::io::SafetensorsReader& reader, const Args& a) {
+  const std::optional<r2plus1d::Architecture> m = r2plus1d::match_architecture(reader);
+  if (!m) return "";
+  const std::string want = "--arch " + m->arch + layers_flag(m->arch, m->layers);
+  const std::string asked = "--arch " + a.arch + (a.arch == "seed" ? layers_flag(a.arch, parse_layers(a.layers)) : "");
+  if (want == asked) return "";
+  return "these weights match " + want + ", not " + asked + "; ";
+}
+
 using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
 
 int run_dataset(const Args& a, const ForwardFn& forward);
@@ -159,10 +187,15 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
   using namespace r2plus1d;
   if (reader == nullptr) {
     if (!a.quiet) std::cerr << kTool << ": no --weights given; using seeded random weights (seed " << a.seed << ")\n";
-  } else if (prefix.empty()) {
-    model.load_state_dict(*reader);
   } else {
-    model.load_state_dict(nn::prefixed(*reader, prefix));
+    try {
+      if (prefix.empty())
+        model.load_state_dict(*reader);
+      else
+        model.load_state_dict(nn::prefixed(*reader, prefix));
+    } catch (const StateDictError& e) {
+      throw StateDictError("'" + a.weights + "': " + arch_hint(*reader, a) + e.what());
+    }
   }
   model.eval();
   if (clips == nullptr) return run_dataset(a, [&](TensorView<const float, 5> v) { return forward(model, v); });
@@ -234,7 +267,8 @@ int run(const Args& a) {
       if (info.name.rfind("res2plus1d.", 0) == 0) classifier = true;
   if (scores) {
     if (r != nullptr && !classifier)
-      throw StateDictError("--logits and --topk with --arch seed need R2Plus1DClassifier weights "
+      throw StateDictError("'" + a.weights + "': " + arch_hint(*r, a) +
+                           "--logits and --topk with --arch seed need R2Plus1DClassifier weights "
                            "(keys 'res2plus1d.*' and 'linear.*'); '" + a.weights + "' has none");
     R2Plus1DClassifier<float> clf(head_classes(r, "linear.weight", a.num_classes > 0 ? a.num_classes : 400), layers, gen);
     return run_model(clf, r, "", a, x, [](auto& m, TensorView<const float, 5> v) { return m.forward(v); });
@@ -306,7 +340,7 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
 #ifdef R2PLUS1D_EXTRACT_VIDEO
   using Clock = std::chrono::steady_clock;
   auto t0 = Clock::now();
-  io::VideoReader reader(path, 1);
+  io::VideoReader reader(path, io::VideoReaderOptions().threads(1).max_pixels(a.max_pixels));
   const io::VideoInfo& info = reader.info();
   double ratio = 1;  // source frames per sampled frame
   if (a.fps > 0) {
@@ -497,6 +531,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1L, 100000000L));
   app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
       ->check(CLI::Range(0.001, 100000.0));
+  app.add_option("--max-pixels", a.max_pixels,
+                 "Largest video frame to decode, in pixels (width * height; default 8192x4320): larger ones are an "
+                 "error before they take memory")
+      ->capture_default_str()
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   app.add_option("--batch", a.batch, "Clips per forward pass")->capture_default_str()->check(CLI::Range(1L, 4096L));
   app.add_option("--shard", a.shard, "K/N: run every N-th input starting at the K-th (0-based), e.g. 0/4");
   app.add_flag("--quiet,-q", a.quiet, "Print only errors and warnings on stderr (no progress, no summary)");

@@ -55,3 +55,4 @@
 #include "r2plus1d/models/basic_block.hpp"
 #include "r2plus1d/models/video_resnet.hpp"
 #include "r2plus1d/models/kinetics400.hpp"
+#include "r2plus1d/models/architecture.hpp"

@@ -190,6 +190,30 @@ def main():
               "rc=%d stderr=%r" % (r.returncode, r.stderr))
         check("bad input (%s): one error line" % name, len(err_lines) == 1 and "error: " in err_lines[0],
               repr(r.stderr))
+    # --- errors that say what to do instead
+    torch.save(net.state_dict(), p("net.pth"))
+    np.save(p("channels_last.npy"), np.zeros((1, 4, 32, 40, 3), np.float32))
+    for name, args, words in [
+        ("torchvision weights for the default --arch seed", ["--weights", p("r2p1d18.safetensors")],
+         ["these weights match --arch r2plus1d_18, not --arch seed --layers 2,2,2,2", "missing keys (335)",
+          "and 330 more"]),
+        ("torchvision weights with --arch seed --logits", ["--weights", p("r2p1d18.safetensors"), "--logits"],
+         ["these weights match --arch r2plus1d_18, not --arch seed --layers 2,2,2,2"]),
+        ("seed weights of another depth", ["--weights", p("net.safetensors")],
+         ["these weights match --arch seed --layers 1,1,1,1, not --arch seed --layers 2,2,2,2"]),
+        ("r2plus1d_18 weights for r3d_18", ["--arch", "r3d_18", "--weights", p("r2p1d18.safetensors")],
+         ["these weights match --arch r2plus1d_18, not --arch r3d_18"]),
+        ("a .pth checkpoint as --weights", ["--weights", p("net.pth")],
+         ["a PyTorch checkpoint (torch.save's zip archive), not a safetensors file", "tools/convert_checkpoint.py"]),
+        ("4-channel clip", ["--input", p("chan4.npy"), "--layers", "1,1,1,1"], ["input has 4 channels, expected 3"]),
+        ("channels-last clip", ["--input", p("channels_last.npy"), "--layers", "1,1,1,1"],
+         ["input has 4 channels, expected 3", "channels-last", "permute(0, 4, 1, 2, 3)"]),
+    ]:
+        r = run(exe, *args)
+        err_lines = [l for l in r.stderr.splitlines() if "error" in l]
+        check("%s: exit 1 and one short error line saying %s" % (name, words), r.returncode == 1 and
+              len(err_lines) == 1 and len(err_lines[0]) < 1500 and all(w in err_lines[0] for w in words),
+              "rc=%d stderr=%r" % (r.returncode, r.stderr[:3000]))
     check("existing output left untouched", open(p("exists.npy"), "rb").read() == b"keep me")
     r = run(exe, "--layers", "1,1,1,1", "--output", p("exists.npy"), "--overwrite")
     check("--overwrite replaces the output", r.returncode == 0 and np.load(p("exists.npy")).shape == (1, 512),

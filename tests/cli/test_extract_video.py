@@ -197,7 +197,8 @@ def main():
                        ("bad --format", ["--format", "txt", good[0]]),
                        ("--step 0", ["--step", "0", good[0]]),
                        ("missing --input-list", ["--input-list", p("nope.txt")]),
-                       ("directory without videos", [p("out", "..", "shard_out")])):
+                       ("directory without videos", [p("out", "..", "shard_out")]),
+                       ("--max-pixels 0", ["--max-pixels", "0", good[0]])):
         r = run(exe, *small, *args)
         errs = [l for l in r.stderr.splitlines() if "error" in l]
         check("bad arguments (%s): non-zero exit, one error line" % what, r.returncode > 0 and len(errs) == 1,
@@ -206,6 +207,15 @@ def main():
     check("missing video alone: exit 3 with one error line naming it",
           r.returncode == 3 and sum("error" in l for l in r.stderr.splitlines()) == 1 and "missing.mp4" in r.stderr,
           r.stderr)
+
+    # --- frames larger than --max-pixels: one error line that gives the size and the flag to raise
+    r = run(exe, *small, "--max-pixels", str(64 * 48 - 1), good[0])
+    errs = [l for l in r.stderr.splitlines() if "error" in l]
+    check("frames over --max-pixels: exit 3, one error line with the size and the flag",
+          r.returncode == 3 and len(errs) == 1 and "64x48 (3072 pixels), more than max_pixels 3071" in errs[0]
+          and "--max-pixels" in errs[0], "rc=%d %r" % (r.returncode, r.stderr))
+    r = run(exe, *small, "--max-pixels", str(64 * 48), good[0])
+    check("frames of exactly --max-pixels: exit 0", r.returncode == 0, r.stderr)
 
     return summary()
 

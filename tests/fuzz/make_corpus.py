@@ -91,6 +91,14 @@ def main():
         "bad_json": struct.pack("<Q", 8) + b'{"a": [1',
         "huge_length": struct.pack("<Q", 100_000_001) + b"{}      ",
         "empty_header": safetensors([]),
+        # Nested 100,000 levels deep (200 KB), and as deep as the reader allows (32 levels).
+        "deep_shape": safetensors([], raw_header=b'{"a":{"dtype":"F32","shape":' + b"[" * 100_000 + b"]" * 100_000 +
+                                  b',"data_offsets":[0,4]}}', data=f32(1)),
+        "deep_ok": safetensors([], raw_header=b'{"a":{"dtype":"F32","shape":' + b"[" * 30 + b"1" + b"]" * 30 +
+                               b',"data_offsets":[0,4]}}', data=f32(1)),
+        "nul_name": safetensors([("weight", "F32", [2, 2, 1, 1, 1], w), ("bias\0", "F32", [2], f32(0, 0))]),
+        "torch_zip": b"PK\x03\x04\x00\x00\x08\x00" + bytes(56),
+        "torch_pickle": b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8" + bytes(52),
     }
     npy_files = {
         "f4_2x3": npy("<f4", [2, 3], f32(*range(6))),

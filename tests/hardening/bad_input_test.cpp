@@ -59,6 +59,7 @@ void check(const BadInput& c) {
     for (const std::string& w : c.words)
       EXPECT_NE(what.find(w), std::string::npos) << "message '" << what << "' lacks '" << w << "'";
     EXPECT_EQ(what.find('\n'), std::string::npos) << "message spans lines: " << what;
+    EXPECT_LT(what.size(), 1000u) << "message too long to read";
     return;
   } catch (const std::exception& e) {
     ADD_FAILURE() << "a non-library exception escaped: " << e.what();
@@ -103,8 +104,12 @@ TEST_F(BadInputTable, ShapesAndOptions) {
        [&] { conv(input({1, 4, 5, 8, 8}).cview()); }},
       {"wrong channel count (BatchNorm3d)", typeid(ShapeError), {"expected input with 3 channels, got 2"},
        [&] { bn(input({2, 2, 2, 2, 2}).cview()); }},
-      {"wrong channel count (R2Plus1DNet)", typeid(ShapeError), {"(N, 3, T, H, W)", "[1, 4, 2, 8, 8]"},
+      {"wrong channel count (R2Plus1DNet)", typeid(ShapeError),
+       {"input has 4 channels, expected 3", "(N, 3, T, H, W)", "[1, 4, 2, 8, 8]"},
        [&] { net(input({1, 4, 2, 8, 8}).cview()); }},
+      {"channels-last clip (R2Plus1DNet)", typeid(ShapeError),
+       {"input has 16 channels, expected 3", "[1, 16, 8, 8, 3]", "channels-last", "permute(0, 4, 1, 2, 3)"},
+       [&] { net(input({1, 16, 8, 8, 3}).cview()); }},
       {"wrong feature count (Linear)", typeid(ShapeError), {"input has 256 features, expected 512"},
        [&] { fc(Tensor<float, 2>({2, 256}).cview()); }},
       {"temporal size too small for an unpadded kernel", typeid(ShapeError),
@@ -200,6 +205,39 @@ TEST_F(BadInputTable, Files) {
   huge.resize(64, ' ');
   write_bytes(dir.file("huge_header.safetensors"), huge);
   write_bytes(dir.file("short_header.safetensors"), safetensors_bytes("{\"a\"", 0));
+  // A 200 KB header whose shape nests 100,000 levels deep (printing it recursed off the stack).
+  const std::string deep(100'000, '[');
+  write_bytes(dir.file("deep_shape.safetensors"),
+              safetensors_bytes(R"({"a":{"dtype":"F32","shape":)" + deep + std::string(100'000, ']') +
+                                    R"(,"data_offsets":[0,4]}})",
+                                4));
+  write_bytes(dir.file("deep_unclosed.safetensors"), safetensors_bytes(R"({"a":)" + deep, 0));
+  // Nested just as deep as allowed, around 50,000 numbers: an ordinary error
+  // about the shape, its excerpt cut short.
+  const auto ok_depth = static_cast<std::size_t>(io::kMaxHeaderDepth - 2);
+  std::string numbers = "1";
+  for (int i = 1; i < 50'000; ++i) numbers += ",1";
+  write_bytes(dir.file("deep_ok.safetensors"),
+              safetensors_bytes(R"({"a":{"dtype":"F32","shape":)" + std::string(ok_depth, '[') + numbers +
+                                    std::string(ok_depth, ']') + R"(,"data_offsets":[0,4]}})",
+                                4));
+  // What torch.save writes: a zip archive, or (before PyTorch 1.6, or with
+  // _use_new_zipfile_serialization=False) a pickle starting with its protocol.
+  std::vector<std::uint8_t> zip = {'P', 'K', 3, 4, 0, 0, 8, 0, 0, 0};
+  zip.resize(600, 0);
+  write_bytes(dir.file("model.pth"), zip);
+  std::vector<std::uint8_t> pickle = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8};
+  pickle.resize(600, 0);
+  write_bytes(dir.file("legacy.pth"), pickle);
+  // Tensor names with a NUL and with a quote: messages escape them, so that no name is cut or ambiguous.
+  write_bytes(dir.file("nul_name.safetensors"),
+              safetensors_bytes(R"({"weight":{"dtype":"F32","shape":[2,2,1,1,1],"data_offsets":[0,16]},)"
+                                R"("bias\u0000":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}})",
+                                24));
+  write_bytes(dir.file("nul_overlap.safetensors"),
+              safetensors_bytes(R"({"x\u0000y":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                R"("it's":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+                                12));
 
   Tensor<float, 5> w5({2, 2, 1, 1, 1});
   Tensor<float, 4> w4({2, 2, 1, 1});
@@ -235,6 +273,28 @@ TEST_F(BadInputTable, Files) {
        [&] { io::SafetensorsReader r(dir.file("huge_header.safetensors")); }},
       {"safetensors header cut short", typeid(FormatError), {"not valid JSON"},
        [&] { io::SafetensorsReader r(dir.file("short_header.safetensors")); }},
+      {"safetensors shape nested 100,000 levels deep", typeid(FormatError),
+       {"header nests arrays and objects deeper than 32 levels", "at byte 58 ", "a valid header needs 3"},
+       [&] { io::SafetensorsReader r(dir.file("deep_shape.safetensors")); }},
+      {"safetensors header opening 100,000 arrays it never closes", typeid(FormatError), {"deeper than 32 levels"},
+       [&] { io::SafetensorsReader r(dir.file("deep_unclosed.safetensors")); }},
+      {"safetensors shape nested as deep as allowed", typeid(FormatError),
+       {"\"shape\" must be an array of non-negative integers, got [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1,1,1,", "1,1..."},
+       [&] { io::SafetensorsReader r(dir.file("deep_ok.safetensors")); }},
+      {"PyTorch checkpoint (zip) read as safetensors", typeid(FormatError),
+       {"a PyTorch checkpoint (torch.save's zip archive), not a safetensors file", "tools/convert_checkpoint.py"},
+       [&] { io::SafetensorsReader r(dir.file("model.pth")); }},
+      {"PyTorch checkpoint (legacy pickle) read as safetensors", typeid(FormatError),
+       {"a PyTorch checkpoint (a pickle", "not a safetensors file", "tools/convert_checkpoint.py"},
+       [&] { io::load_safetensors(dir.file("legacy.pth")); }},
+      {".npy read as safetensors", typeid(FormatError), {"this is a NumPy .npy array, not a safetensors file"},
+       [&] { io::SafetensorsReader r(rank4); }},
+      {"tensor name with a NUL", typeid(StateDictError),
+       {"missing keys (1): 'bias'; unexpected keys (1): 'bias\\x00'"},
+       [&] { conv.load_state_dict(io::SafetensorsReader(dir.file("nul_name.safetensors"))); }},
+      {"tensor names with a NUL and a quote that overlap", typeid(FormatError),
+       {"'x\\x00y' and 'it\\'s' overlap"},
+       [&] { io::SafetensorsReader r(dir.file("nul_overlap.safetensors")); }},
       {"overlapping data offsets", typeid(FormatError), {"'a' and 'b' overlap", "[0, 8]", "[4, 12]"},
        [&] { io::SafetensorsReader r(dir.file("overlap.safetensors")); }},
       {"unsupported safetensors dtype", typeid(DTypeError), {"unsupported dtype \"F8_E4M3\"", "expected one of"},
@@ -259,6 +319,49 @@ TEST_F(BadInputTable, Files) {
        [&] { io::save_npy(dir.file("no_dir/x.npy"), Tensor<float, 1>({1})); }},
   };
   for (const BadInput& c : table) check(c);
+}
+
+// A file of another network's weights misses and adds hundreds of keys: the
+// message counts them all and names only the first few of each kind.
+TEST(StateDictErrors, KeyListsAreCapped) {
+  nn::Conv3d<float> conv(nn::Conv3dOptions(2, 2, 1));
+  Tensor<float, 1> t({1});
+  StateDict other;
+  for (int i = 0; i < 335; ++i) other.add("layer" + std::to_string(i) + ".conv1.0.0.weight", nn::detail::ref_of(t));
+  try {
+    conv.load_state_dict(other);
+    FAIL() << "nothing was thrown";
+  } catch (const StateDictError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("missing keys (2): 'weight', 'bias'; unexpected keys (335): 'layer0.conv1.0.0.weight', "
+                        "'layer1.conv1.0.0.weight', 'layer2.conv1.0.0.weight', 'layer3.conv1.0.0.weight', "
+                        "'layer4.conv1.0.0.weight' and 330 more"),
+              std::string::npos)
+        << what;
+    EXPECT_LT(what.size(), 400u) << what;
+  }
+  // Long names are cut in messages too.
+  StateDict long_name;
+  long_name.add("weight", nn::detail::ref_of(t));
+  long_name.add("bias", nn::detail::ref_of(t));
+  long_name.add(std::string(100'000, 'k'), nn::detail::ref_of(t));
+  try {
+    conv.load_state_dict(long_name);
+    FAIL() << "nothing was thrown";
+  } catch (const StateDictError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("...' (100000 bytes)"), std::string::npos) << what.substr(0, 400);
+    EXPECT_LT(what.size(), 600u);
+  }
+}
+
+TEST(StateDictErrors, QuoteEscapesWhatCouldCutOrSplitAMessage) {
+  EXPECT_EQ(quote("conv1.weight"), "'conv1.weight'");
+  EXPECT_EQ(quote(std::string("a\0b\n\x7f", 5)), "'a\\x00b\\x0a\\x7f'");
+  EXPECT_EQ(quote("it's a\\b"), "'it\\'s a\\\\b'");
+  EXPECT_EQ(quote("\xc3\xa9t\xc3\xa9"), "'\xc3\xa9t\xc3\xa9'");  // UTF-8 kept
+  const std::string cut = quote(std::string(kMaxQuotedBytes - 1, 'x') + "\xc3\xa9" + "tail");
+  EXPECT_EQ(cut, "'" + std::string(kMaxQuotedBytes - 1, 'x') + "...' (205 bytes)");  // never half a character
 }
 
 // PyTorch propagates NaN and Inf through every layer; so must we, without a crash.

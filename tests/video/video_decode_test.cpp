@@ -1,10 +1,13 @@
 // io::VideoReader on videos of known content made by Debian's ffmpeg: frame
 // count, order, pixel values (lossless codecs), timestamps, and every way a file
-// can be bad (missing, a directory, empty, random bytes, truncated).
+// can be bad (missing, a directory, empty, random bytes, truncated, frames over
+// max_pixels).
 
 #include <gtest/gtest.h>
 
 #include <r2plus1d/io/video.hpp>
+
+#include <sys/resource.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -161,6 +164,79 @@ TEST(VideoDecode, TruncatedStreamGivesItsWholeFrames) {
   }
   EXPECT_GT(n, 0);
   EXPECT_LT(n, kFrames);
+}
+
+// A PNG's bytes: its header chunk for width x height RGB and the start of an
+// image data chunk, whose frame a decoder must allocate before inflating it.
+std::string png_header(std::uint32_t width, std::uint32_t height) {
+  auto crc32 = [](const std::string& b) {
+    std::uint32_t c = 0xffffffffu;
+    for (unsigned char ch : b) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xffffffffu;
+  };
+  auto be32 = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    return be32(static_cast<std::uint32_t>(data.size())) + type + data + be32(crc32(type + data));
+  };
+  const std::string ihdr = be32(width) + be32(height) + std::string("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB
+  const std::string idat("\x78\x01\x00\x00\x01\xff\xfe\x00", 8);  // zlib: a stored block of 256 bytes, cut short
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat + std::string(256, '\0')) +
+         chunk("IEND", "");
+}
+
+long peak_rss_kb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+template <class E>
+std::string error_of(const std::string& path, const r2plus1d::io::VideoReaderOptions& options) {
+  try {
+    r2plus1d::io::read_video(path, options);
+  } catch (const E& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("wrong exception type: ") + e.what();
+  }
+  return "no exception";
+}
+
+TEST(VideoDecode, FramesOverMaxPixelsAreRefusedBeforeTheyTakeMemory) {
+  // 16000x16000 RGB: 768 MB a frame, in a file of 300 bytes.
+  const std::string big = work("big.png");
+  const std::string bytes = png_header(16000, 16000);
+  std::ofstream(big, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  const long before = peak_rss_kb();
+  const std::string msg = error_of<r2plus1d::FormatError>(big, r2plus1d::io::VideoReaderOptions());
+  EXPECT_NE(msg.find(big), std::string::npos) << msg;
+  EXPECT_NE(msg.find("its frames are 16000x16000 (256000000 pixels), more than max_pixels 35389440"),
+            std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("raise VideoReaderOptions::max_pixels (r2plus1d-extract: --max-pixels)"), std::string::npos)
+      << msg;
+  EXPECT_LT(peak_rss_kb() - before, 200 * 1024) << "KiB more at the peak";
+
+  // Sizes the container tells (Matroska) and sizes only the decoder learns (PNG).
+  const std::string mkv = make_video("limit.mkv", "-c:v ffv1");
+  const std::string png = work("limit.png");
+  const std::string cmd = std::string(R2PLUS1D_FFMPEG) + " -v error -y -f lavfi -i testsrc=size=64x48 -frames:v 1 '" +
+                          png + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  for (const std::string& path : {mkv, png}) {
+    const std::string m = error_of<r2plus1d::FormatError>(path, r2plus1d::io::VideoReaderOptions().max_pixels(kW * kH - 1));
+    EXPECT_NE(m.find("its frames are 64x48 (3072 pixels), more than max_pixels 3071"), std::string::npos) << m;
+    EXPECT_EQ(r2plus1d::io::read_video(path, r2plus1d::io::VideoReaderOptions().max_pixels(kW * kH)).size(2), kW);
+  }
+  EXPECT_NE(error_of<r2plus1d::OptionError>(mkv, r2plus1d::io::VideoReaderOptions().max_pixels(0))
+                .find("expected a positive max_pixels, got 0"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "r2plus1d/core/dtype.hpp"
+#include "r2plus1d/core/error.hpp"
 
 namespace r2plus1d {
 
@@ -48,7 +49,7 @@ class StateDict {
   /// The entry called `name`; throws StateDictError when there is none.
   const TensorRef& at(const std::string& name) const {
     if (const TensorRef* r = find(name)) return *r;
-    throw StateDictError("state dict has no key '" + name + "'");
+    throw StateDictError("state dict has no key " + quote(name));
   }
   std::vector<std::string> keys() const {
     std::vector<std::string> k;
@@ -77,7 +78,7 @@ class StateDict {
   void read(const std::string& name, const TensorRef& dst) const {
     const TensorRef& src = at(name);
     if (src.numel() != dst.numel())
-      throw StateDictError("state dict: '" + name + "' has " + std::to_string(src.numel()) + " elements, expected " +
+      throw StateDictError("state dict: " + quote(name) + " has " + std::to_string(src.numel()) + " elements, expected " +
                            std::to_string(dst.numel()));
     convert_elements(src.data, src.dtype, dst.data, dst.dtype, src.numel());
   }

@@ -37,6 +37,10 @@ namespace r2plus1d::io {
 
 /// Largest header a reader accepts, in bytes (a guard against absurd lengths).
 inline constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
+/// Deepest nesting of arrays and objects a header may have. A valid header
+/// needs 3 (the header, a tensor's entry, its shape); deeper ones are refused
+/// before parsing, so that no deep value is ever built or printed.
+inline constexpr int kMaxHeaderDepth = 32;
 
 namespace detail {
 
@@ -52,10 +56,80 @@ inline bool parse_dtype_name(const std::string& s, DType& out) {
   return false;
 }
 
-/// A JSON value as text for messages, cut to a readable length.
+/// Most bytes of a JSON value that a message quotes.
+inline constexpr std::size_t kMaxExcerptBytes = 80;
+
+/// Appends `j` as compact JSON to `out`, stopping soon after `out` reaches
+/// `limit` bytes: a big value costs no more than its excerpt.
+inline void append_json(const nlohmann::ordered_json& j, std::string& out, std::size_t limit) {
+  using json = nlohmann::ordered_json;
+  if (out.size() > limit) return;
+  if (j.is_array() || j.is_object()) {
+    out += j.is_array() ? '[' : '{';
+    bool first = true;
+    for (auto it = j.begin(); it != j.end() && out.size() <= limit; ++it) {
+      if (!first) out += ',';
+      first = false;
+      if (j.is_object()) {
+        append_json(json(it.key()), out, limit);
+        out += ':';
+      }
+      append_json(it.value(), out, limit);
+    }
+    out += j.is_array() ? ']' : '}';
+  } else if (j.is_string() && j.get_ref<const std::string&>().size() > limit) {
+    const std::string& v = j.get_ref<const std::string&>();
+    out += json(v.substr(0, limit)).dump(-1, ' ', true, json::error_handler_t::replace);
+  } else {
+    out += j.dump(-1, ' ', true, json::error_handler_t::replace);
+  }
+}
+
+/// A JSON value as text for messages, cut to kMaxExcerptBytes. Its nesting is
+/// bounded by the reader's depth check (kMaxHeaderDepth).
 inline std::string json_excerpt(const nlohmann::ordered_json& j) {
-  std::string s = j.dump(-1, ' ', true, nlohmann::ordered_json::error_handler_t::replace);
-  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+  std::string s;
+  append_json(j, s, kMaxExcerptBytes);
+  return s.size() > kMaxExcerptBytes ? s.substr(0, kMaxExcerptBytes - 3) + "..." : s;
+}
+
+/// How deep the JSON text `text` nests arrays and objects (brackets outside
+/// strings), counting at most to `limit + 1`; the byte offset where it first
+/// passes `limit` goes to `where`.
+inline int json_depth(const std::string& text, int limit, std::size_t& where) {
+  int depth = 0, deepest = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > deepest) deepest = depth;
+      if (depth > limit) {
+        where = i;
+        return depth;
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return deepest;
+}
+
+/// What a file that is not safetensors is, from its first 8 bytes: a PyTorch
+/// checkpoint (torch.save's zip archive, or its older pickle format) or a
+/// NumPy array; "" when the bytes say nothing.
+inline std::string foreign_format(const unsigned char* b) {
+  if (b[0] == 'P' && b[1] == 'K' && b[2] == 3 && b[3] == 4) return "a PyTorch checkpoint (torch.save's zip archive)";
+  if (b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+    return "a PyTorch checkpoint (a pickle, as torch.save wrote before PyTorch 1.6)";
+  if (b[0] == 0x93 && std::memcmp(b + 1, "NUMPY", 5) == 0) return "a NumPy .npy array";
+  return "";
 }
 
 inline std::uint64_t load_u64_le(const unsigned char* p) {
@@ -125,11 +199,11 @@ class SafetensorsReader {
     const Entry& e = entry(name);
     const index_t n = shape_numel(e.info.shape);
     if (n != dst.numel())
-      throw StateDictError(where() + "'" + name + "' has " + std::to_string(n) + " elements, expected " +
+      throw StateDictError(where() + quote(name) + " has " + std::to_string(n) + " elements, expected " +
                            std::to_string(dst.numel()));
     const DType from = e.info.dtype;
     if (!dtype_convertible(from, dst.dtype))
-      throw DTypeError(where() + "'" + name + "' holds " + dtype_name(from) + " elements, cannot load them as " +
+      throw DTypeError(where() + quote(name) + " holds " + dtype_name(from) + " elements, cannot load them as " +
                        dtype_name(dst.dtype));
     if (n == 0) return;
     std::ifstream in;
@@ -159,7 +233,7 @@ class SafetensorsReader {
   Tensor<T, R> tensor(const std::string& name) const {
     const TensorInfo& i = info(name);
     if (i.shape.size() != static_cast<std::size_t>(R))
-      throw ShapeError(where() + "'" + name + "' is a " + std::to_string(i.shape.size()) + "-D tensor " +
+      throw ShapeError(where() + quote(name) + " is a " + std::to_string(i.shape.size()) + "-D tensor " +
                        format_shape(i.shape) + ", expected a " + std::to_string(R) + "-D tensor");
     Shape<R> s{};
     std::copy(i.shape.begin(), i.shape.end(), s.begin());
@@ -181,7 +255,7 @@ class SafetensorsReader {
 
   const Entry& entry(const std::string& name) const {
     const auto it = index_.find(name);
-    if (it == index_.end()) throw StateDictError(where() + "no tensor named '" + name + "'");
+    if (it == index_.end()) throw StateDictError(where() + "no tensor named " + quote(name));
     return entries_[it->second];
   }
 
@@ -198,7 +272,7 @@ class SafetensorsReader {
     }
     if (got != n)
       throw FormatError(where() + "file is truncated: read " + std::to_string(got) + " of " + std::to_string(n) +
-                        " bytes of '" + name + "' at offset " + std::to_string(pos));
+                        " bytes of " + quote(name) + " at offset " + std::to_string(pos));
   }
 
   template <class ReadAt>
@@ -210,6 +284,15 @@ class SafetensorsReader {
     unsigned char len[8];
     if (read_at(0, len, 8) != 8) throw FormatError(where() + "file is truncated: cannot read the header length");
     const std::uint64_t n = detail::load_u64_le(len);
+    // Another format's magic bytes read as a length that no file could hold.
+    const std::string foreign = n > kMaxHeaderBytes || 8 + n > size ? detail::foreign_format(len) : "";
+    if (!foreign.empty()) {
+      const bool torch = foreign.find("torch") != std::string::npos;
+      throw FormatError(where() + "this is " + foreign + ", not a safetensors file" +
+                        (torch ? "; convert it with r2plus1d's tools/convert_checkpoint.py (python3 "
+                                 "tools/convert_checkpoint.py model.pth model.safetensors)"
+                               : ""));
+    }
     if (n > kMaxHeaderBytes)
       throw FormatError(where() + "header length " + std::to_string(n) + " exceeds the limit of " +
                         std::to_string(kMaxHeaderBytes) + " bytes");
@@ -222,6 +305,10 @@ class SafetensorsReader {
   }
 
   void parse_header(const std::string& text, std::uint64_t data_size) {
+    std::size_t deep_at = 0;
+    if (detail::json_depth(text, kMaxHeaderDepth, deep_at) > kMaxHeaderDepth)
+      throw FormatError(where() + "header nests arrays and objects deeper than " + std::to_string(kMaxHeaderDepth) +
+                        " levels (at byte " + std::to_string(deep_at) + " of the header); a valid header needs 3");
     std::set<std::string> seen;
     std::string duplicate;
     json h;
@@ -237,7 +324,7 @@ class SafetensorsReader {
       throw FormatError(where() + "header is not valid JSON: " + (p == std::string::npos ? what : what.substr(p + 2)));
     }
     if (!h.is_object()) throw FormatError(where() + "expected the header to be a JSON object, got " + h.type_name());
-    if (!duplicate.empty()) throw FormatError(where() + "header names '" + duplicate + "' more than once");
+    if (!duplicate.empty()) throw FormatError(where() + "header names " + quote(duplicate) + " more than once");
     for (auto it = h.begin(); it != h.end(); ++it) {
       if (it.key() == "__metadata__") {
         parse_metadata(it.value());
@@ -254,14 +341,14 @@ class SafetensorsReader {
       throw FormatError(where() + "\"__metadata__\" must be an object of strings, got " + m.type_name());
     for (auto it = m.begin(); it != m.end(); ++it) {
       if (!it.value().is_string())
-        throw FormatError(where() + "\"__metadata__\" value of '" + it.key() + "' must be a string, got " +
+        throw FormatError(where() + "\"__metadata__\" value of " + quote(it.key()) + " must be a string, got " +
                           it.value().type_name());
       metadata_[it.key()] = it.value().get<std::string>();
     }
   }
 
   Entry parse_entry(const std::string& name, const json& v, std::uint64_t data_size) const {
-    const std::string at = where() + "'" + name + "': ";
+    const std::string at = where() + quote(name) + ": ";
     if (!v.is_object())
       throw FormatError(at + "expected an object with dtype, shape and data_offsets, got " + v.type_name());
     auto field = [&](const char* f) -> const json& {
@@ -323,7 +410,7 @@ class SafetensorsReader {
       const Entry& a = *order[i - 1];
       const Entry& b = *order[i];
       if (b.begin < a.end)
-        throw FormatError(where() + "'" + a.info.name + "' and '" + b.info.name + "' overlap (data_offsets [" +
+        throw FormatError(where() + quote(a.info.name) + " and " + quote(b.info.name) + " overlap (data_offsets [" +
                           std::to_string(a.begin) + ", " + std::to_string(a.end) + "] and [" + std::to_string(b.begin) +
                           ", " + std::to_string(b.end) + "])");
     }
@@ -355,9 +442,9 @@ inline void save_safetensors(const std::string& path, const StateDict& tensors,
   std::uint64_t offset = 0;
   for (const NamedTensor& e : tensors) {
     if (e.name == "__metadata__") throw StateDictError(where + "'__metadata__' is reserved and cannot name a tensor");
-    if (h.contains(e.name)) throw StateDictError(where + "the state dict names '" + e.name + "' more than once");
+    if (h.contains(e.name)) throw StateDictError(where + "the state dict names " + quote(e.name) + " more than once");
     for (index_t s : e.ref.shape)
-      if (s < 0) throw ShapeError(where + "'" + e.name + "' has negative size in shape " + format_shape(e.ref.shape));
+      if (s < 0) throw ShapeError(where + quote(e.name) + " has negative size in shape " + format_shape(e.ref.shape));
     const std::uint64_t nb = e.ref.nbytes();
     json entry = json::object();
     entry["dtype"] = dtype_name(e.ref.dtype);

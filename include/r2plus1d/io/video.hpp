@@ -8,7 +8,8 @@
 /// This header is the library's only one that needs FFmpeg: include it on its
 /// own and link FFmpeg's libraries (pkg-config libavformat libavcodec libswscale
 /// libavutil). A missing or unreadable file throws IoError; an empty file, one
-/// FFmpeg cannot read, one without a video stream or a decodable frame, FormatError.
+/// FFmpeg cannot read, one without a video stream or a decodable frame, or one
+/// whose frames are larger than VideoReaderOptions::max_pixels, FormatError.
 
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -17,6 +18,9 @@ extern "C" {
 #include <libswscale/swscale.h>
 }
 
+#include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -24,6 +28,7 @@ extern "C" {
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "r2plus1d/core/error.hpp"
@@ -49,6 +54,34 @@ struct VideoFrame {
   int height = 0;
   std::int64_t index = 0;  ///< 0-based, in presentation order
   double time = 0;         ///< seconds since the stream's first frame
+};
+
+/// Largest frame VideoReader decodes unless told otherwise, in pixels: 8192x4320
+/// (DCI 8K), more than any standard video size. One RGB frame of it takes 106 MB,
+/// and a decoder holds a few frames besides.
+inline constexpr std::int64_t kDefaultMaxVideoPixels = std::int64_t{8192} * 4320;
+
+/// Options of VideoReader, with chainable setters.
+class VideoReaderOptions {
+ public:
+  /// Decoder threads (0: FFmpeg's choice); default 1.
+  VideoReaderOptions& threads(int n) {
+    threads_ = n;
+    return *this;
+  }
+  int threads() const { return threads_; }
+  /// Largest frame (width * height) to decode, default kDefaultMaxVideoPixels:
+  /// a video of larger frames (a 16000x16000 PNG takes 768 MB a frame) is a
+  /// FormatError, raised before any of its frames is allocated. Must be positive.
+  VideoReaderOptions& max_pixels(std::int64_t n) {
+    max_pixels_ = n;
+    return *this;
+  }
+  std::int64_t max_pixels() const { return max_pixels_; }
+
+ private:
+  int threads_ = 1;
+  std::int64_t max_pixels_ = kDefaultMaxVideoPixels;
 };
 
 namespace detail {
@@ -81,7 +114,15 @@ inline std::string av_error(int code) {
 class VideoReader {
  public:
   /// Opens `path`; `threads` decoder threads (0: FFmpeg's choice).
-  explicit VideoReader(const std::string& path, int threads = 1) : path_(path) {
+  explicit VideoReader(const std::string& path, int threads = 1)
+      : VideoReader(path, VideoReaderOptions().threads(threads)) {}
+
+  /// Opens `path` with `options`; OptionError for a non-positive max_pixels.
+  VideoReader(const std::string& path, const VideoReaderOptions& options)
+      : path_(path), max_pixels_(options.max_pixels()) {
+    if (max_pixels_ < 1)
+      throw OptionError("VideoReader: expected a positive max_pixels, got " + std::to_string(max_pixels_));
+    const int threads = options.threads();
     std::error_code ec;
     const auto st = std::filesystem::status(path, ec);
     if (!std::filesystem::exists(st)) throw IoError(where() + "no such file");
@@ -96,11 +137,23 @@ class VideoReader {
     int rc = avformat_open_input(&fmt, path.c_str(), nullptr, nullptr);
     if (rc < 0) throw FormatError(where() + "not a video FFmpeg can read (" + detail::av_error(rc) + ")");
     fmt_.reset(fmt);
-    rc = avformat_find_stream_info(fmt, nullptr);
+    // Sizes the container tells, before probing the streams (which may decode
+    // frames, under the same limit, and forgets the size of a stream it refused).
+    std::vector<std::pair<std::int64_t, std::int64_t>> told;
+    for (unsigned i = 0; i < fmt->nb_streams; ++i)
+      told.emplace_back(fmt->streams[i]->codecpar->width, fmt->streams[i]->codecpar->height);
+    {
+      std::vector<AVDictionary*> probe(fmt->nb_streams, nullptr);
+      for (AVDictionary*& d : probe) av_dict_set_int(&d, "max_pixels", std::min<std::int64_t>(max_pixels_, INT_MAX), 0);
+      rc = avformat_find_stream_info(fmt, probe.empty() ? nullptr : probe.data());
+      for (AVDictionary*& d : probe) av_dict_free(&d);
+    }
     if (rc < 0) throw FormatError(where() + "cannot read its streams (" + detail::av_error(rc) + ")");
     stream_ = av_find_best_stream(fmt, AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
     if (stream_ < 0) throw FormatError(where() + "no video stream");
     AVStream* s = fmt->streams[stream_];
+    check_size(told[static_cast<std::size_t>(stream_)].first, told[static_cast<std::size_t>(stream_)].second);
+    check_size(s->codecpar->width, s->codecpar->height);
     const AVCodec* codec = avcodec_find_decoder(s->codecpar->codec_id);
     if (codec == nullptr)
       throw FormatError(where() + "no decoder for its codec '" + avcodec_get_name(s->codecpar->codec_id) + "'");
@@ -111,6 +164,15 @@ class VideoReader {
     rc = avcodec_parameters_to_context(codec_.get(), s->codecpar);
     if (rc < 0) throw FormatError(where() + "bad codec parameters (" + detail::av_error(rc) + ")");
     codec_->thread_count = threads < 0 ? 1 : threads;
+    // Frames whose size only the decoder learns are refused when it asks for their memory.
+    codec_->opaque = this;
+    codec_->get_buffer2 = &VideoReader::get_buffer;
+#if defined(FF_API_THREAD_SAFE_CALLBACKS) && FF_API_THREAD_SAFE_CALLBACKS
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    codec_->thread_safe_callbacks = 1;  // get_buffer is: FFmpeg before 6 asks to be told
+#pragma GCC diagnostic pop
+#endif
     rc = avcodec_open2(codec_.get(), codec, nullptr);
     if (rc < 0) throw FormatError(where() + "cannot open its decoder (" + detail::av_error(rc) + ")");
 
@@ -145,6 +207,7 @@ class VideoReader {
   bool read(VideoFrame& out) {
     while (!finished_) {
       const int rc = avcodec_receive_frame(codec_.get(), frame_.get());
+      check_size(refused_width_.load(), refused_height_.load());
       if (rc == 0) {
         convert(out);
         av_frame_unref(frame_.get());
@@ -168,6 +231,26 @@ class VideoReader {
 
  private:
   std::string where() const { return "video: '" + path_ + "': "; }
+
+  /// FormatError when a width x height frame is over max_pixels (0 x 0: not known).
+  void check_size(std::int64_t width, std::int64_t height) const {
+    if (width * height <= max_pixels_) return;
+    throw FormatError(where() + "its frames are " + std::to_string(width) + "x" + std::to_string(height) + " (" +
+                      std::to_string(width * height) + " pixels), more than max_pixels " +
+                      std::to_string(max_pixels_) + "; raise VideoReaderOptions::max_pixels (r2plus1d-extract: "
+                      "--max-pixels) to decode them");
+  }
+
+  /// The decoder's frame allocator: refuses (and records) frames over max_pixels.
+  static int get_buffer(AVCodecContext* c, AVFrame* f, int flags) {
+    auto* self = static_cast<VideoReader*>(c->opaque);
+    if (static_cast<std::int64_t>(f->width) * f->height > self->max_pixels_) {
+      self->refused_height_.store(f->height);
+      self->refused_width_.store(f->width);
+      return AVERROR(EINVAL);
+    }
+    return avcodec_default_get_buffer2(c, f, flags);
+  }
 
   // Sends the next packet of the stream to the decoder, or the end-of-stream flush.
   void feed() {
@@ -199,6 +282,7 @@ class VideoReader {
     const AVFrame* f = frame_.get();
     if (f->width < 1 || f->height < 1 || f->format < 0)
       throw FormatError(where() + "decoded a frame without a size or pixel format");
+    check_size(f->width, f->height);
     sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, static_cast<AVPixelFormat>(f->format),
                                     f->width, f->height, AV_PIX_FMT_RGB24, SWS_BILINEAR, nullptr, nullptr, nullptr));
     if (!sws_)
@@ -227,6 +311,8 @@ class VideoReader {
   }
 
   std::string path_;
+  std::int64_t max_pixels_ = kDefaultMaxVideoPixels;
+  std::atomic<std::int64_t> refused_width_{0}, refused_height_{0};  // set by get_buffer, maybe on a decoder thread
   std::unique_ptr<AVFormatContext, detail::FormatCloser> fmt_;
   std::unique_ptr<AVCodecContext, detail::CodecFreer> codec_;
   std::unique_ptr<AVFrame, detail::FrameFreer> frame_;
@@ -243,10 +329,10 @@ class VideoReader {
   bool finished_ = false;
 };
 
-/// Every frame of `path` as (T, H, W, 3) RGB uint8. Throws FormatError when the
-/// frame size changes within the stream.
-inline Tensor<std::uint8_t, 4> read_video(const std::string& path, int threads = 1) {
-  VideoReader reader(path, threads);
+/// Every frame of `path` as (T, H, W, 3) RGB uint8, read with `options`.
+/// Throws FormatError when the frame size changes within the stream.
+inline Tensor<std::uint8_t, 4> read_video(const std::string& path, const VideoReaderOptions& options) {
+  VideoReader reader(path, options);
   std::vector<std::uint8_t> all;
   VideoFrame f;
   int w = 0, h = 0;
@@ -264,6 +350,11 @@ inline Tensor<std::uint8_t, 4> read_video(const std::string& path, int threads =
   Tensor<std::uint8_t, 4> out = Tensor<std::uint8_t, 4>::empty({reader.frames_read(), h, w, 3});
   std::memcpy(out.data(), all.data(), all.size());
   return out;
+}
+
+/// Every frame of `path` as (T, H, W, 3) RGB uint8; `threads` decoder threads.
+inline Tensor<std::uint8_t, 4> read_video(const std::string& path, int threads = 1) {
+  return read_video(path, VideoReaderOptions().threads(threads));
 }
 
 }  // namespace r2plus1d::io

@@ -38,10 +38,8 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
 
   /// Pooled features (N, 512).
   Tensor<T, 2> forward(TensorView<const T, 5> x) {
-    const auto& s = x.shape();
-    if (s[1] != 3 || std::find(s.begin(), s.end(), index_t(0)) != s.end())
-      throw ShapeError("R2Plus1DNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
-    if (!this->is_training() && s[0] > 1)
+    check_clips("R2Plus1DNet", x.shape());
+    if (!this->is_training() && x.size(0) > 1)
       return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return forward(clip); });
     // One statement per layer, each consuming the previous activation, so that
     // no more than a layer's own tensors are alive at once.

@@ -51,10 +51,8 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
 
   /// The pooled features (N, 512) that fc reads.
   Tensor<T, 2> features(TensorView<const T, 5> x) {
-    const auto& s = x.shape();
-    if (s[1] != 3 || s[0] == 0 || s[2] == 0 || s[3] == 0 || s[4] == 0)
-      throw ShapeError("VideoResNet: expected a non-empty input (N, 3, T, H, W), got " + format_shape<5>(s));
-    if (!this->is_training() && s[0] > 1)
+    check_clips("VideoResNet", x.shape());
+    if (!this->is_training() && x.size(0) > 1)
       return forward_per_clip<T>(x, [this](TensorView<const T, 5> clip) { return features(clip); });
     Tensor<T, 5> y = stem_(x);
     y = layer1_.forward(std::move(y));

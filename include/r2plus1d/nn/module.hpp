@@ -71,12 +71,17 @@ struct TrainVisitor {
 
 }  // namespace detail
 
+/// Most keys of each kind (missing, unexpected, mismatched) that a
+/// load_state_dict error names; it counts the rest.
+inline constexpr std::size_t kMaxListedKeys = 5;
+
 /// Loads `source` into `dst` by name. `source` is a StateDict, an
 /// io::SafetensorsReader, or anything with `infos()` and `read(name, TensorRef)`.
 /// Strict: every missing key, unexpected key and shape mismatch is gathered into
-/// one StateDictError naming each key (and both shapes). Element types convert
-/// (F16/BF16/F32/F64 to the module's scalar type, integers to I64). Nothing is
-/// written unless the whole check passes.
+/// one StateDictError that counts each kind and names the first kMaxListedKeys
+/// of it (with both shapes), e.g. "missing keys (335): 'a', ..., 'e' and 330
+/// more". Element types convert (F16/BF16/F32/F64 to the module's scalar type,
+/// integers to I64). Nothing is written unless the whole check passes.
 template <class Source>
 void load_state_dict_into(const StateDict& dst, const Source& source) {
   const std::vector<TensorInfo> infos = source.infos();
@@ -84,27 +89,29 @@ void load_state_dict_into(const StateDict& dst, const Source& source) {
   for (const auto& e : dst) {
     auto it = std::find_if(infos.begin(), infos.end(), [&](const TensorInfo& i) { return i.name == e.name; });
     if (it == infos.end()) {
-      missing.push_back(e.name);
+      missing.push_back(quote(e.name));
     } else if (it->shape != e.ref.shape) {
-      mismatched.push_back("'" + e.name + "' has shape " + format_shape(it->shape) + ", expected " +
+      mismatched.push_back(quote(e.name) + " has shape " + format_shape(it->shape) + ", expected " +
                            format_shape(e.ref.shape));
     } else if (!dtype_convertible(it->dtype, e.ref.dtype)) {
-      mismatched.push_back("'" + e.name + "' has dtype " + dtype_name(it->dtype) + ", expected " +
+      mismatched.push_back(quote(e.name) + " has dtype " + dtype_name(it->dtype) + ", expected " +
                            dtype_name(e.ref.dtype));
     }
   }
   for (const auto& i : infos)
-    if (!dst.contains(i.name)) unexpected.push_back(i.name);
+    if (!dst.contains(i.name)) unexpected.push_back(quote(i.name));
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
     std::string msg = "load_state_dict: state dict does not match the module";
-    auto list = [&msg](const char* what, const std::vector<std::string>& v, bool quote) {
+    auto list = [&msg](const char* what, const std::vector<std::string>& v) {
       if (v.empty()) return;
       msg += std::string("; ") + what + " (" + std::to_string(v.size()) + "): ";
-      for (std::size_t k = 0; k < v.size(); ++k) msg += (k ? ", " : "") + (quote ? "'" + v[k] + "'" : v[k]);
+      const std::size_t shown = std::min(v.size(), kMaxListedKeys);
+      for (std::size_t k = 0; k < shown; ++k) msg += (k ? ", " : "") + v[k];
+      if (shown < v.size()) msg += " and " + std::to_string(v.size() - shown) + " more";
     };
-    list("missing keys", missing, true);
-    list("unexpected keys", unexpected, true);
-    list("mismatches", mismatched, false);
+    list("missing keys", missing);
+    list("unexpected keys", unexpected);
+    list("mismatches", mismatched);
     throw StateDictError(msg);
   }
   for (const auto& e : dst) source.read(e.name, e.ref);
@@ -153,11 +160,17 @@ class Module {
   bool is_training() const { return training_; }
 
   /// Parameters with torch's names and order (references into this module).
-  StateDict named_parameters() { return collect(true, false); }
+  StateDict named_parameters() & { return collect(true, false); }
   /// Buffers (running statistics) with torch's names and order.
-  StateDict named_buffers() { return collect(false, true); }
+  StateDict named_buffers() & { return collect(false, true); }
   /// Parameters and buffers, exactly the keys, shapes and order of torch's state_dict().
-  StateDict state_dict() { return collect(true, true); }
+  StateDict state_dict() & { return collect(true, true); }
+  // The three lists reference the module's tensors: taken from a temporary
+  // module they would dangle once it is destroyed (at the end of the full
+  // expression, before a range-for's body runs), so they do not compile.
+  StateDict named_parameters() && = delete;
+  StateDict named_buffers() && = delete;
+  StateDict state_dict() && = delete;
 
   /// Strict load by name; see load_state_dict_into.
   template <class Source>
