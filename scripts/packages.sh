@@ -16,5 +16,7 @@ ensure_packages() {
 # What r2plus1d-extract needs to build and to read videos, and ffmpeg for the sample.
 R2PLUS1D_EXTRACT_PACKAGES=(g++ cmake make libeigen3-dev nlohmann-json3-dev libcli11-dev
                            pkg-config libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg)
-# What the tests and benchmarks add: GoogleTest, Google Benchmark, and PyTorch as the oracle.
-R2PLUS1D_TEST_PACKAGES=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch python3-torchvision)
+# What the tests and benchmarks add: GoogleTest, Google Benchmark, PyTorch as the
+# oracle, and doxygen for the API reference and its completeness test.
+R2PLUS1D_TEST_PACKAGES=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch python3-torchvision
+                        doxygen)
