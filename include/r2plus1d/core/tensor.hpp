@@ -95,20 +95,28 @@ class TensorView {
   static_assert(Rank >= 0, "TensorView: rank must be non-negative");
 
  public:
+  /// The element type without const.
   using Scalar = std::remove_const_t<T>;
+  /// The number of dimensions, Rank.
   static constexpr int rank = Rank;
 
+  /// A view of nothing (null data, every size 0).
   TensorView() = default;
+  /// A view of the `shape_numel(shape)` elements at `data`, which must outlive it.
   TensorView(T* data, const Shape<Rank>& shape) : data_(data), shape_(shape) {}
   /// A view of const elements from a view of mutable ones.
   template <class U, class = std::enable_if_t<std::is_same_v<const U, T> && !std::is_same_v<U, T>>>
   TensorView(const TensorView<U, Rank>& other) : data_(other.data()), shape_(other.shape()) {}  // NOLINT
 
+  ///@{
+  /// The first element, the sizes, the size of dimension `dim` (in [0, Rank),
+  /// unchecked), the number of elements, and the strides in elements (row-major).
   T* data() const { return data_; }
   const Shape<Rank>& shape() const { return shape_; }
   index_t size(int dim) const { return shape_[static_cast<std::size_t>(dim)]; }
   index_t numel() const { return shape_numel(shape_); }
   Shape<Rank> strides() const { return detail::contiguous_strides<Rank>(shape_); }
+  ///@}
 
   /// Element at the given indices (one per dimension); bounds are checked in debug builds only.
   template <class... I>
@@ -256,7 +264,9 @@ class Tensor {
   static_assert(Rank >= 0, "Tensor: rank must be non-negative");
 
  public:
+  /// The element type.
   using Scalar = T;
+  /// The number of dimensions, Rank.
   static constexpr int rank = Rank;
 
   /// An empty tensor (every size 0 for Rank > 0, one element for Rank == 0).
@@ -269,7 +279,9 @@ class Tensor {
   /// A tensor of the given shape whose elements are left uninitialised (for kernels
   /// that overwrite every element).
   static Tensor empty(const Shape<Rank>& shape) { return uninitialized(shape); }
+  /// A zero-filled tensor, as torch.zeros.
   static Tensor zeros(const Shape<Rank>& shape) { return Tensor(shape, T(0)); }
+  /// A tensor with every element equal to `value`, as torch.full.
   static Tensor full(const Shape<Rank>& shape, T value) { return Tensor(shape, value); }
   /// A deep copy of a view's elements.
   static Tensor from(TensorView<const T, Rank> v) {
@@ -278,6 +290,9 @@ class Tensor {
     return t;
   }
 
+  ///@{
+  /// A copy is deep (new storage, the elements copied); a move takes over the
+  /// storage and leaves the source empty.
   Tensor(const Tensor& o) : Tensor(from(o.view())) {}
   Tensor(Tensor&&) noexcept = default;
   Tensor& operator=(const Tensor& o) {
@@ -285,21 +300,34 @@ class Tensor {
     return *this;
   }
   Tensor& operator=(Tensor&&) noexcept = default;
+  ///@}
   ~Tensor() = default;
 
+  ///@{
+  /// The first element (64-byte aligned), the sizes, the size of dimension `dim`
+  /// (in [0, Rank), unchecked), the number of elements, and the strides in
+  /// elements (row-major).
   T* data() { return data_.get(); }
   const T* data() const { return data_.get(); }
   const Shape<Rank>& shape() const { return shape_; }
   index_t size(int dim) const { return shape_[static_cast<std::size_t>(dim)]; }
   index_t numel() const { return numel_; }
   Shape<Rank> strides() const { return detail::contiguous_strides<Rank>(shape_); }
+  ///@}
 
+  ///@{
+  /// A view of all the elements (const from a const tensor; cview() always),
+  /// also by implicit conversion, as Eigen's Map. It dangles once the tensor is
+  /// destroyed or assigned.
   TensorView<T, Rank> view() { return TensorView<T, Rank>(data(), shape_); }
   TensorView<const T, Rank> view() const { return TensorView<const T, Rank>(data(), shape_); }
   TensorView<const T, Rank> cview() const { return view(); }
   operator TensorView<T, Rank>() { return view(); }              // NOLINT: implicit, as Eigen's Map
   operator TensorView<const T, Rank>() const { return view(); }  // NOLINT
+  ///@}
 
+  ///@{
+  /// Element at the given indices (one per dimension); bounds are checked in debug builds only.
   template <class... I>
   T& operator()(I... idx) {
     return view()(idx...);
@@ -308,11 +336,17 @@ class Tensor {
   const T& operator()(I... idx) const {
     return view()(idx...);
   }
+  ///@}
+  ///@{
+  /// A view of the sub-tensor at index `i` of the first dimension, one rank lower.
   TensorView<T, Rank - 1> operator[](index_t i) { return view()[i]; }
   TensorView<const T, Rank - 1> operator[](index_t i) const { return view()[i]; }
+  ///@}
 
+  /// Sets every element to `value`.
   void fill(T value) { std::fill(data(), data() + numel_, value); }
 
+  ///@{
   /// On a tensor that is kept (an lvalue): a view of its elements under a new
   /// shape (one size may be -1), as torch's reshape of a contiguous tensor.
   template <int NewRank>
@@ -323,6 +357,7 @@ class Tensor {
   TensorView<const T, NewRank> reshape(const Shape<NewRank>& s) const& {
     return view().template reshape<NewRank>(s);
   }
+  ///@}
   /// On a temporary (an rvalue): a tensor of the new shape that takes over the storage.
   template <int NewRank>
   Tensor<T, NewRank> reshape(const Shape<NewRank>& s) && {
@@ -333,7 +368,9 @@ class Tensor {
     shape_ = Shape<Rank>{};
     return out;
   }
-  /// reshape with the sizes as arguments: `t.reshape(1, 3, -1, 112, 112)`.
+  ///@{
+  /// reshape with the sizes as arguments: `t.reshape(1, 3, -1, 112, 112)`; a
+  /// view on a kept tensor, a tensor taking over the storage on a temporary.
   template <class... I, class = std::enable_if_t<(sizeof...(I) > 0) && (std::is_integral_v<I> && ...)>>
   TensorView<T, static_cast<int>(sizeof...(I))> reshape(I... sizes) & {
     return view().reshape(sizes...);
@@ -346,15 +383,23 @@ class Tensor {
   Tensor<T, static_cast<int>(sizeof...(I))> reshape(I... sizes) && {
     return std::move(*this).template reshape<static_cast<int>(sizeof...(I))>({static_cast<index_t>(sizes)...});
   }
+  ///@}
 
-  /// The view operations of TensorView (see the file comment), on the tensor's elements.
+  ///@{
+  /// The view operations of TensorView (see the file comment), on the tensor's
+  /// elements: unsqueeze, squeeze, narrow, slice and select, each throwing
+  /// ShapeError as the view's does. Only on a kept tensor, since a view of a
+  /// temporary would dangle.
   TensorView<T, Rank + 1> unsqueeze(int dim) & { return view().unsqueeze(dim); }
   TensorView<const T, Rank + 1> unsqueeze(int dim) const& { return view().unsqueeze(dim); }
+  ///@}
   /// On a temporary: a tensor with the size-1 dimension, taking over the storage.
   Tensor<T, Rank + 1> unsqueeze(int dim) && {
     const Shape<Rank + 1> s = view().unsqueeze(dim).shape();
     return std::move(*this).template reshape<Rank + 1>(s);
   }
+  ///@{
+  /// TensorView::squeeze, narrow, slice and select on a kept tensor's elements.
   TensorView<T, Rank - 1> squeeze(int dim) & { return view().squeeze(dim); }
   TensorView<const T, Rank - 1> squeeze(int dim) const& { return view().squeeze(dim); }
   TensorView<T, Rank> narrow(int dim, index_t start, index_t length) & { return view().narrow(dim, start, length); }
@@ -365,15 +410,20 @@ class Tensor {
   TensorView<const T, Rank> slice(int dim, index_t start, index_t end) const& { return view().slice(dim, start, end); }
   TensorView<T, Rank - 1> select(int dim, index_t index) & { return view().select(dim, index); }
   TensorView<const T, Rank - 1> select(int dim, index_t index) const& { return view().select(dim, index); }
+  ///@}
   // On temporaries a view would dangle: these are deleted (keep the tensor, or use narrow_copy).
   void unsqueeze(int) const&& = delete;
   void squeeze(int) && = delete;
   void narrow(int, index_t, index_t) && = delete;
   void slice(int, index_t, index_t) && = delete;
   void select(int, index_t) && = delete;
+  ///@{
+  /// The copying operations of TensorView: a deep copy, narrow of any
+  /// dimension, and the dimensions reordered (see TensorView::permute).
   Tensor clone() const { return *this; }
   Tensor narrow_copy(int dim, index_t start, index_t length) const { return view().narrow_copy(dim, start, length); }
   Tensor permute(const std::array<int, static_cast<std::size_t>(Rank)>& dims) const { return view().permute(dims); }
+  ///@}
 
  private:
   template <class, int>
