@@ -17,9 +17,13 @@ namespace r2plus1d::nn {
 /// `Conv3dOptions(3, 64, {1, 7, 7}).stride({1, 2, 2}).padding({0, 3, 3})`.
 class Conv3dOptions {
  public:
+  /// The required options; the kernel size is (d, h, w) or one size for all three.
   Conv3dOptions(index_t in_channels, index_t out_channels, Triple kernel_size)
       : in_channels_(in_channels), out_channels_(out_channels), kernel_size_(kernel_size) {}
 
+  ///@{
+  /// Chainable setters, torch's defaults otherwise: stride 1, padding 0 (zeros),
+  /// dilation 1, groups 1, bias true. Conv3d checks the values when it is built.
   Conv3dOptions& in_channels(index_t v) {
     in_channels_ = v;
     return *this;
@@ -52,7 +56,10 @@ class Conv3dOptions {
     bias_ = v;
     return *this;
   }
+  ///@}
 
+  ///@{
+  /// The options as set (or defaulted).
   index_t in_channels() const { return in_channels_; }
   index_t out_channels() const { return out_channels_; }
   const Triple& kernel_size() const { return kernel_size_; }
@@ -61,6 +68,7 @@ class Conv3dOptions {
   const Triple& dilation() const { return dilation_; }
   index_t groups() const { return groups_; }
   bool bias() const { return bias_; }
+  ///@}
 
  private:
   index_t in_channels_;
@@ -99,6 +107,7 @@ class Conv3d : public Module<Conv3d<T>> {
   Tensor<T, 5> forward(TensorView<const T, 5> x) const {
     return ops::conv3d<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr, params());
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
 
   /// relu(bn(forward(x))) (without relu when `relu` is false). When bn is in eval
@@ -113,18 +122,26 @@ class Conv3d : public Module<Conv3d<T>> {
     return ops::conv3d_fused<T>(x, weight_.cview(), params(), scale.data(), shift.data(), relu);
   }
 
+  ///@{
+  /// The weight, (out_channels, in_channels / groups, kd, kh, kw).
   Tensor<T, 5>& weight() { return weight_; }
   const Tensor<T, 5>& weight() const { return weight_; }
+  ///@}
+  ///@{
   /// The bias, empty (shape [0]) when the options say bias(false).
   Tensor<T, 1>& bias() { return bias_; }
   const Tensor<T, 1>& bias() const { return bias_; }
+  ///@}
+  /// Whether there is a bias (options().bias()).
   bool has_bias() const { return options_.bias(); }
+  /// The options it was built with.
   const Conv3dOptions& options() const { return options_; }
   /// The kernel parameters ops::conv3d receives.
   ops::Conv3dParams params() const {
     return {options_.stride(), options_.padding(), options_.dilation(), options_.groups()};
   }
 
+  /// Lists the parameters for the Module base (see module.hpp): "weight", "bias".
   template <class V>
   void visit(V& v) {
     v.parameter("weight", weight_);

@@ -124,13 +124,16 @@ void load_state_dict_into(const StateDict& dst, const Source& source) {
 template <class Source>
 class PrefixedSource {
  public:
+  /// The keys of `source` (kept by reference) that start with `prefix`.
   PrefixedSource(const Source& source, std::string prefix) : source_(&source), prefix_(std::move(prefix)) {}
+  /// Name, dtype and shape of each such key, the prefix removed, in the source's order.
   std::vector<TensorInfo> infos() const {
     std::vector<TensorInfo> out;
     for (auto& i : source_->infos())
       if (i.name.compare(0, prefix_.size(), prefix_) == 0) out.push_back({i.name.substr(prefix_.size()), i.dtype, i.shape});
     return out;
   }
+  /// Reads key prefix + `name` of the source into `dst`, as the source's read does.
   void read(const std::string& name, const TensorRef& dst) const { source_->read(prefix_ + name, dst); }
 
  private:
@@ -157,6 +160,7 @@ class Module {
   }
   /// Sets evaluation mode (BatchNorm uses running statistics).
   Derived& eval() { return train(false); }
+  /// Whether the module is in training mode (it is from construction, as in torch).
   bool is_training() const { return training_; }
 
   /// Parameters with torch's names and order (references into this module).
@@ -187,6 +191,7 @@ class Module {
 
  protected:
   Module() = default;
+  /// The training flag that train() and eval() set and is_training() reads.
   bool training_ = true;
 
  private:

@@ -15,10 +15,10 @@ namespace r2plus1d::ops {
 /// Stride, zero padding (each side), dilation and groups of a 3-D convolution,
 /// with torch's defaults.
 struct Conv3dParams {
-  Triple stride{1};
-  Triple padding{0};
-  Triple dilation{1};
-  index_t groups = 1;
+  Triple stride{1};    ///< Step (d, h, w) of the kernel over the input, >= 1.
+  Triple padding{0};   ///< Zeros added on each side of (d, h, w), >= 0.
+  Triple dilation{1};  ///< Spacing (d, h, w) of the kernel's taps, >= 1.
+  index_t groups = 1;  ///< Channel groups; divides both channel counts.
 };
 
 namespace detail {
