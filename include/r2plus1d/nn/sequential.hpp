@@ -47,8 +47,10 @@ class Sequential : public Module<Sequential<T, Ms...>> {
   static_assert(sizeof...(Ms) >= 1, "Sequential: expected at least one module");
 
  public:
+  /// The modules, moved in, children "0", "1", ... in this order.
   explicit Sequential(Ms... modules) : modules_(std::move(modules)...) {}
 
+  /// The modules' output on x, each fed the one before's (x itself unchanged).
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> y;
     return run(x, y, false, std::index_sequence_for<Ms...>{});
@@ -58,7 +60,9 @@ class Sequential : public Module<Sequential<T, Ms...>> {
     Tensor<T, 5> y = std::move(x);
     return run(y.cview(), y, true, std::index_sequence_for<Ms...>{});
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  /// forward(std::move(x)), which may reuse x's storage.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
   /// The I-th module.
@@ -66,8 +70,10 @@ class Sequential : public Module<Sequential<T, Ms...>> {
   auto& get() {
     return std::get<I>(modules_);
   }
+  /// The number of modules.
   static constexpr std::size_t size() { return sizeof...(Ms); }
 
+  /// Lists the modules as children "0", "1", ... for the Module base (see module.hpp).
   template <class V>
   void visit(V& v) {
     visit_all(v, std::index_sequence_for<Ms...>{});
@@ -140,10 +146,15 @@ class ModuleList : public Module<ModuleList<M>> {
  public:
   ModuleList() = default;
 
+  /// Appends a module built from `args` as the next child and returns it;
+  /// references to earlier modules dangle unless reserve() made room.
   template <class... Args>
   M& emplace_back(Args&&... args) {
     return modules_.emplace_back(std::forward<Args>(args)...);
   }
+  ///@{
+  /// std::vector's members on the modules: their count, whether there are
+  /// none, the i-th (unchecked), iteration in order, and room for n.
   std::size_t size() const { return modules_.size(); }
   bool empty() const { return modules_.empty(); }
   M& operator[](std::size_t i) { return modules_[i]; }
@@ -151,6 +162,7 @@ class ModuleList : public Module<ModuleList<M>> {
   auto begin() { return modules_.begin(); }
   auto end() { return modules_.end(); }
   void reserve(std::size_t n) { modules_.reserve(n); }
+  ///@}
 
   /// Runs the modules in order; an empty list returns a copy of x.
   template <class T>
@@ -170,6 +182,7 @@ class ModuleList : public Module<ModuleList<M>> {
     return y;
   }
 
+  /// Lists the modules as children "0", "1", ... for the Module base (see module.hpp).
   template <class V>
   void visit(V& v) {
     for (std::size_t i = 0; i < modules_.size(); ++i) v.child(std::to_string(i), modules_[i]);
