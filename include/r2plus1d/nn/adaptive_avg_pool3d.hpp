@@ -20,11 +20,16 @@ class AdaptiveAvgPool3d : public Module<AdaptiveAvgPool3d<T>> {
       throw OptionError("AdaptiveAvgPool3d: expected a non-negative output_size, got " + format_triple(output_size));
   }
 
+  /// The pooled (N, C, output_size.d, output_size.h, output_size.w); see
+  /// ops::adaptive_avg_pool3d for what it throws.
   Tensor<T, 5> forward(TensorView<const T, 5> x) const { return ops::adaptive_avg_pool3d<T>(x, output_size_); }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
 
+  /// The (d, h, w) output size it was built with.
   const Triple& output_size() const { return output_size_; }
 
+  /// Lists nothing: the pool has no parameters, buffers or children.
   template <class V>
   void visit(V&) {}
 

@@ -21,8 +21,13 @@ namespace r2plus1d::nn {
 /// torch's momentum=None (a cumulative average of the batch statistics).
 class BatchNorm3dOptions {
  public:
+  /// Options for `num_features` channels (C of the input).
   explicit BatchNorm3dOptions(index_t num_features) : num_features_(num_features) {}
 
+  ///@{
+  /// Chainable setters, torch's defaults otherwise: eps 1e-5 (added to the
+  /// variance), momentum 0.1, affine true (weight and bias), track_running_stats
+  /// true. BatchNorm3d checks the values when it is built.
   BatchNorm3dOptions& num_features(index_t v) {
     num_features_ = v;
     return *this;
@@ -43,12 +48,16 @@ class BatchNorm3dOptions {
     track_running_stats_ = v;
     return *this;
   }
+  ///@}
 
+  ///@{
+  /// The options as set (or defaulted).
   index_t num_features() const { return num_features_; }
   double eps() const { return eps_; }
   const std::optional<double>& momentum() const { return momentum_; }
   bool affine() const { return affine_; }
   bool track_running_stats() const { return track_running_stats_; }
+  ///@}
 
  private:
   index_t num_features_;
@@ -100,6 +109,7 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
     T* rv = tracking ? running_var_.data() : nullptr;
     return ops::batch_norm3d<T>(x, w, b, rm, rv, use_batch_stats, factor, options_.eps());
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   /// Whether forward is a fixed per-channel affine map (eval mode with running
@@ -163,22 +173,33 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
     bias_.fill(T(0));
   }
 
-  /// Affine scale (empty when not affine).
+  ///@{
+  /// Affine scale, (C) (empty when not affine).
   Tensor<T, 1>& weight() { return weight_; }
   const Tensor<T, 1>& weight() const { return weight_; }
-  /// Affine shift (empty when not affine).
+  ///@}
+  ///@{
+  /// Affine shift, (C) (empty when not affine).
   Tensor<T, 1>& bias() { return bias_; }
   const Tensor<T, 1>& bias() const { return bias_; }
-  /// Running statistics (empty when not tracking).
+  ///@}
+  ///@{
+  /// Running mean and (unbiased) variance, (C) each (empty when not tracking).
   Tensor<T, 1>& running_mean() { return running_mean_; }
   const Tensor<T, 1>& running_mean() const { return running_mean_; }
   Tensor<T, 1>& running_var() { return running_var_; }
   const Tensor<T, 1>& running_var() const { return running_var_; }
+  ///@}
+  ///@{
   /// Training forward passes counted so far (torch's int64 scalar buffer).
   Tensor<std::int64_t, 0>& num_batches_tracked() { return num_batches_tracked_; }
   const Tensor<std::int64_t, 0>& num_batches_tracked() const { return num_batches_tracked_; }
+  ///@}
+  /// The options it was built with.
   const BatchNorm3dOptions& options() const { return options_; }
 
+  /// Lists the parameters and buffers for the Module base (see module.hpp), in
+  /// torch's order.
   template <class V>
   void visit(V& v) {
     if (options_.affine()) {

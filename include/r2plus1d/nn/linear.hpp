@@ -16,8 +16,11 @@ namespace r2plus1d::nn {
 /// Options of Linear, as torch::nn::LinearOptions: `LinearOptions(512, 400).bias(false)`.
 class LinearOptions {
  public:
+  /// Options for (N, in_features) inputs and (N, out_features) outputs.
   LinearOptions(index_t in_features, index_t out_features) : in_features_(in_features), out_features_(out_features) {}
 
+  ///@{
+  /// Chainable setters; bias is true by default. Linear checks the values when it is built.
   LinearOptions& in_features(index_t v) {
     in_features_ = v;
     return *this;
@@ -30,10 +33,14 @@ class LinearOptions {
     bias_ = v;
     return *this;
   }
+  ///@}
 
+  ///@{
+  /// The options as set (or defaulted).
   index_t in_features() const { return in_features_; }
   index_t out_features() const { return out_features_; }
   bool bias() const { return bias_; }
+  ///@}
 
  private:
   index_t in_features_;
@@ -64,16 +71,25 @@ class Linear : public Module<Linear<T>> {
   Tensor<T, 2> forward(TensorView<const T, 2> x) const {
     return ops::linear<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr);
   }
+  /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 2> x) const { return forward(x); }
 
+  ///@{
+  /// The weight, (out_features, in_features).
   Tensor<T, 2>& weight() { return weight_; }
   const Tensor<T, 2>& weight() const { return weight_; }
+  ///@}
+  ///@{
   /// The bias, empty (shape [0]) when the options say bias(false).
   Tensor<T, 1>& bias() { return bias_; }
   const Tensor<T, 1>& bias() const { return bias_; }
+  ///@}
+  /// Whether there is a bias (options().bias()).
   bool has_bias() const { return options_.bias(); }
+  /// The options it was built with.
   const LinearOptions& options() const { return options_; }
 
+  /// Lists the parameters for the Module base (see module.hpp): "weight", "bias".
   template <class V>
   void visit(V& v) {
     v.parameter("weight", weight_);

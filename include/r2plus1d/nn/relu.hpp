@@ -15,23 +15,28 @@ class ReLU : public Module<ReLU<T>> {
  public:
   ReLU() = default;
 
+  /// A new tensor max(x, 0), x's shape; x is left as it is.
   template <int R>
   Tensor<T, R> forward(TensorView<const T, R> x) const {
     return ops::relu<T, R>(x);
   }
+  /// forward(x.cview()).
   template <int R>
   Tensor<T, R> forward(const Tensor<T, R>& x) const {
     return ops::relu<T, R>(x.cview());
   }
+  /// forward(x).
   template <int R>
   Tensor<T, R> operator()(TensorView<const T, R> x) const {
     return forward(x);
   }
+  /// forward(x).
   template <int R>
   Tensor<T, R> operator()(const Tensor<T, R>& x) const {
     return forward(x.cview());
   }
 
+  /// Lists nothing: ReLU has no parameters, buffers or children.
   template <class V>
   void visit(V&) {}
 };

@@ -15,7 +15,10 @@ namespace r2plus1d::ops {
 /// The input range [begin, end) that output bin i of `out` averages over an
 /// extent of `in`: begin = floor(i * in / out), end = ceil((i + 1) * in / out).
 struct PoolBin {
+  ///@{
+  /// The bin's first input index, and one past its last.
   index_t begin, end;
+  ///@}
 };
 
 /// torch's adaptive bins along one dimension (bins overlap when `out` does not divide `in`).
