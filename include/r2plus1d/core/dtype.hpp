@@ -142,11 +142,13 @@ inline std::uint16_t float_to_bf16(float f) {
 /// A non-owning, dynamic-rank, type-erased reference to a contiguous tensor:
 /// what state dicts hold, so that weights of any rank and type share one list.
 struct TensorRef {
-  DType dtype = DType::F32;
-  void* data = nullptr;
-  std::vector<index_t> shape;
+  DType dtype = DType::F32;    ///< The element type.
+  void* data = nullptr;        ///< The first element, row-major.
+  std::vector<index_t> shape;  ///< The sizes, outermost first.
 
+  /// The number of elements, the product of the sizes.
   index_t numel() const { return shape_numel(shape); }
+  /// The size of the data in bytes.
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
   /// The data as `T*`; throws DTypeError when `T` is not the referenced type.
   template <class T>

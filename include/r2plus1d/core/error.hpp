@@ -64,32 +64,33 @@ inline std::string quote(std::string_view name) {
 /// Base of every exception the library throws.
 class Error : public std::runtime_error {
  public:
+  /// An error whose what() is `what`.
   explicit Error(const std::string& what) : std::runtime_error(what) {}
 };
 
 /// A tensor has the wrong rank, size, channel count or is too small for a kernel.
 class ShapeError : public Error {
  public:
-  using Error::Error;
+  using Error::Error;  ///< Takes the message, as Error does.
 };
 
 /// A constructor option or function argument is out of its valid range
 /// (non-positive sizes, groups that do not divide the channels, ...).
 class OptionError : public Error {
  public:
-  using Error::Error;
+  using Error::Error;  ///< Takes the message, as Error does.
 };
 
 /// A file could not be opened, read or written (missing, a directory, I/O failure).
 class IoError : public Error {
  public:
-  using Error::Error;
+  using Error::Error;  ///< Takes the message, as Error does.
 };
 
 /// A file's contents do not follow its format (truncated, bad header, bad offsets).
 class FormatError : public Error {
  public:
-  using Error::Error;
+  using Error::Error;  ///< Takes the message, as Error does.
 };
 
 /// A tensor's element type is not one this operation supports.
@@ -101,7 +102,7 @@ class DTypeError : public FormatError {
 /// A state dict does not fit a module: missing keys, unexpected keys, shape mismatches.
 class StateDictError : public Error {
  public:
-  using Error::Error;
+  using Error::Error;  ///< Takes the message, as Error does.
 };
 
 }  // namespace r2plus1d

@@ -48,9 +48,13 @@ inline void set_num_threads(int n) {
 /// barrier every thread of the team must reach the same number of times.
 class Team {
  public:
+  /// The team parallel_region hands each of its `size` threads, as thread `rank`.
   Team(int rank, int size) : rank_(rank), size_(size) {}
+  /// This thread's index in [0, size()).
   int rank() const { return rank_; }
+  /// The number of threads in the team (1 without OpenMP).
   int size() const { return size_; }
+  /// Waits until every thread of the team has reached it (OpenMP's barrier).
   void barrier() const {
 #ifdef _OPENMP
     if (size_ > 1) {

@@ -12,9 +12,12 @@ namespace r2plus1d {
 /// Seedable source of the uniform numbers that default initialisation draws.
 class Generator {
  public:
+  /// The seed of a default-constructed generator.
   static constexpr std::uint64_t kDefaultSeed = 0x5eed2b1dULL;
 
+  /// A generator whose draws are fixed by `seed`.
   explicit Generator(std::uint64_t seed = kDefaultSeed) : engine_(seed) {}
+  /// Restarts the draws from `seed`, as torch.manual_seed.
   void manual_seed(std::uint64_t seed) { engine_.seed(seed); }
 
   /// A double uniform in [0, 1), from 53 random bits.

@@ -23,10 +23,17 @@ using Shape = std::array<index_t, static_cast<std::size_t>(Rank)>;
 
 /// A (depth, height, width) triple, built from one int or three, as torch's _triple.
 struct Triple {
+  ///@{
+  /// Depth (time), height and width.
   index_t d = 0, h = 0, w = 0;
+  ///@}
+  /// (0, 0, 0).
   constexpr Triple() = default;
+  /// (v, v, v).
   constexpr Triple(index_t v) : d(v), h(v), w(v) {}  // NOLINT: implicit like torch's int-or-tuple
+  /// (d_, h_, w_).
   constexpr Triple(index_t d_, index_t h_, index_t w_) : d(d_), h(h_), w(w_) {}
+  /// `{v}` or `{d, h, w}`; throws OptionError for another count of values.
   Triple(std::initializer_list<index_t> l) {
     if (l.size() == 1) {
       d = h = w = *l.begin();
@@ -39,10 +46,15 @@ struct Triple {
       throw OptionError("expected 1 or 3 values for a size triple, got " + std::to_string(l.size()));
     }
   }
+  /// d, h or w for i = 0, 1 or 2 (w for any other i).
   constexpr index_t operator[](int i) const { return i == 0 ? d : (i == 1 ? h : w); }
+  /// d * h * w, e.g. the taps of a kernel.
   constexpr index_t product() const { return d * h * w; }
+  ///@{
+  /// Equal when d, h and w all are.
   constexpr bool operator==(const Triple& o) const { return d == o.d && h == o.h && w == o.w; }
   constexpr bool operator!=(const Triple& o) const { return !(*this == o); }
+  ///@}
 };
 
 namespace detail {

@@ -15,29 +15,35 @@ namespace r2plus1d {
 
 /// Name, element type and shape of one stored tensor.
 struct TensorInfo {
-  std::string name;
-  DType dtype = DType::F32;
-  std::vector<index_t> shape;
+  std::string name;            ///< The key, e.g. "conv1.weight".
+  DType dtype = DType::F32;    ///< The element type as stored.
+  std::vector<index_t> shape;  ///< The sizes, outermost first.
 };
 
 /// One named tensor of a state dict.
 struct NamedTensor {
-  std::string name;
-  TensorRef ref;
+  std::string name;  ///< The key, e.g. "conv1.weight".
+  TensorRef ref;     ///< The tensor, referenced (not owned).
 };
 
 /// Ordered (name, tensor) list with lookup by name; insertion order is kept,
 /// as torch's state_dict order. It is also a tensor source for load_state_dict.
 class StateDict {
  public:
+  /// Iterates the entries (NamedTensor) in insertion order.
   using const_iterator = std::vector<NamedTensor>::const_iterator;
 
+  /// Appends an entry; names are not checked for repeats.
   void add(std::string name, TensorRef ref) { entries_.push_back({std::move(name), std::move(ref)}); }
+  ///@{
+  /// The number of entries, whether there are none, iteration in order, and the
+  /// i-th entry (unchecked).
   std::size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
   const_iterator begin() const { return entries_.begin(); }
   const_iterator end() const { return entries_.end(); }
   const NamedTensor& operator[](std::size_t i) const { return entries_[i]; }
+  ///@}
 
   /// The entry called `name`, or nullptr.
   const TensorRef* find(const std::string& name) const {
@@ -45,12 +51,14 @@ class StateDict {
       if (e.name == name) return &e.ref;
     return nullptr;
   }
+  /// Whether there is an entry called `name`.
   bool contains(const std::string& name) const { return find(name) != nullptr; }
   /// The entry called `name`; throws StateDictError when there is none.
   const TensorRef& at(const std::string& name) const {
     if (const TensorRef* r = find(name)) return *r;
     throw StateDictError("state dict has no key " + quote(name));
   }
+  /// The names, in order.
   std::vector<std::string> keys() const {
     std::vector<std::string> k;
     k.reserve(entries_.size());
@@ -67,7 +75,8 @@ class StateDict {
     return out;
   }
 
-  // Tensor-source interface (shared with io::SafetensorsReader) used by load_state_dict.
+  /// Name, dtype and shape of every entry, in order: with read, the tensor
+  /// source interface (shared with io::SafetensorsReader) of load_state_dict.
   std::vector<TensorInfo> infos() const {
     std::vector<TensorInfo> v;
     v.reserve(entries_.size());

@@ -231,6 +231,7 @@ struct StorageRelease {
 /// (kStorageCacheMinBytes and up) in tensors now, kept for reuse, and the
 /// peak of the two together, and how many allocations reused a kept block.
 using StorageCacheStats = detail::StorageCache::Stats;
+/// The storage cache's figures now (see StorageCacheStats).
 inline StorageCacheStats storage_cache_stats() { return detail::StorageCache::instance().stats(); }
 
 /// Hands every kept block back to the C library (after a burst of work, say).
