@@ -21,8 +21,11 @@ namespace r2plus1d::video {
 template <class T, template <class> class Conv>
 class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
  public:
+  /// The shortcut's type: a 1x1x1 Conv3d and a BatchNorm3d.
   using Downsample = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>>;
 
+  /// (inplanes*planes*27) // (inplanes*9 + 3*planes), as torchvision; throws
+  /// OptionError for a non-positive count.
   static index_t midplanes(index_t inplanes, index_t planes) {
     if (inplanes <= 0 || planes <= 0)
       throw OptionError("BasicBlock: expected positive plane counts, got inplanes " + std::to_string(inplanes) +
@@ -30,6 +33,8 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
     return (inplanes * planes * 3 * 3 * 3) / (inplanes * 3 * 3 + 3 * planes);
   }
 
+  /// A block from `inplanes` to `planes` channels. Throws OptionError when the
+  /// channels or the stride change without `downsample`.
   BasicBlock(index_t inplanes, index_t planes, index_t stride = 1, bool downsample = false,
              Generator& gen = default_generator())
       : midplanes_(midplanes(inplanes, planes)),
@@ -46,6 +51,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
                         " planes with stride " + std::to_string(stride) + " needs a downsample shortcut");
   }
 
+  /// The block's output, (N, planes, T', H', W') (T', H', W' divided by the stride).
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> out = conv2_(conv1_(x));  // conv2 may reuse conv1's output storage
     if (downsample_) {
@@ -56,11 +62,15 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
     }
     return out;
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// The intermediate channel count both convs were built with.
   index_t midplanes() const { return midplanes_; }
+  /// Whether the shortcut is the downsample (rather than x itself).
   bool has_downsample() const { return downsample_.has_value(); }
 
+  /// Lists the children for the Module base (see module.hpp), in torchvision's order.
   template <class V>
   void visit(V& v) {
     v.child("conv1", conv1_);

@@ -12,19 +12,26 @@ namespace r2plus1d {
 template <class T, template <class> class Block = SpatioTemporalResBlock>
 class R2Plus1DClassifier : public nn::Module<R2Plus1DClassifier<T, Block>> {
  public:
+  /// `num_classes` scores from R2Plus1DNet(layer_sizes); throws OptionError
+  /// for num_classes < 1 or a layer size < 1.
   R2Plus1DClassifier(index_t num_classes, const std::array<index_t, 4>& layer_sizes,
                      Generator& gen = default_generator())
       : res2plus1d_(layer_sizes, gen), linear_(nn::LinearOptions(R2Plus1DNet<T, Block>::kFeatures, num_classes), gen) {}
 
+  /// The raw scores, (N, num_classes).
   Tensor<T, 2> forward(TensorView<const T, 5> x) { return linear_(res2plus1d_(x)); }
+  /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   /// The 512-d features before the linear layer.
   Tensor<T, 2> features(TensorView<const T, 5> x) { return res2plus1d_(x); }
 
+  /// The backbone, R2Plus1DNet.
   R2Plus1DNet<T, Block>& res2plus1d() { return res2plus1d_; }
+  /// The final layer, Linear(512, num_classes).
   nn::Linear<T>& linear() { return linear_; }
 
+  /// Lists the children for the Module base (see module.hpp): res2plus1d, linear.
   template <class V>
   void visit(V& v) {
     v.child("res2plus1d", res2plus1d_);

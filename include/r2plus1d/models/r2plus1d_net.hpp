@@ -24,9 +24,13 @@ namespace r2plus1d {
 template <class T, template <class> class Block = SpatioTemporalResBlock>
 class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
  public:
+  /// The type of conv2 to conv5.
   using Layer = SpatioTemporalResLayer<T, Block>;
+  /// The size of the output features, conv5's channels.
   static constexpr index_t kFeatures = 512;
 
+  /// The network with the given blocks per layer (conv2 to conv5); throws
+  /// OptionError for a layer size < 1.
   explicit R2Plus1DNet(const std::array<index_t, 4>& layer_sizes, Generator& gen = default_generator())
       : conv1_(3, 64, Triple{1, 7, 7}, Triple{1, 2, 2}, Triple{0, 3, 3}, false, true, gen),
         conv2_(64, 64, 3, layer_sizes[0], false, gen),
@@ -51,15 +55,22 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
     y = pool_(y.cview());
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
+  /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// The blocks per layer it was built with.
   const std::array<index_t, 4>& layer_sizes() const { return layer_sizes_; }
+  /// The first layer, a SpatioTemporalConv.
   SpatioTemporalConv<T>& conv1() { return conv1_; }
+  ///@{
+  /// The residual layers, to 64, 128, 256 and 512 channels.
   Layer& conv2() { return conv2_; }
   Layer& conv3() { return conv3_; }
   Layer& conv4() { return conv4_; }
   Layer& conv5() { return conv5_; }
+  ///@}
 
+  /// Lists the children for the Module base (see module.hpp): conv1 to conv5, pool.
   template <class V>
   void visit(V& v) {
     v.child("conv1", conv1_);

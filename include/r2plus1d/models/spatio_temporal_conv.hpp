@@ -31,6 +31,8 @@ namespace r2plus1d {
 template <class T>
 class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
  public:
+  /// The factorised conv (see the class comment); `bias` gives both convs a
+  /// bias. Throws OptionError as intermediate_channels and Conv3d do.
   SpatioTemporalConv(index_t in_channels, index_t out_channels, Triple kernel_size, Triple stride = 1,
                      Triple padding = 0, bool bias = false, bool first_conv = false,
                      Generator& gen = default_generator())
@@ -95,15 +97,23 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
                                    s2.data(), b2.data(), true, x.view());
     return std::move(x);
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  /// forward(std::move(x)), which may write over x's storage.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
+  /// The channels between the two convs (see intermediate_channels).
   index_t intermed_channels() const { return intermed_channels_; }
+  /// The spatial conv, (1, kh, kw) (kernel_size itself for first_conv).
   nn::Conv3d<T>& spatial_conv() { return spatial_conv_; }
+  /// The BatchNorm3d after the spatial conv.
   nn::BatchNorm3d<T>& bn1() { return bn1_; }
+  /// The temporal conv, (kt, 1, 1) ((3, 1, 1) for first_conv).
   nn::Conv3d<T>& temporal_conv() { return temporal_conv_; }
+  /// The BatchNorm3d after the temporal conv.
   nn::BatchNorm3d<T>& bn2() { return bn2_; }
 
+  /// Lists the children for the Module base (see module.hpp), in torch's order.
   template <class V>
   void visit(V& v) {
     v.child("spatial_conv", spatial_conv_);

@@ -18,6 +18,8 @@ namespace r2plus1d {
 template <class T>
 class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
  public:
+  /// Throws OptionError when in_channels differs from out_channels without
+  /// `downsample` (and as SpatioTemporalConv does).
   SpatioTemporalResBlock(index_t in_channels, index_t out_channels, Triple kernel_size, bool downsample = false,
                          Generator& gen = default_generator())
       : downsample_(downsample),
@@ -36,6 +38,8 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
     }
   }
 
+  /// The block's output, (N, out_channels, T', H', W'): x's T, H, W, or with
+  /// downsample each halved, rounded up.
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> res = bn1_.forward_relu(conv1_(x), true);
     res = bn2_.forward_relu(conv2_(std::move(res)), false);  // conv2 may work in place
@@ -47,17 +51,23 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
     }
     return res;
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// Whether the block downsamples (stride 2, and the shortcut conv).
   bool downsample() const { return downsample_; }
+  ///@{
+  /// The residual branch's two convs.
   SpatioTemporalConv<T>& conv1() { return conv1_; }
   SpatioTemporalConv<T>& conv2() { return conv2_; }
+  ///@}
   /// The shortcut's conv; throws OptionError when the block does not downsample.
   SpatioTemporalConv<T>& downsampleconv() {
     if (!downsampleconv_) throw OptionError("SpatioTemporalResBlock: this block has no downsampleconv");
     return *downsampleconv_;
   }
 
+  /// Lists the children for the Module base (see module.hpp), in torch's order.
   template <class V>
   void visit(V& v) {
     if (downsample_) {

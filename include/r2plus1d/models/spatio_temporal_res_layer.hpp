@@ -16,8 +16,10 @@ namespace r2plus1d {
 template <class T, template <class> class Block = SpatioTemporalResBlock>
 class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block>> {
  public:
+  /// The type of every block, Block<T>.
   using block_type = Block<T>;
 
+  /// `layer_size` blocks; throws OptionError for layer_size < 1 (and as Block does).
   SpatioTemporalResLayer(index_t in_channels, index_t out_channels, Triple kernel_size, index_t layer_size,
                          bool downsample = false, Generator& gen = default_generator())
       : block1_(in_channels, out_channels, kernel_size, downsample, gen) {
@@ -27,6 +29,7 @@ class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block
     for (index_t i = 0; i + 1 < layer_size; ++i) blocks_.emplace_back(out_channels, out_channels, kernel_size, false, gen);
   }
 
+  /// The blocks run in order on x (N, in_channels, T, H, W).
   Tensor<T, 5> forward(TensorView<const T, 5> x) {
     Tensor<T, 5> y = block1_(x);
     return blocks_.empty() ? y : blocks_.forward(std::move(y));
@@ -37,13 +40,19 @@ class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block
     x = Tensor<T, 5>();
     return blocks_.empty() ? y : blocks_.forward(std::move(y));
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+  /// forward(std::move(x)), releasing x once the first block has read it.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
+  /// The number of blocks, block1 included.
   index_t layer_size() const { return 1 + static_cast<index_t>(blocks_.size()); }
+  /// The first block, the one that may downsample.
   block_type& block1() { return block1_; }
+  /// The other layer_size() - 1 blocks.
   nn::ModuleList<block_type>& blocks() { return blocks_; }
 
+  /// Lists the children for the Module base (see module.hpp): block1, blocks.
   template <class V>
   void visit(V& v) {
     v.child("block1", block1_);

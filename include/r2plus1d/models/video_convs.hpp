@@ -21,9 +21,11 @@ namespace r2plus1d::video {
 template <class T>
 class Conv3DSimple : public nn::Conv3d<T> {
  public:
+  /// The conv, stride and padding the same in d, h and w.
   Conv3DSimple(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1, index_t padding = 1,
                Generator& gen = default_generator())
       : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, 3).stride(stride).padding(padding).bias(false), gen) {}
+  /// The stride of a block's downsample shortcut: (s, s, s).
   static Triple downsample_stride(index_t stride) { return Triple(stride); }
 };
 
@@ -32,6 +34,7 @@ class Conv3DSimple : public nn::Conv3d<T> {
 template <class T>
 class Conv3DNoTemporal : public nn::Conv3d<T> {
  public:
+  /// The conv; stride and padding apply to h and w only.
   Conv3DNoTemporal(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1,
                    index_t padding = 1, Generator& gen = default_generator())
       : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, Triple{1, 3, 3})
@@ -39,6 +42,7 @@ class Conv3DNoTemporal : public nn::Conv3d<T> {
                           .padding({0, padding, padding})
                           .bias(false),
                       gen) {}
+  /// The stride of a block's downsample shortcut: (1, s, s), time kept.
   static Triple downsample_stride(index_t stride) { return Triple{1, stride, stride}; }
 };
 
@@ -50,6 +54,8 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
   using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>>;
 
  public:
+  /// The pair with `midplanes` channels between them; stride and padding are
+  /// (1, s, s) / (0, p, p) for the spatial conv and (s, 1, 1) / (p, 0, 0) for the temporal.
   Conv2Plus1D(index_t in_planes, index_t out_planes, index_t midplanes, index_t stride = 1, index_t padding = 1,
               Generator& gen = default_generator())
       : Base(nn::Conv3d<T>(nn::Conv3dOptions(in_planes, midplanes, Triple{1, 3, 3})
@@ -63,6 +69,7 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
                                .padding({padding, 0, 0})
                                .bias(false),
                            gen)) {}
+  /// The stride of a block's downsample shortcut: (s, s, s).
   static Triple downsample_stride(index_t stride) { return Triple(stride); }
 
   /// relu(bn(forward(x))) (no relu when `relu` is false). In eval mode both
@@ -108,6 +115,7 @@ class BasicStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn
   using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>>;
 
  public:
+  /// The stem, its convs drawn from `gen`.
   explicit BasicStem(Generator& gen = default_generator())
       : Base(nn::Conv3d<T>(
                  nn::Conv3dOptions(3, 64, Triple{3, 7, 7}).stride({1, 2, 2}).padding({1, 3, 3}).bias(false), gen),
@@ -124,6 +132,7 @@ class R2Plus1dStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>,
                               nn::ReLU<T>>;
 
  public:
+  /// The stem, its convs drawn from `gen`.
   explicit R2Plus1dStem(Generator& gen = default_generator())
       : Base(nn::Conv3d<T>(
                  nn::Conv3dOptions(3, 45, Triple{1, 7, 7}).stride({1, 2, 2}).padding({0, 3, 3}).bias(false), gen),
@@ -143,6 +152,7 @@ class R2Plus1dStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>,
                                      s1.data(), b1.data(), true, this->template get<3>().weight().cview(),
                                      this->template get<3>().params(), s2.data(), b2.data(), true);
   }
+  /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 };
 

@@ -30,8 +30,12 @@ template <class T, template <class> class Stem, template <class> class C1, templ
           template <class> class C3 = C2, template <class> class C4 = C3>
 class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
  public:
+  /// The size of the pooled features, layer4's planes.
   static constexpr index_t kFeatures = 512;
 
+  /// The network with `layers` blocks per layer ({2, 2, 2, 2}: the 18-layer
+  /// models) and `num_classes` scores; throws OptionError for a layer of no
+  /// block or num_classes < 1.
   explicit VideoResNet(const std::array<index_t, 4>& layers = {2, 2, 2, 2}, index_t num_classes = 400,
                        Generator& gen = default_generator())
       : stem_(gen),
@@ -47,6 +51,7 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
 
   /// Class scores (N, num_classes), before any softmax.
   Tensor<T, 2> forward(TensorView<const T, 5> x) { return fc_(features(x).cview()); }
+  /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   /// The pooled features (N, 512) that fc reads.
@@ -63,14 +68,21 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
 
+  /// The number of class scores, fc's out_features.
   index_t num_classes() const { return fc_.options().out_features(); }
+  /// The stem, Stem<T>.
   Stem<T>& stem() { return stem_; }
+  ///@{
+  /// The four layers of BasicBlocks, to 64, 128, 256 and 512 planes.
   nn::ModuleList<BasicBlock<T, C1>>& layer1() { return layer1_; }
   nn::ModuleList<BasicBlock<T, C2>>& layer2() { return layer2_; }
   nn::ModuleList<BasicBlock<T, C3>>& layer3() { return layer3_; }
   nn::ModuleList<BasicBlock<T, C4>>& layer4() { return layer4_; }
+  ///@}
+  /// The classifier, Linear(512, num_classes).
   nn::Linear<T>& fc() { return fc_; }
 
+  /// Lists the children for the Module base (see module.hpp), in torchvision's order.
   template <class V>
   void visit(V& v) {
     v.child("stem", stem_);
