@@ -11,7 +11,9 @@
 /// Patch version: fixes.
 #define R2PLUS1D_VERSION_PATCH 0
 
+/// `x` as a string literal, unexpanded (a helper of R2PLUS1D_VERSION_STRINGIFY).
 #define R2PLUS1D_VERSION_STRINGIFY_(x) #x
+/// `x` as a string literal after macro expansion (a helper of R2PLUS1D_VERSION).
 #define R2PLUS1D_VERSION_STRINGIFY(x) R2PLUS1D_VERSION_STRINGIFY_(x)
 /// "MAJOR.MINOR.PATCH", e.g. "0.1.0".
 #define R2PLUS1D_VERSION                                                                      \

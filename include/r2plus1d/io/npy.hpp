@@ -30,14 +30,20 @@ namespace r2plus1d::io {
 /// An array read from a .npy file: element type, shape (outermost first) and its
 /// contiguous C-order data in 64-byte aligned storage. Movable, not copyable.
 struct NpyArray {
-  DType dtype = DType::F32;
-  std::vector<index_t> shape;
+  DType dtype = DType::F32;    ///< The element type, from the header's descr.
+  std::vector<index_t> shape;  ///< The sizes, outermost first.
+  /// The elements, nbytes() of them, owned by the array.
   std::unique_ptr<unsigned char, r2plus1d::detail::AlignedFree> storage;
 
+  /// The number of elements, the product of the sizes.
   index_t numel() const { return shape_numel(shape); }
+  /// The size of the data in bytes.
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype); }
+  ///@{
+  /// The first element (null for an empty array).
   void* data() { return storage.get(); }
   const void* data() const { return storage.get(); }
+  ///@}
   /// The array as a TensorRef (for convert_elements and state dicts).
   TensorRef ref() { return TensorRef{dtype, data(), shape}; }
 };

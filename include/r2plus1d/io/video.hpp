@@ -39,8 +39,8 @@ namespace r2plus1d::io {
 
 /// What a file says about its video stream before decoding.
 struct VideoInfo {
-  int width = 0;
-  int height = 0;
+  int width = 0;             ///< frame width in pixels
+  int height = 0;            ///< frame height in pixels
   double fps = 0;            ///< average frame rate, 0 when the file does not say
   double duration = 0;       ///< seconds, 0 when the file does not say
   std::int64_t frames = 0;   ///< frame count from the container, else duration * fps, else 0
@@ -49,9 +49,9 @@ struct VideoInfo {
 
 /// One decoded frame: RGB24, (height, width, 3) row-major.
 struct VideoFrame {
-  std::vector<std::uint8_t> rgb;
-  int width = 0;
-  int height = 0;
+  std::vector<std::uint8_t> rgb;  ///< height * width * 3 bytes, R, G, B per pixel
+  int width = 0;                  ///< in pixels
+  int height = 0;                 ///< in pixels
   std::int64_t index = 0;  ///< 0-based, in presentation order
   double time = 0;         ///< seconds since the stream's first frame
 };
@@ -69,6 +69,7 @@ class VideoReaderOptions {
     threads_ = n;
     return *this;
   }
+  /// The decoder threads set.
   int threads() const { return threads_; }
   /// Largest frame (width * height) to decode, default kDefaultMaxVideoPixels:
   /// a video of larger frames (a 16000x16000 PNG takes 768 MB a frame) is a
@@ -77,6 +78,7 @@ class VideoReaderOptions {
     max_pixels_ = n;
     return *this;
   }
+  /// The largest frame set, in pixels.
   std::int64_t max_pixels() const { return max_pixels_; }
 
  private:
@@ -195,7 +197,9 @@ class VideoReader {
   VideoReader(const VideoReader&) = delete;
   VideoReader& operator=(const VideoReader&) = delete;
 
+  /// The file it reads, as given.
   const std::string& path() const { return path_; }
+  /// What the file says about its video stream (read when it was opened).
   const VideoInfo& info() const { return info_; }
   /// Frames given so far.
   std::int64_t frames_read() const { return next_index_; }

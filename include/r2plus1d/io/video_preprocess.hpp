@@ -32,6 +32,9 @@ class VideoClassification {
  public:
   VideoClassification() = default;
 
+  ///@{
+  /// Chainable setters: the (h, w) of the centre crop and of the resize before
+  /// it, and the per-channel (R, G, B) mean and std of the normalisation.
   VideoClassification& crop_size(index_t h, index_t w) {
     crop_ = {h, w};
     return *this;
@@ -48,10 +51,14 @@ class VideoClassification {
     std_ = s;
     return *this;
   }
+  ///@}
+  ///@{
+  /// The options as set (or defaulted).
   const std::array<index_t, 2>& crop_size() const { return crop_; }
   const std::array<index_t, 2>& resize_size() const { return resize_; }
   const std::array<float, 3>& mean() const { return mean_; }
   const std::array<float, 3>& std() const { return std_; }
+  ///@}
 
   /// One frame: `rgb` is (height, width, 3) interleaved RGB, row-major, uint8 in
   /// [0, 255] or float in [0, 1]. Writes channel c of the (crop_h, crop_w) result
@@ -95,11 +102,12 @@ class VideoClassification {
       frame(frames.data() + t * H * W * 3, H, W, out.data() + t * plane, T * plane);
     return out;
   }
-  /// The same on a view of mutable frames or on a tensor of frames.
+  /// The same on a view of mutable frames.
   template <class In, class = std::enable_if_t<!std::is_const_v<In>>>
   Tensor<float, 4> operator()(TensorView<In, 4> frames) const {
     return (*this)(TensorView<const In, 4>(frames));
   }
+  /// The same on a tensor of frames.
   template <class In>
   Tensor<float, 4> operator()(const Tensor<In, 4>& frames) const {
     return (*this)(frames.cview());

@@ -25,6 +25,8 @@
 
 namespace r2plus1d {
 
+/// A family of convolution kernels (see the file comment): kRows, kPacked, or
+/// kAuto, R2PLUS1D_CONV_KERNELS's choice, else rows.
 enum class ConvKernels { kAuto, kRows, kPacked };
 
 namespace detail {

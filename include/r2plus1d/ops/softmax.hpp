@@ -41,11 +41,12 @@ Tensor<T, R> softmax(TensorView<const T, R> x, int dim = -1) {
   }
   return y;
 }
-/// The same on a view of mutable elements or on a tensor.
+/// The same on a view of mutable elements.
 template <class T, int R, class = std::enable_if_t<!std::is_const_v<T>>>
 Tensor<T, R> softmax(TensorView<T, R> x, int dim = -1) {
   return softmax<T, R>(TensorView<const T, R>(x), dim);
 }
+/// The same on a tensor.
 template <class T, int R>
 Tensor<T, R> softmax(const Tensor<T, R>& x, int dim = -1) {
   return softmax<T, R>(x.cview(), dim);

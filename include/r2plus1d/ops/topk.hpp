@@ -17,8 +17,8 @@ namespace r2plus1d::ops {
 /// shape with `k` in place of the reduced dimension; `indices` index that dimension.
 template <class T, int R>
 struct TopK {
-  Tensor<T, R> values;
-  Tensor<std::int64_t, R> indices;
+  Tensor<T, R> values;              ///< The selected elements.
+  Tensor<std::int64_t, R> indices;  ///< Their indices along the reduced dimension.
 };
 
 /// The `k` largest elements along `dim` (negative counts from the end), or the
@@ -69,11 +69,12 @@ TopK<T, R> topk(TensorView<const T, R> x, index_t k, int dim = -1, bool largest 
   }
   return out;
 }
-/// The same on a view of mutable elements or on a tensor.
+/// The same on a view of mutable elements.
 template <class T, int R, class = std::enable_if_t<!std::is_const_v<T>>>
 TopK<T, R> topk(TensorView<T, R> x, index_t k, int dim = -1, bool largest = true, bool sorted = true) {
   return topk<T, R>(TensorView<const T, R>(x), k, dim, largest, sorted);
 }
+/// The same on a tensor.
 template <class T, int R>
 TopK<T, R> topk(const Tensor<T, R>& x, index_t k, int dim = -1, bool largest = true, bool sorted = true) {
   return topk<T, R>(x.cview(), k, dim, largest, sorted);
