@@ -36,7 +36,7 @@ namespace r2plus1d {
 inline constexpr std::size_t kMaxQuotedBytes = 200;
 
 /// `name` in single quotes for an error message: control bytes (NUL
-/// included), DEL, the quote and the backslash written as `\xNN`, `\'` and `\\`,
+/// included), DEL, the quote and the backslash written as `\xNN`, ``\'`` and `\\`,
 /// and a name longer than kMaxQuotedBytes cut there, with its length said
 /// ('abc...' (5000 bytes)). Other bytes, UTF-8 included, are kept.
 inline std::string quote(std::string_view name) {
