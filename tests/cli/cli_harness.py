@@ -1,14 +1,40 @@
-"""The small harness the extractor's end-to-end tests share: named checks that
-are counted and summarised as 'N passed, N failed', running the binary with no
-standard input, and the parity measure of tests/support/parity.hpp."""
+"""The small harness the command-line end-to-end tests share: their arguments
+and work directory, named checks that are counted and summarised as 'N
+passed, N failed', running the binary with no standard input, and the parity
+measure of tests/support/parity.hpp. Importing it also makes tests/reference
+(the torch definitions) and tools (the converter) importable."""
 
+import argparse
+import os
+import shutil
 import subprocess
+import sys
 
 import numpy as np
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+for _d in (os.path.join(_HERE, "..", "reference"), os.path.join(_HERE, "..", "..", "tools")):
+    if _d not in sys.path:
+        sys.path.insert(0, _d)
 
 TOL = 1e-4  # float: max |ours - torch| <= 1e-4 * max |torch|
 
 results = []
+
+
+def parse_args(ffmpeg=False, fresh=True):
+    """--exe (the program under test), --work (its scratch directory: emptied
+    first when `fresh`, else kept) and, with `ffmpeg`, --ffmpeg."""
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--exe", required=True)
+    if ffmpeg:
+        ap.add_argument("--ffmpeg", required=True)
+    ap.add_argument("--work", required=True)
+    a = ap.parse_args()
+    if fresh:
+        shutil.rmtree(a.work, ignore_errors=True)
+    os.makedirs(a.work, exist_ok=True)
+    return a
 
 
 def check(name, cond, detail=""):

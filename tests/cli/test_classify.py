@@ -4,32 +4,19 @@ torchvision's top-5 classes and probabilities (its preset on the same 16
 frames, then the model); a clip too short and a wrong weights file give one
 error line and exit 1. Prints 'N passed, N failed'."""
 
-import argparse
 import os
-import shutil
 import sys
 
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-
+from cli_harness import check, parse_args, run, summary  # first: puts tests/reference and tools on the path
 from convert_checkpoint import save_safetensors  # noqa: E402
 from gen_models import randomize_batch_norms  # noqa: E402
-from cli_harness import check, run, summary  # noqa: E402
 from test_extract_video import decode, make_video  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--exe", required=True)
-    ap.add_argument("--ffmpeg", required=True)
-    ap.add_argument("--work", required=True)
-    a = ap.parse_args()
-    shutil.rmtree(a.work, ignore_errors=True)
-    os.makedirs(a.work)
+    a = parse_args(ffmpeg=True)
     p = lambda f: os.path.join(a.work, f)  # noqa: E731
     torch.set_num_threads(2)
 

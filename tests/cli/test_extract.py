@@ -3,7 +3,6 @@ weights and clips (plain R2Plus1DNet and R2Plus1DClassifier checkpoints), and
 bad arguments and files (one-line error, non-zero exit, never a crash).
 Prints 'N passed, N failed' and exits non-zero on any failure."""
 
-import argparse
 import os
 import subprocess
 import sys
@@ -11,23 +10,14 @@ import sys
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-
+from cli_harness import TOL, check, parse_args, rel_err, run, summary  # first: puts tests/reference and tools on the path
 import seed_model as sm  # noqa: E402
 from convert_checkpoint import save_safetensors  # noqa: E402
 from gen_models import randomize_batch_norms  # noqa: E402
-from cli_harness import TOL, check, rel_err, run, summary  # noqa: E402
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--exe", required=True)
-    ap.add_argument("--work", required=True)
-    a = ap.parse_args()
+    a = parse_args(fresh=False)
     exe, work = a.exe, a.work
-    os.makedirs(work, exist_ok=True)
     for f in os.listdir(work):
         os.remove(os.path.join(work, f))
     p = lambda f: os.path.join(work, f)  # noqa: E731

@@ -6,24 +6,17 @@ short videos), the index CSV, directories, --input-list, --shard, resuming,
 run, exit 3) and stderr that is fit for a log. Prints 'N passed, N failed' and
 exits non-zero on any failure."""
 
-import argparse
 import csv
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import torch
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-
+from cli_harness import TOL, check, parse_args, rel_err, run, summary  # first: puts tests/reference and tools on the path
 from convert_checkpoint import save_safetensors  # noqa: E402
 from gen_models import randomize_batch_norms  # noqa: E402
-from cli_harness import TOL, check, rel_err, run, summary  # noqa: E402
 
 def make_video(ffmpeg, path, frames, size="160x120", extra=("-c:v", "ffv1", "-pix_fmt", "bgr0")):
     """testsrc2 frames, lossless by default so that decoded pixels are exact."""
@@ -45,14 +38,8 @@ def read_index(path):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--exe", required=True)
-    ap.add_argument("--ffmpeg", required=True)
-    ap.add_argument("--work", required=True)
-    a = ap.parse_args()
+    a = parse_args(ffmpeg=True)
     exe, ffmpeg, work = a.exe, a.ffmpeg, a.work
-    shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(work)
     p = lambda *f: os.path.join(work, *f)  # noqa: E731
     torch.set_num_threads(2)
 
