@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The convolution kernel tests on aarch64: tests/ops/conv3d_test.cpp and
-# conv2plus1d_test.cpp (every conv path against the plain definition; the
+# The convolution kernel tests on aarch64: tests/ops/conv3d_test.cpp,
+# conv2plus1d_test.cpp and winograd_test.cpp (every conv path against the plain definition; the
 # torch parity cases, which need the reference files, are left out),
 # cross-compiled with Debian's g++-aarch64-linux-gnu at its default flags
 # (armv8-a: Eigen's NEON kernels, the rows kernels' generic ones) and run
@@ -54,8 +54,11 @@ flags=("${common[@]}" -Wall -Wextra -Wpedantic -I"$root/include" -I"$root/tests/
 $cxx "${flags[@]}" -c "$root/tests/ops/conv3d_test.cpp" -o "$build/conv3d_test.o" & a=$!
 $cxx "${flags[@]}" -c "$root/tests/ops/conv2plus1d_test.cpp" -o "$build/conv2plus1d_test.o" & b=$!
 wait $a
+$cxx "${flags[@]}" -c "$root/tests/ops/winograd_test.cpp" -o "$build/winograd_test.o" & a=$!
 wait $b
-$cxx -fopenmp "$build/conv3d_test.o" "$build/conv2plus1d_test.o" "$build/libgtest.a" -pthread -o "$build/conv_test"
+wait $a
+$cxx -fopenmp "$build/conv3d_test.o" "$build/conv2plus1d_test.o" "$build/winograd_test.o" "$build/libgtest.a" \
+  -pthread -o "$build/conv_test"
 echo "aarch64: built in $((SECONDS - start)) s"
 
 # The binary must be aarch64 code (not the host's by accident).

@@ -439,8 +439,20 @@ TEST(ConvAlgorithms, TheStreamedPairNamesItsPath) {
   ConvKernelsGuard guard;
   const ops::Conv3dParams spatial{1, Triple{0, 1, 1}, 1, 1}, temporal{1, Triple{1, 0, 0}, 1, 1};
   set_conv_kernels(ConvKernels::kRows);
+  // a 3x3 spatial conv of stride 1 runs Winograd on whole frames: framewise
   EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
+            "framewise(winograd_f4, winograd_temporal_f4)");
+  EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 5, 5}, ops::Conv3dParams{1, Triple{0, 2, 2}, 1, 1},
+                                              {8, 12, 3, 1, 1}, temporal),
             "chunked_rows");
+  {
+    struct Restore {
+      ~Restore() { set_conv_algorithms(ConvAlgorithms::kAuto); }
+    } restore;
+    set_conv_algorithms(ConvAlgorithms::kDirect);
+    EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
+              "chunked_rows");
+  }
   EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 16, 4, 7, 7}, {20, 16, 1, 3, 3}, spatial, {8, 20, 3, 1, 1}, temporal),
             Eigen::internal::packet_traits<float>::size >= ops::detail::rows_packet_size<float>()
                 ? "framewise(thin, temporal_frames)"

@@ -706,6 +706,7 @@ TEST(ConvAlgorithms, OneTableNamesWhatEachConvRuns) {
   } restore;
   const ops::Conv3dParams spatial{1, Triple{0, 1, 1}, 1, 1}, temporal{1, Triple{1, 0, 0}, 1, 1};
   const ops::Conv3dParams temporal2{Triple{2, 1, 1}, Triple{1, 0, 0}, 1, 1}, grouped{1, Triple{0, 1, 1}, 1, 2};
+  const ops::Conv3dParams strided{Triple{1, 2, 2}, Triple{0, 1, 1}, 1, 1};
   struct Case {
     ConvKernels kernels;
     Shape<5> x, w;
@@ -714,8 +715,10 @@ TEST(ConvAlgorithms, OneTableNamesWhatEachConvRuns) {
   };
   const bool eigen_as_wide = Eigen::internal::packet_traits<float>::size >= ops::detail::rows_packet_size<float>();
   const Case cases[] = {
-      {ConvKernels::kRows, {1, 8, 2, 16, 16}, {12, 8, 1, 3, 3}, spatial, "phase_rows"},
-      {ConvKernels::kRows, {1, 8, 4, 16, 16}, {6, 8, 3, 1, 1}, temporal, "temporal_rows"},
+      {ConvKernels::kRows, {1, 8, 2, 16, 16}, {12, 8, 1, 3, 3}, spatial, "winograd_f4"},
+      {ConvKernels::kRows, {1, 8, 2, 32, 32}, {12, 8, 1, 3, 3}, strided, "phase_rows"},
+      {ConvKernels::kRows, {1, 8, 4, 16, 16}, {6, 8, 3, 1, 1}, temporal, "winograd_temporal_f4"},
+      {ConvKernels::kRows, {1, 8, 5, 16, 16}, {6, 8, 3, 1, 1}, temporal2, "temporal_rows"},
       {ConvKernels::kRows, {1, 16, 2, 7, 7}, {20, 16, 1, 3, 3}, spatial, "thin"},
       // small frames, stride-1 temporal: on Eigen's kernel when it is as wide as the ISA's
       {ConvKernels::kRows, {1, 16, 4, 7, 7}, {20, 16, 3, 1, 1}, temporal, eigen_as_wide ? "temporal_frames" : "thin"},

@@ -5,7 +5,8 @@
 /// materialising the full intermediate tensor. Large frames are cut into chunks
 /// of positions, each run through the clip with a ring of kt intermediate frames
 /// (the temporal conv is then one GEMM over the ring, with no column copy);
-/// small frames go in groups of output frames through a sliding window. Each
+/// small frames, and frames whose spatial conv runs Winograd (on whole
+/// frames), go in groups of output frames through a sliding window. Each
 /// intermediate frame is computed once. Same results as the two convs one after
 /// the other (up to the GEMMs' rounding), with the intermediate's memory cut to
 /// a few frames.
@@ -21,6 +22,15 @@
 #include "r2plus1d/ops/conv3d.hpp"
 
 namespace r2plus1d::ops {
+
+namespace detail {
+/// Whether the spatial conv of the pair runs Winograd (winograd_preferred):
+/// then the pair goes framewise, each step's spatial conv on whole frames.
+template <class T>
+bool conv2plus1d_fast_spatial(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps) {
+  return winograd_preferred<T>(conv3d_geometry(x, ws, conv3d_output_shape(x, ws, ps), ps));
+}
+}  // namespace detail
 
 /// Whether the pair (ws, ps) then (wt, pt) has the (2+1)D form that
 /// conv2plus1d_fused streams: a spatial conv with kernel depth 1, no temporal
@@ -53,7 +63,8 @@ inline bool conv2plus1d_in_place_ok(const Shape<5>& x, const Shape<5>& ws, const
 
 /// The name of the path conv2plus1d_fused takes for these shapes, for
 /// elements of T: "chunked_rows" or "chunked_packed" (large frames, in chunks
-/// of positions through the clip), or "framewise(S, T)" with the conv3d
+/// of positions through the clip, unless the spatial conv runs Winograd), or
+/// "framewise(S, T)" with the conv3d
 /// algorithms of the spatial and the temporal step of its first group of
 /// frames.
 template <class T = float>
@@ -63,10 +74,11 @@ std::string conv2plus1d_algorithm(const Shape<5>& x, const Shape<5>& ws, const C
   const Shape<5> mid = conv3d_output_shape(x, ws, ps);
   const detail::Conv2plus1dTiling tiling =
       detail::conv2plus1d_tiling(mid[3] * mid[4], x[1] * ws[3] * ws[4], static_cast<index_t>(sizeof(T)));
-  if (tiling.chunks >= detail::kMinChunksPerFrame)
+  if (tiling.chunks >= detail::kMinChunksPerFrame && !detail::conv2plus1d_fast_spatial<T>(x, ws, ps))
     return conv_kernels() == ConvKernels::kRows ? "chunked_rows" : "chunked_packed";
   const index_t kt = wt[2], st = pt.stride.d, pd = pt.padding.d, D = x[2];
-  const index_t group = detail::framewise_group<T>(mid[1] * mid[3] * mid[4], kt, st, out[2]);
+  const index_t group = detail::framewise_group<T>(mid[1] * mid[3] * mid[4], kt, st, out[2],
+                                                   detail::framewise_tile<T>(wt, pt, mid[3] * mid[4]));
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
   const index_t a = std::max<index_t>(0, -pd), b = std::max(a + 1, std::min<index_t>(D, (group - 1) * st - pd + kt));
   detail::Conv3dGeometry gs =
@@ -101,7 +113,7 @@ void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws,
   const index_t depth = x.size(1) * ws.size(3) * ws.size(4);
   const detail::Conv2plus1dTiling tiling =
       detail::conv2plus1d_tiling(mid[3] * mid[4], depth, static_cast<index_t>(sizeof(T)));
-  if (tiling.chunks >= detail::kMinChunksPerFrame)
+  if (tiling.chunks >= detail::kMinChunksPerFrame && !detail::conv2plus1d_fast_spatial<T>(x.shape(), ws.shape(), ps))
     detail::conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
   else
     detail::conv2plus1d_framewise<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);

@@ -6,8 +6,10 @@
 /// functions are in conv2plus1d.hpp.
 
 #include <algorithm>
+#include <type_traits>
 
 #include "r2plus1d/ops/conv3d.hpp"
+#include "r2plus1d/ops/conv3d_winograd.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -24,6 +26,25 @@ index_t framewise_group(index_t frame, index_t kt, index_t st, index_t out_frame
   return std::max<index_t>(1, std::min<index_t>(out_frames, fit > kt ? (fit - kt) / st + 1 : 1));
 }
 
+/// Output frames a group of the framewise path holds a multiple of: 4 when
+/// its temporal steps run Winograd's F(4, 3) along time
+/// (winograd_temporal_preferred: a (3, 1, 1) kernel of stride 1 on frames of
+/// `frame_positions`), so that every step's tiles are whole; else 1.
+template <class T>
+index_t framewise_tile(const Shape<5>& wt, const Conv3dParams& pt, index_t frame_positions) {
+  const bool fast = std::is_same_v<T, float> && conv_algorithms() == ConvAlgorithms::kFast &&
+                    conv_kernels() == ConvKernels::kRows && wt[2] == 3 && pt.stride.d == 1 &&
+                    frame_positions >= kRowsMinPositions;
+  return fast ? WinogradF4::m : 1;
+}
+
+/// framewise_group in whole tiles of `tile` output frames (framewise_tile), at least one.
+template <class T>
+index_t framewise_group(index_t frame, index_t kt, index_t st, index_t out_frames, index_t tile) {
+  const index_t group = framewise_group<T>(frame, kt, st, out_frames);
+  return tile > 1 ? std::min(out_frames, std::max(tile, group / tile * tile)) : group;
+}
+
 /// The framewise path, for small frames: groups of output frames, each step a
 /// spatial conv of the new intermediate frames into a sliding window and a
 /// temporal conv over it, each parallel inside (conv3d_gemm).
@@ -35,11 +56,15 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
   const index_t D = x.size(2), Cin = x.size(1), Cm = mid[1], Cout = out[1];
   const index_t HW = mid[3] * mid[4];
   const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
-  const index_t group = framewise_group<T>(Cm * HW, kt, st, Dt);
+  const index_t group = framewise_group<T>(Cm * HW, kt, st, Dt, framewise_tile<T>(wt.shape(), pt, HW));
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
   // The window lives in the calling thread's workspace (slot 1; the conv kernels'
   // column buffers use slot 0 of their worker threads).
   T* const window = thread_workspace<T>(Cm * cap * HW, kWindow);
+  // A spatial conv on Winograd's F(4x4, 3x3) has its weights transformed once for every step.
+  const bool winograd = winograd_preferred<T>(conv3d_geometry(x.shape(), ws.shape(), mid, ps));
+  T* const u = winograd ? thread_workspace<T>(winograd_weights_size<WinogradF4>(Cm, Cin), kWinogradU) : nullptr;
+  if (winograd) winograd_transform_weights<WinogradF4>(ws.data(), Cm, Cin, u);
 
   for (index_t n = 0; n < x.size(0); ++n) {
     const T* xn = x.data() + n * Cin * D * x.size(3) * x.size(4);
@@ -70,8 +95,11 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
                                                            ws.shape(), {1, Cm, b - first_new, mid[3], mid[4]}, ps);
         g.in_channel_stride = D * x.size(3) * x.size(4);
         g.out_channel_stride = cap * HW;
-        conv3d_gemm(g, xn + first_new * x.size(3) * x.size(4), ws.data(), s_epi,
-                            window + (first_new - wa) * HW);
+        if (winograd)
+          conv3d_winograd_transformed<WinogradF4>(g, xn + first_new * x.size(3) * x.size(4), u, s_epi,
+                                                  window + (first_new - wa) * HW);
+        else
+          conv3d_gemm(g, xn + first_new * x.size(3) * x.size(4), ws.data(), s_epi, window + (first_new - wa) * HW);
       }
       wb = b;
       // temporal conv of output frames [u0, u1) over the window: frame u reads

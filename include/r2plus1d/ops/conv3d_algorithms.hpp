@@ -15,6 +15,8 @@
 #include "r2plus1d/ops/conv3d_phase_rows.hpp"
 #include "r2plus1d/ops/conv3d_temporal.hpp"
 #include "r2plus1d/ops/conv3d_thin.hpp"
+#include "r2plus1d/ops/conv3d_winograd.hpp"
+#include "r2plus1d/ops/conv3d_winograd_temporal.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -29,6 +31,12 @@ struct Conv3dAlgorithm {
 
 /// The algorithms in the order they are tried. The last takes everything.
 ///
+/// - winograd_f4: 3x3 spatial kernels of stride 1 on frames of 196+ outputs,
+///   Winograd's F(4x4, 3x3) on gemm_rows (rows family, float, fast
+///   algorithms allowed: conv_algorithms).
+/// - winograd_temporal_f4: (3, 1, 1) kernels of stride 1 on frames of 128+
+///   positions and 3+ output frames, Winograd's F(4, 3) along time on
+///   gemm_rows (rows family, float, fast algorithms allowed).
 /// - phase_rows: spatial (1, kh, kw) and strided or padded pointwise kernels on
 ///   frames of 128+ outputs, gemm_rows over gathered input rows (rows family).
 /// - temporal_rows: (kt, 1, 1) kernels on frames of 128+ outputs, gemm_rows
@@ -41,8 +49,12 @@ struct Conv3dAlgorithm {
 /// - temporal_frames: other (kt, 1, 1) kernels, GEMMs over frames packed once.
 /// - packed_gemm: anything, columns gathered or packed for Eigen's GEMM kernel.
 template <class T>
-const std::array<Conv3dAlgorithm<T>, 6>& conv3d_algorithms() {
-  static const std::array<Conv3dAlgorithm<T>, 6> list{{
+const std::array<Conv3dAlgorithm<T>, 8>& conv3d_algorithms() {
+  static const std::array<Conv3dAlgorithm<T>, 8> list{{
+      {WinogradF4::name, [](const Conv3dGeometry& g, index_t) { return winograd_preferred<T>(g); },
+       &conv3d_winograd<WinogradF4, T>},
+      {"winograd_temporal_f4", [](const Conv3dGeometry& g, index_t) { return winograd_temporal_preferred<T>(g); },
+       &conv3d_winograd_temporal<WinogradF4, T>},
       {"phase_rows", [](const Conv3dGeometry& g, index_t) { return phase_rows_preferred(g); },
        [](const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& e, T* y) {
          conv3d_phase_rows(g, x, w, e, y);

@@ -145,7 +145,9 @@ enum Workspace : int {
   kPackedA = 3,      // weights packed for the GEMM kernel (the caller's)
   kPackWork = 4,     // the GEMM's packed columns, or a depth block of packed weights (per worker)
   kPackedB = 5,      // a chunk's columns packed once for all its row blocks (the caller's)
-  kWorkspaceSlots = 6
+  kWinogradU = 6,    // Winograd-transformed weights of a spatial conv (the caller's)
+  kWinogradTemporalU = 7,  // Winograd-transformed weights of a temporal conv (the caller's)
+  kWorkspaceSlots = 8
 };
 
 template <class T>

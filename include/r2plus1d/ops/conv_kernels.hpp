@@ -65,4 +65,54 @@ inline ConvKernels conv_kernels() {
 /// "rows" or "packed": the family conv_kernels() names.
 inline const char* conv_kernels_name() { return conv_kernels() == ConvKernels::kRows ? "rows" : "packed"; }
 
+/// Which convolution algorithms may run: kFast (the default) lets the 3x3
+/// spatial convolutions of stride 1 run Winograd's F(4x4, 3x3) with the rows
+/// kernels (ops/conv3d_winograd.hpp: four times fewer multiplies, results
+/// within the parity tolerances of the direct ones but not the same bits);
+/// kDirect keeps every convolution on the direct algorithms, whose every
+/// output is one in-order sum over the kernel, at the direct algorithms'
+/// speed (r2plus1d_18 takes about 1.6x the time). kAuto:
+/// R2PLUS1D_CONV_ALGORITHMS's choice (fast, direct or auto), else fast.
+enum class ConvAlgorithms { kAuto, kFast, kDirect };
+
+namespace detail {
+inline std::atomic<int>& conv_algorithms_setting() {
+  static std::atomic<int> setting{static_cast<int>(ConvAlgorithms::kAuto)};
+  return setting;
+}
+
+/// The choice of R2PLUS1D_CONV_ALGORITHMS, or kAuto when it is unset or
+/// empty. Throws OptionError for any other value.
+inline ConvAlgorithms conv_algorithms_from_environment() {
+  const char* v = std::getenv("R2PLUS1D_CONV_ALGORITHMS");
+  if (v == nullptr || *v == '\0') return ConvAlgorithms::kAuto;
+  const std::string s(v);
+  if (s == "fast") return ConvAlgorithms::kFast;
+  if (s == "direct") return ConvAlgorithms::kDirect;
+  if (s == "auto") return ConvAlgorithms::kAuto;
+  throw OptionError("R2PLUS1D_CONV_ALGORITHMS: expected fast, direct or auto, got '" + s + "'");
+}
+}  // namespace detail
+
+/// Sets the convolution algorithms every later call may use (kAuto: the
+/// environment's choice, else fast).
+inline void set_conv_algorithms(ConvAlgorithms a) {
+  detail::conv_algorithms_setting().store(static_cast<int>(a));
+}
+
+/// The convolution algorithms in use: set_conv_algorithms's choice, else
+/// R2PLUS1D_CONV_ALGORITHMS's, else kFast. Never kAuto.
+inline ConvAlgorithms conv_algorithms() {
+  const auto set = static_cast<ConvAlgorithms>(detail::conv_algorithms_setting().load());
+  if (set != ConvAlgorithms::kAuto) return set;
+  static const ConvAlgorithms from_environment = detail::conv_algorithms_from_environment();
+  if (from_environment != ConvAlgorithms::kAuto) return from_environment;
+  return ConvAlgorithms::kFast;
+}
+
+/// "fast" or "direct": the choice conv_algorithms() names.
+inline const char* conv_algorithms_name() {
+  return conv_algorithms() == ConvAlgorithms::kFast ? "fast" : "direct";
+}
+
 }  // namespace r2plus1d

@@ -5,6 +5,8 @@
 /// those instructions whatever flags the including program uses; run only on
 /// CPUs that have them (kernels/isa.hpp).
 
+#include <algorithm>
+
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
 
@@ -54,6 +56,7 @@ constexpr int kTileRows = 6;
 constexpr int kTileVectors = 2;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
+#include "r2plus1d/ops/kernels/winograd_microkernels.inl"
 
 }  // namespace r2plus1d::ops::detail::kernels_avx2
 

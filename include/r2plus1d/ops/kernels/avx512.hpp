@@ -5,6 +5,8 @@
 /// AVX-512F whatever flags the including program uses; run only on CPUs that
 /// have it (kernels/isa.hpp).
 
+#include <algorithm>
+
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
 
@@ -60,6 +62,7 @@ constexpr int kTileRows = 9;
 constexpr int kTileVectors = 3;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
+#include "r2plus1d/ops/kernels/winograd_microkernels.inl"
 
 }  // namespace r2plus1d::ops::detail::kernels_avx512
 

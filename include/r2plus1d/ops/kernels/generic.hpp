@@ -5,6 +5,7 @@
 /// flags the including program compiles with. They serve every CPU without a
 /// tuned set, and each build carries them.
 
+#include <algorithm>
 #include <cstring>
 
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
@@ -56,5 +57,6 @@ constexpr int kTileRows = 4;
 constexpr int kTileVectors = 3;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
+#include "r2plus1d/ops/kernels/winograd_microkernels.inl"
 
 }  // namespace r2plus1d::ops::detail::kernels_generic

@@ -14,9 +14,16 @@ namespace r2plus1d::ops::detail {
 
 /// The table of one ISA's kernels. Only takes their addresses: nothing of an
 /// ISA the CPU may lack runs here.
-#define R2PLUS1D_ROWS_KERNEL_SET(ns, isa)                                                             \
-  RowsKernelSet<T> {                                                                                  \
-    isa, ns::kTileRows, ns::kTileVectors, ns::Vec<T>::L, &ns::rows_tile<T>, &ns::thin_tile<T>, &ns::dot<T> \
+#define R2PLUS1D_WINOGRAD_KERNELS(ns, F) \
+  WinogradKernels<T> {                   \
+    &ns::winograd_gather<T, F>, &ns::winograd_input_tiles<T, F>, &ns::winograd_output_tiles<T, F>, \
+        &ns::winograd_scatter<T, F>, &ns::winograd_rows_input<T, F>, &ns::winograd_rows_output<T, F> \
+  }
+#define R2PLUS1D_ROWS_KERNEL_SET(ns, isa)                                                                    \
+  RowsKernelSet<T> {                                                                                         \
+    isa, ns::kTileRows, ns::kTileVectors, ns::Vec<T>::L, &ns::rows_tile<T>, &ns::thin_tile<T>, &ns::dot<T>,  \
+        R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF2), R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF4),                \
+        R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF6)                                                           \
   }
 
 /// The kernels for `isa`, which this build must carry (isa_supported).
@@ -34,6 +41,7 @@ const RowsKernelSet<T>& rows_kernels_for(Isa isa) {
 }
 
 #undef R2PLUS1D_ROWS_KERNEL_SET
+#undef R2PLUS1D_WINOGRAD_KERNELS
 
 /// The kernels every convolution runs now (active_isa()'s).
 template <class T>

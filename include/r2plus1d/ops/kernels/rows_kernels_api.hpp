@@ -6,6 +6,7 @@
 
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/ops/kernels/isa.hpp"
+#include "r2plus1d/ops/winograd.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -40,6 +41,21 @@ struct RowsA {
   RowsA from_run(index_t j) const { return {data + j * run_stride, ld, run, step, run_stride}; }
 };
 
+/// One instruction set's Winograd transforms for one F(m, 3)
+/// (kernels/winograd_microkernels.inl): for 3x3 kernels winograd_gather,
+/// winograd_input_tiles, winograd_output_tiles and winograd_scatter; for
+/// 3-tap kernels along rows of values, winograd_rows_input and
+/// winograd_rows_output.
+template <class T>
+struct WinogradKernels {
+  void (*gather)(index_t, const T* const*, T*, index_t) = nullptr;
+  void (*input)(index_t, const T*, index_t, T*, index_t) = nullptr;
+  void (*output)(index_t, const T*, index_t, T*, index_t, const RowsEpilogue<T>&, index_t) = nullptr;
+  void (*scatter)(index_t, const T*, index_t, T*, index_t, index_t, index_t) = nullptr;
+  void (*rows_input)(index_t, const T* const*, T* const*) = nullptr;
+  void (*rows_output)(index_t, const T*, index_t, T* const*, const RowsEpilogue<T>&, index_t) = nullptr;
+};
+
 /// One instruction set's microkernels for T: a register tile of `mr` output
 /// channels by up to `nv` vectors of `lanes` positions.
 ///
@@ -51,6 +67,7 @@ struct RowsA {
 ///   C (+)= A * B over kk steps, A's rows lda apart as they lie, `vectors`
 ///   whole vectors of B's rows (ldb apart); e applied when not null.
 /// - dot(n, a, b): the sum of a[s] * b[s] in vector lanes, then across them.
+/// - f2, f4, f6: the Winograd transforms of F(2, 3), F(4, 3) and F(6, 3).
 template <class T>
 struct RowsKernelSet {
   Isa isa = Isa::kGeneric;
@@ -60,8 +77,16 @@ struct RowsKernelSet {
   void (*thin_tile)(index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*, index_t, index_t, bool,
                     const RowsEpilogue<T>*) = nullptr;
   T (*dot)(index_t, const T*, const T*) = nullptr;
+  WinogradKernels<T> f2, f4, f6;
 
   index_t cols() const { return nv * lanes; }
+  /// The Winograd transforms of F (WinogradF2, WinogradF4 or WinogradF6).
+  template <class F>
+  const WinogradKernels<T>& winograd() const {
+    if constexpr (F::m == 2) return f2;
+    else if constexpr (F::m == 4) return f4;
+    else return f6;
+  }
 };
 
 }  // namespace r2plus1d::ops::detail

@@ -1,0 +1,188 @@
+// The Winograd transforms of conv3d_winograd, vectorised across tiles and
+// written once for every instruction set. Not a header of its own: each ISA's
+// header includes it after rows_microkernels.inl (whose Vec, R2PLUS1D_UNROLL
+// and epilogue_row it uses), inside its namespace and target region. F is one
+// of ops/winograd.hpp's transforms; its matrices are compile-time constants,
+// so once the loops are unrolled every zero coefficient drops out.
+
+/// out[r] = sum_c mat[r][c] * in[c] for the nonzero coefficients, in order of c.
+template <class T, int R, int C>
+inline void winograd_matvec(const double (&mat)[R][C], const typename Vec<T>::V (&in)[C],
+                            typename Vec<T>::V (&out)[R]) {
+  using W = Vec<T>;
+  R2PLUS1D_UNROLL
+  for (int r = 0; r < R; ++r) {
+    typename W::V acc = W::set1(T(0));
+    R2PLUS1D_UNROLL
+    for (int c = 0; c < C; ++c)
+      if (mat[r][c] != 0) acc = W::fma(W::set1(static_cast<T>(mat[r][c])), in[c], acc);
+    out[r] = acc;
+  }
+}
+
+/// The alpha x alpha inputs of `tiles` consecutive tiles of one tile row,
+/// one value per tile in each of alpha^2 rows: tile s reads rows[i][s * m + j]
+/// (input row i of the tile row, zero-padded: readable up to tiles * m + 2)
+/// into d[(i * alpha + j) * d_step + s].
+template <class T, class F>
+void winograd_gather(index_t tiles, const T* const* rows, T* d, index_t d_step) {
+  constexpr int a = F::alpha, m = F::m;
+  for (int i = 0; i < a; ++i) {
+    const T* const row = rows[i];
+    R2PLUS1D_UNROLL
+    for (int j = 0; j < a; ++j) {
+      T* const out = d + (i * a + j) * d_step;
+      for (index_t s = 0; s < tiles; ++s) out[s] = row[s * m + j];
+    }
+  }
+}
+
+/// The input transform B^T d B of `tiles` tiles of one channel, one tile per
+/// vector lane: d(i, j) of tile s at d[(i * alpha + j) * d_step + s]
+/// (winograd_gather), element xi of the result at v[xi * v_step + s]. Whole
+/// vectors are read and written: d is readable, and v writable, up to
+/// `tiles` rounded up to whole vectors.
+template <class T, class F>
+void winograd_input_tiles(index_t tiles, const T* d, index_t d_step, T* v, index_t v_step) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha;
+  for (index_t s = 0; s < tiles; s += L) {
+    V t[a][a];
+    R2PLUS1D_UNROLL
+    for (int j = 0; j < a; ++j) {  // t(:, j) = B^T d(:, j)
+      V col[a], out[a];
+      R2PLUS1D_UNROLL
+      for (int i = 0; i < a; ++i) col[i] = W::load(d + (i * a + j) * d_step + s);
+      winograd_matvec<T>(F::BT, col, out);
+      R2PLUS1D_UNROLL
+      for (int i = 0; i < a; ++i) t[i][j] = out[i];
+    }
+    R2PLUS1D_UNROLL
+    for (int i = 0; i < a; ++i) {  // row i of t B
+      V out[a];
+      winograd_matvec<T>(F::BT, t[i], out);
+      R2PLUS1D_UNROLL
+      for (int j = 0; j < a; ++j) W::store(v + (i * a + j) * v_step + s, out[j]);
+    }
+  }
+}
+
+/// The output transform A^T M A of `tiles` tiles of output channel o, then
+/// the epilogue: element xi of tile s at mm[xi * m_step + s], output (r, c)
+/// of tile s to ys[(r * m + c) * ys_step + s]. Whole vectors are read and
+/// written, up to `tiles` rounded up.
+template <class T, class F>
+void winograd_output_tiles(index_t tiles, const T* mm, index_t m_step, T* ys, index_t ys_step,
+                           const RowsEpilogue<T>& e, index_t o) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha, m = F::m;
+  for (index_t s = 0; s < tiles; s += L) {
+    V t[m][a];
+    R2PLUS1D_UNROLL
+    for (int j = 0; j < a; ++j) {  // t(:, j) = A^T M(:, j)
+      V col[a], out[m];
+      R2PLUS1D_UNROLL
+      for (int i = 0; i < a; ++i) col[i] = W::load(mm + (i * a + j) * m_step + s);
+      winograd_matvec<T>(F::AT, col, out);
+      R2PLUS1D_UNROLL
+      for (int r = 0; r < m; ++r) t[r][j] = out[r];
+    }
+    R2PLUS1D_UNROLL
+    for (int r = 0; r < m; ++r) {  // row r of t A
+      V out[m];
+      winograd_matvec<T>(F::AT, t[r], out);
+      R2PLUS1D_UNROLL
+      for (int c = 0; c < m; ++c) W::store(ys + (r * m + c) * ys_step + s, epilogue_row<T>(out[c], e, o));
+    }
+  }
+}
+
+/// Writes `tiles` consecutive tiles of one tile row from ys (as
+/// winograd_output_tiles leaves them) into y: tile s covers rows [0, m) and
+/// columns [s * m, s * m + m) from y (rows ldy apart), of which only rows
+/// below out_rows and columns below out_cols are written.
+template <class T, class F>
+void winograd_scatter(index_t tiles, const T* ys, index_t ys_step, T* y, index_t ldy, index_t out_rows,
+                      index_t out_cols) {
+  constexpr int m = F::m;
+  const index_t rows = std::min<index_t>(m, out_rows);
+  const index_t whole = std::min(tiles, out_cols / m), cols = std::min(tiles * m, out_cols);
+  for (index_t r = 0; r < rows; ++r) {
+    T* const row = y + r * ldy;
+    const T* const from = ys + r * m * ys_step;
+    for (index_t s = 0; s < whole; ++s)
+      R2PLUS1D_UNROLL
+      for (int c = 0; c < m; ++c) row[s * m + c] = from[c * ys_step + s];
+    for (index_t x = whole * m; x < cols; ++x) row[x] = from[(x % m) * ys_step + x / m];
+  }
+}
+
+/// The 1-D input transform of F along rows of values: out[xi][p] = sum_j
+/// B^T(xi, j) in[j][p] for p in [0, count), one position per vector lane;
+/// in[j] null reads zeros. Reads and writes exactly `count` values a row.
+template <class T, class F>
+void winograd_rows_input(index_t count, const T* const* in, T* const* out) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha;
+  const V zero = W::set1(T(0));
+  index_t p = 0;
+  for (; p + L <= count; p += L) {
+    V col[a], res[a];
+    R2PLUS1D_UNROLL
+    for (int j = 0; j < a; ++j) col[j] = in[j] != nullptr ? W::load(in[j] + p) : zero;
+    winograd_matvec<T>(F::BT, col, res);
+    R2PLUS1D_UNROLL
+    for (int i = 0; i < a; ++i) W::store(out[i] + p, res[i]);
+  }
+  if (p < count) {  // the last partial vector, through a buffer
+    T buf[a][L];
+    V col[a], res[a];
+    for (int j = 0; j < a; ++j) {
+      for (index_t l = 0; l < L; ++l) buf[j][l] = in[j] != nullptr && p + l < count ? in[j][p + l] : T(0);
+      col[j] = W::load(buf[j]);
+    }
+    winograd_matvec<T>(F::BT, col, res);
+    for (int i = 0; i < a; ++i) {
+      W::store(buf[i], res[i]);
+      std::copy(buf[i], buf[i] + (count - p), out[i] + p);
+    }
+  }
+}
+
+/// The 1-D output transform of F along rows, then the epilogue of channel o:
+/// out[r][p] = e(sum_xi A^T(r, xi) mm[xi * m_step + p]) for p in [0, count);
+/// out[r] null is not written. Writes exactly `count` values a row; mm is
+/// readable up to `count` rounded up to whole vectors.
+template <class T, class F>
+void winograd_rows_output(index_t count, const T* mm, index_t m_step, T* const* out, const RowsEpilogue<T>& e,
+                          index_t o) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha, m = F::m;
+  for (index_t p = 0; p < count; p += L) {
+    V col[a], res[m];
+    R2PLUS1D_UNROLL
+    for (int i = 0; i < a; ++i) col[i] = W::load(mm + i * m_step + p);
+    winograd_matvec<T>(F::AT, col, res);
+    const bool whole = p + L <= count;
+    R2PLUS1D_UNROLL
+    for (int r = 0; r < m; ++r) {
+      if (out[r] == nullptr) continue;
+      const V v = epilogue_row<T>(res[r], e, o);
+      if (whole) {
+        W::store(out[r] + p, v);
+      } else {
+        T buf[L];
+        W::store(buf, v);
+        std::copy(buf, buf + (count - p), out[r] + p);
+      }
+    }
+  }
+}

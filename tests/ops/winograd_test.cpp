@@ -1,0 +1,308 @@
+// Winograd's F(m x m, 3x3) and F(m, 3): the transforms against the definition
+// of the 3x3 correlation, conv3d_winograd and conv3d_winograd_temporal against
+// a double-accumulated direct convolution on every kind of edge (frame sizes
+// and clip lengths that are no multiple of the tile, every padding, channel
+// strides, batches, epilogues), their bits across thread counts and alone as
+// in a batch, and the switch back to the direct algorithms.
+
+#include <gtest/gtest.h>
+
+#include <r2plus1d/ops/conv3d.hpp>
+#include <r2plus1d/ops/conv_kernels.hpp>
+#include <r2plus1d/ops/winograd.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "test_util.hpp"
+
+namespace r2plus1d {
+namespace {
+
+// The rows kernels for the scope of a test (Winograd runs on them only), and
+// the library's choice of kernels and algorithms back after it.
+struct RowsKernelsScope {
+  RowsKernelsScope() { set_conv_kernels(ConvKernels::kRows); }
+  ~RowsKernelsScope() {
+    set_conv_kernels(ConvKernels::kAuto);
+    set_conv_algorithms(ConvAlgorithms::kAuto);
+  }
+};
+
+using ops::WinogradF2;
+using ops::WinogradF4;
+using ops::WinogradF6;
+
+template <class F, class T>
+void check_tile_definition(std::uint64_t seed, double tolerance) {
+  constexpr int a = F::alpha, m = F::m;
+  Generator gen(seed);
+  for (int trial = 0; trial < 50; ++trial) {
+    T d[a * a], g[9], y[m * m];
+    for (T& v : d) v = static_cast<T>(gen.uniform(-1.0, 1.0));
+    for (T& v : g) v = static_cast<T>(gen.uniform(-1.0, 1.0));
+    ops::winograd_tile_reference<F>(d, g, y);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < m; ++j) {
+        double want = 0;
+        for (int k = 0; k < 3; ++k)
+          for (int l = 0; l < 3; ++l)
+            want += static_cast<double>(d[(i + k) * a + j + l]) * static_cast<double>(g[k * 3 + l]);
+        ASSERT_NEAR(static_cast<double>(y[i * m + j]), want, tolerance) << F::name << " (" << i << ", " << j << ")";
+      }
+  }
+}
+
+TEST(WinogradTransforms, MatchTheDefinition) {
+  // In double the transforms are the 3x3 correlation up to rounding.
+  check_tile_definition<WinogradF2, double>(1, 1e-13);
+  check_tile_definition<WinogradF4, double>(2, 1e-13);
+  check_tile_definition<WinogradF6, double>(3, 1e-12);
+  // In float, within the bound the direct algorithms' tests hold a sum of 9
+  // products to (sum_tolerance); F(6x6)'s larger coefficients, twice that
+  // (measured: 1.3 times it on one tile).
+  check_tile_definition<WinogradF2, float>(4, test::sum_tolerance<float>(9));
+  check_tile_definition<WinogradF4, float>(5, test::sum_tolerance<float>(9));
+  check_tile_definition<WinogradF6, float>(6, 2 * test::sum_tolerance<float>(9));
+}
+
+// The direct convolution with a (1, 3, 3) kernel and stride 1, accumulated in
+// double, with the epilogue y * scale + shift, then ReLU.
+Tensor<double, 5> direct(const Tensor<float, 5>& x, const Tensor<float, 5>& w, const Triple& pad,
+                         const std::vector<float>& scale, const std::vector<float>& shift, bool relu) {
+  const Shape<5> os = ops::conv3d_output_shape(x.shape(), w.shape(), ops::Conv3dParams{1, pad, 1, 1});
+  Tensor<double, 5> y(os);
+  for (index_t n = 0; n < os[0]; ++n)
+    for (index_t o = 0; o < os[1]; ++o)
+      for (index_t d = 0; d < os[2]; ++d)
+        for (index_t h = 0; h < os[3]; ++h)
+          for (index_t v = 0; v < os[4]; ++v) {
+            double s = 0;
+            for (index_t c = 0; c < x.size(1); ++c)
+              for (index_t j = 0; j < 3; ++j)
+                for (index_t l = 0; l < 3; ++l) {
+                  const index_t ih = h - pad.h + j, iw = v - pad.w + l;
+                  if (ih < 0 || iw < 0 || ih >= x.size(3) || iw >= x.size(4)) continue;
+                  s += static_cast<double>(x(n, c, d, ih, iw)) * static_cast<double>(w(o, c, 0, j, l));
+                }
+            if (!scale.empty()) s = s * scale[static_cast<std::size_t>(o)] + shift[static_cast<std::size_t>(o)];
+            if (relu && s < 0) s = 0;
+            y(n, o, d, h, v) = s;
+          }
+  return y;
+}
+
+struct Problem {
+  Shape<5> x;
+  index_t out;
+  Triple pad;
+};
+
+// Sizes that exercise every edge: frames smaller than a tile, no multiple of
+// any tile size, padding 0 to 2 and unequal, odd channel counts, batches.
+const Problem kProblems[] = {
+    {{1, 3, 1, 5, 7}, 4, {0, 1, 1}},    {{2, 5, 2, 13, 17}, 7, {0, 1, 1}}, {{1, 8, 3, 16, 16}, 12, {0, 1, 1}},
+    {{1, 4, 1, 9, 11}, 10, {0, 0, 0}},  {{1, 6, 2, 15, 14}, 9, {0, 2, 0}}, {{1, 7, 1, 3, 3}, 5, {0, 2, 2}},
+    {{1, 16, 2, 28, 28}, 21, {0, 1, 1}}, {{1, 2, 1, 1, 30}, 3, {0, 1, 1}},
+};
+
+template <class F>
+void check_against_direct(std::uint64_t seed) {
+  for (const Problem& pb : kProblems)
+    for (int variant = 0; variant < 2; ++variant) {
+      const Shape<5> ws{pb.out, pb.x[1], 1, 3, 3};
+      const auto x = test::random_tensor<float, 5>(pb.x, seed++);
+      const auto w = test::random_tensor<float, 5>(ws, seed++);
+      std::vector<float> scale, shift;
+      if (variant == 1) {
+        const auto s = test::random_tensor<float, 1>({pb.out}, seed++), b = test::random_tensor<float, 1>({pb.out}, seed++);
+        scale.assign(s.data(), s.data() + pb.out);
+        shift.assign(b.data(), b.data() + pb.out);
+      }
+      const ops::Conv3dParams p{1, pb.pad, 1, 1};
+      const Shape<5> os = ops::conv3d_output_shape(pb.x, ws, p);
+      // Inside a larger tensor: channels a frame further apart than their planes, on both sides.
+      ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(pb.x, ws, os, p);
+      const index_t in_stride = pb.x[2] * pb.x[3] * pb.x[4] + 5, out_stride = os[2] * os[3] * os[4] + 3;
+      g.in_channel_stride = in_stride;
+      g.out_channel_stride = out_stride;
+      std::vector<float> xs(static_cast<std::size_t>(pb.x[0] * pb.x[1] * in_stride), 0.f);
+      for (index_t n = 0; n < pb.x[0]; ++n)
+        for (index_t c = 0; c < pb.x[1]; ++c)
+          for (index_t i = 0; i < in_stride - 5; ++i)
+            xs[static_cast<std::size_t>((n * pb.x[1] + c) * in_stride + i)] = x.data()[(n * pb.x[1] + c) * (in_stride - 5) + i];
+      std::vector<float> ys(static_cast<std::size_t>(os[0] * os[1] * out_stride), -7.f);
+      const ops::detail::ConvEpilogue<float> e{scale.empty() ? nullptr : scale.data(),
+                                               shift.empty() ? nullptr : shift.data(), variant == 1};
+      ops::detail::conv3d_winograd<F, float>(g, xs.data(), w.data(), e, ys.data());
+      const Tensor<double, 5> want = direct(x, w, pb.pad, scale, shift, variant == 1);
+      // The bound every direct algorithm's test holds (sum_tolerance of the
+      // C * 9 products): measured, F(2x2) stays below 0.03 of it, F(4x4) below
+      // 0.5 and F(6x6) below 0.9 on these problems.
+      const double tol = test::sum_tolerance<float>(pb.x[1] * 9);
+      double worst = 0;
+      for (index_t n = 0; n < os[0]; ++n)
+        for (index_t o = 0; o < os[1]; ++o) {
+          const float* yo = ys.data() + (n * os[1] + o) * out_stride;
+          for (index_t i = 0; i < out_stride - 3; ++i)
+            worst = std::max(worst, std::abs(static_cast<double>(yo[i]) - want.data()[(n * os[1] + o) * (out_stride - 3) + i]));
+          for (index_t i = out_stride - 3; i < out_stride; ++i) ASSERT_EQ(yo[i], -7.f) << "wrote past the channel";
+        }
+      EXPECT_LE(worst, tol) << F::name << " on " << format_shape<5>(pb.x) << " -> " << pb.out << " variant " << variant;
+    }
+}
+
+TEST(Conv3dWinograd, MatchesTheDirectConvolutionOnEveryEdge) {
+  check_against_direct<WinogradF2>(100);
+  check_against_direct<WinogradF4>(200);
+  check_against_direct<WinogradF6>(300);
+}
+
+// The direct temporal (3, 1, 1) convolution, stride 1, accumulated in double.
+Tensor<double, 5> direct_temporal(const Tensor<float, 5>& x, const Tensor<float, 5>& w, index_t pad,
+                                  const std::vector<float>& scale, const std::vector<float>& shift, bool relu) {
+  const Shape<5> os = ops::conv3d_output_shape(x.shape(), w.shape(), ops::Conv3dParams{1, Triple{pad, 0, 0}, 1, 1});
+  Tensor<double, 5> y(os);
+  for (index_t n = 0; n < os[0]; ++n)
+    for (index_t o = 0; o < os[1]; ++o)
+      for (index_t d = 0; d < os[2]; ++d)
+        for (index_t h = 0; h < os[3]; ++h)
+          for (index_t v = 0; v < os[4]; ++v) {
+            double s = 0;
+            for (index_t c = 0; c < x.size(1); ++c)
+              for (index_t k = 0; k < 3; ++k) {
+                const index_t f = d - pad + k;
+                if (f >= 0 && f < x.size(2))
+                  s += static_cast<double>(x(n, c, f, h, v)) * static_cast<double>(w(o, c, k, 0, 0));
+              }
+            if (!scale.empty()) s = s * scale[static_cast<std::size_t>(o)] + shift[static_cast<std::size_t>(o)];
+            if (relu && s < 0) s = 0;
+            y(n, o, d, h, v) = s;
+          }
+  return y;
+}
+
+struct TemporalProblem {
+  Shape<5> x;
+  index_t out, pad;
+};
+
+// Clips shorter than a tile, no multiple of any tile, padding 0 to 2, frames
+// of a few positions (fewer than a vector) and of many (no multiple of one).
+const TemporalProblem kTemporalProblems[] = {
+    {{1, 3, 3, 2, 3}, 4, 1},   {{2, 5, 9, 5, 7}, 6, 1},  {{1, 8, 16, 12, 12}, 5, 1}, {{1, 4, 7, 3, 11}, 9, 0},
+    {{1, 6, 5, 9, 9}, 3, 2},   {{1, 2, 1, 4, 5}, 3, 1},  {{1, 16, 8, 14, 14}, 12, 1},
+};
+
+template <class F>
+void check_temporal_against_direct(std::uint64_t seed) {
+  for (const TemporalProblem& pb : kTemporalProblems)
+    for (int variant = 0; variant < 2; ++variant) {
+      const Shape<5> ws{pb.out, pb.x[1], 3, 1, 1};
+      const auto x = test::random_tensor<float, 5>(pb.x, seed++);
+      const auto w = test::random_tensor<float, 5>(ws, seed++);
+      std::vector<float> scale, shift;
+      if (variant == 1) {
+        const auto s = test::random_tensor<float, 1>({pb.out}, seed++), b = test::random_tensor<float, 1>({pb.out}, seed++);
+        scale.assign(s.data(), s.data() + pb.out);
+        shift.assign(b.data(), b.data() + pb.out);
+      }
+      const ops::Conv3dParams p{1, Triple{pb.pad, 0, 0}, 1, 1};
+      const Shape<5> os = ops::conv3d_output_shape(pb.x, ws, p);
+      const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(pb.x, ws, os, p);
+      Tensor<float, 5> y = Tensor<float, 5>::empty(os);
+      const ops::detail::ConvEpilogue<float> e{scale.empty() ? nullptr : scale.data(),
+                                               shift.empty() ? nullptr : shift.data(), variant == 1};
+      ops::detail::conv3d_winograd_temporal<F, float>(g, x.data(), w.data(), e, y.data());
+      const Tensor<double, 5> want = direct_temporal(x, w, pb.pad, scale, shift, variant == 1);
+      double worst = 0;
+      for (index_t i = 0; i < y.numel(); ++i) worst = std::max(worst, std::abs(static_cast<double>(y.data()[i]) - want.data()[i]));
+      // the bound every direct algorithm's test holds for C * 3 products
+      EXPECT_LE(worst, test::sum_tolerance<float>(pb.x[1] * 3))
+          << F::name << " temporal on " << format_shape<5>(pb.x) << " -> " << pb.out << " variant " << variant;
+    }
+}
+
+TEST(Conv3dWinogradTemporal, MatchesTheDirectConvolutionOnEveryEdge) {
+  check_temporal_against_direct<WinogradF2>(400);
+  check_temporal_against_direct<WinogradF4>(500);
+  check_temporal_against_direct<WinogradF6>(600);
+}
+
+TEST(Conv3dWinogradTemporal, SameBitsForAnyThreadCountAndAloneAsInABatch) {
+  test::ThreadCountGuard guard;
+  RowsKernelsScope rows;
+  const Shape<5> xs{2, 20, 9, 17, 19}, ws{24, 20, 3, 1, 1};
+  const auto x = test::random_tensor<float, 5>(xs, 9);
+  const auto w = test::random_tensor<float, 5>(ws, 10);
+  const ops::Conv3dParams p{1, Triple{1, 0, 0}, 1, 1};
+  ASSERT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_temporal_f4");
+  set_num_threads(1);
+  const Tensor<float, 5> one = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
+  for (int t : {2, 3, 5}) {
+    set_num_threads(t);
+    const Tensor<float, 5> many = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
+    EXPECT_TRUE((test::bit_identical<float, 5>(one.cview(), many.cview()))) << t << " threads";
+  }
+  const Tensor<float, 5> second = ops::conv3d<float>(x.cview().narrow(0, 1, 1), w.cview(), nullptr, p);
+  EXPECT_TRUE((test::bit_identical<float, 5>(second.cview(), one.cview().narrow(0, 1, 1))));
+}
+
+TEST(Conv3dWinograd, SameBitsForAnyThreadCount) {
+  test::ThreadCountGuard guard;
+  RowsKernelsScope rows;
+  const Shape<5> xs{2, 24, 3, 30, 29}, ws{40, 24, 1, 3, 3};
+  const auto x = test::random_tensor<float, 5>(xs, 7);
+  const auto w = test::random_tensor<float, 5>(ws, 8);
+  const ops::Conv3dParams p{1, Triple{0, 1, 1}, 1, 1};
+  ASSERT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_f4");
+  set_num_threads(1);
+  const Tensor<float, 5> one = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
+  for (int t : {2, 3, 5}) {
+    set_num_threads(t);
+    const Tensor<float, 5> many = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
+    EXPECT_TRUE((test::bit_identical<float, 5>(one.cview(), many.cview()))) << t << " threads";
+  }
+  // A clip alone gives the bits it has in the batch.
+  const Tensor<float, 5> first = ops::conv3d<float>(x.cview().narrow(0, 0, 1), w.cview(), nullptr, p);
+  EXPECT_TRUE((test::bit_identical<float, 5>(first.cview(), one.cview().narrow(0, 0, 1))));
+}
+
+TEST(Conv3dWinograd, DirectAlgorithmsOnRequest) {
+  RowsKernelsScope rows;
+  const Shape<5> xs{1, 8, 2, 16, 16}, ws{12, 8, 1, 3, 3};
+  const ops::Conv3dParams p{1, Triple{0, 1, 1}, 1, 1};
+  set_conv_algorithms(ConvAlgorithms::kFast);
+  EXPECT_STREQ(conv_algorithms_name(), "fast");
+  EXPECT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_f4");
+  // double, strided, dilated, grouped and small-frame convolutions stay direct
+  EXPECT_STRNE(ops::conv3d_algorithm<double>(xs, ws, p), "winograd_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 32, 32}, ws, ops::Conv3dParams{Triple{1, 2, 2}, Triple{0, 1, 1}, 1, 1}),
+               "winograd_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 20, 20}, ws, ops::Conv3dParams{1, Triple{0, 2, 2}, 2, 1}),
+               "winograd_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 7, 7}, ws, p), "winograd_f4");
+  // temporal: stride 1 on frames of 128+ positions and 3+ output frames
+  const Shape<5> wt{12, 8, 3, 1, 1};
+  const ops::Conv3dParams pt{1, Triple{1, 0, 0}, 1, 1};
+  const Shape<5> xt{1, 8, 4, 16, 16};
+  EXPECT_STREQ(ops::conv3d_algorithm<float>(xt, wt, pt), "winograd_temporal_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>(xs, wt, pt), "winograd_temporal_f4");  // 2 output frames
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 4, 16, 16}, wt, ops::Conv3dParams{Triple{2, 1, 1}, Triple{1, 0, 0}, 1, 1}),
+               "winograd_temporal_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 7, 7}, wt, pt), "winograd_temporal_f4");
+  set_conv_algorithms(ConvAlgorithms::kDirect);
+  EXPECT_STREQ(conv_algorithms_name(), "direct");
+  EXPECT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "phase_rows");
+  EXPECT_STREQ(ops::conv3d_algorithm<float>(xt, wt, pt), "temporal_rows");
+  // the packed family runs the direct algorithms whatever the choice
+  set_conv_algorithms(ConvAlgorithms::kFast);
+  set_conv_kernels(ConvKernels::kPacked);
+  EXPECT_STRNE(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>(xt, wt, pt), "winograd_temporal_f4");
+}
+
+}  // namespace
+}  // namespace r2plus1d
