@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -320,6 +321,9 @@ r2plus1d::Tensor<float, 2> run_npy(const std::string& path, const Args& a, const
                                    std::vector<extract::ClipRecord>& records) {
   using namespace r2plus1d;
   const Tensor<float, 5> x = io::load_npy<float, 5>(path);
+  if (x.size(0) == 0)
+    throw FormatError("'" + path + "' holds no clips: shape " + format_shape<5>(x.shape()) +
+                      ", expected (N, 3, T, H, W) with N >= 1");
   Rows rows;
   const index_t per = x.numel() / std::max<index_t>(x.size(0), 1);
   for (index_t b = 0; b < x.size(0); b += a.batch) {
@@ -530,6 +534,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1L, 100000000L));
   app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return std::isnan(std::strtod(s.c_str(), nullptr)) ? "expected a frame rate, got '" + s + "'"
+                                                               : std::string();
+          },
+          "", "not nan"))
       ->check(CLI::Range(0.001, 100000.0));
   app.add_option("--max-pixels", a.max_pixels,
                  "Largest video frame to decode, in pixels (width * height; default 8192x4320): larger ones are an "
