@@ -1,6 +1,7 @@
 #pragma once
-// r2plus1d-extract's inputs: which files to run (files, directories, list
-// files), the shard of them one process takes, and the output name of each.
+// r2plus1d-extract's inputs: which files to run (files, directories read
+// recursively, list files), the shard of them one process takes, and the
+// output name of each.
 
 #include <r2plus1d/r2plus1d.hpp>
 
@@ -50,30 +51,38 @@ inline std::vector<std::string> read_list(const std::string& path) {
   return out;
 }
 
-/// One input and the name of its output without the extension (the file's stem).
+/// One input and the name of its output without the extension: the file's
+/// stem, or for a file found in a directory its path below that directory
+/// ("sub/y" for dir/sub/y.mp4), so that equal names in different folders
+/// have different outputs.
 struct Input {
   std::string path;
   std::string name;
 };
 
-/// Inputs in order, each directory replaced by its videos (sorted by name, not
-/// recursive), duplicates dropped.
+/// Inputs in order, each directory replaced by the videos in it and in its
+/// subdirectories (sorted by path; symbolic links to directories are not
+/// followed), duplicates dropped.
 inline std::vector<Input> expand_inputs(const std::vector<std::string>& given) {
   std::vector<Input> out;
   std::set<std::string> seen;
-  auto add = [&](const std::string& p) {
-    if (seen.insert(p).second) out.push_back({p, fs::path(p).stem().string()});
+  auto add = [&](const std::string& p, std::string name) {
+    if (seen.insert(p).second) out.push_back({p, std::move(name)});
   };
   for (const auto& g : given) {
     std::error_code ec;
-    if (fs::is_directory(g, ec)) {
-      std::vector<std::string> found;
-      for (const auto& e : fs::directory_iterator(g, ec))
-        if (e.is_regular_file(ec) && is_video_name(e.path())) found.push_back(e.path().string());
-      std::sort(found.begin(), found.end());
-      for (const auto& f : found) add(f);
-    } else {
-      add(g);
+    if (!fs::is_directory(g, ec)) {
+      add(g, fs::path(g).stem().string());
+      continue;
+    }
+    std::vector<fs::path> found;
+    for (fs::recursive_directory_iterator it(g, ec), end; !ec && it != end; it.increment(ec))
+      if (it->is_regular_file(ec) && is_video_name(it->path())) found.push_back(it->path());
+    if (ec) throw r2plus1d::IoError("cannot read the directory '" + g + "' (" + ec.message() + ")");
+    std::sort(found.begin(), found.end());
+    for (const auto& f : found) {
+      fs::path rel = f.lexically_relative(g);
+      add(f.string(), rel.replace_extension().generic_string());
     }
   }
   return out;

@@ -76,18 +76,20 @@ TEST(ExtractDataset, ParseShard) {
     EXPECT_THROW(extract::parse_shard(bad), r2plus1d::OptionError) << bad;
 }
 
-TEST(ExtractDataset, DirectoriesGiveTheirVideosSorted) {
+TEST(ExtractDataset, DirectoriesGiveTheirVideosRecursivelyWithTheirTree) {
   const std::string dir = std::string(R2PLUS1D_VIDEO_WORK_DIR) + "/expand";
   std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir + "/sub");
-  for (const char* f : {"b.MP4", "a.mkv", "notes.txt", "c.npy", "sub/d.avi"}) std::ofstream(dir + "/" + f) << "x";
+  std::filesystem::create_directories(dir + "/sub/deeper");
+  for (const char* f : {"b.MP4", "a.mkv", "notes.txt", "c.npy", "sub/d.avi", "sub/a.mkv", "sub/deeper/e.webm"})
+    std::ofstream(dir + "/" + f) << "x";
   std::vector<std::string> paths, names;
   for (const auto& in : extract::expand_inputs({dir, dir + "/c.npy", dir + "/a.mkv"})) {
     paths.push_back(in.path);
     names.push_back(in.name);
   }
-  EXPECT_EQ(paths, (std::vector<std::string>{dir + "/a.mkv", dir + "/b.MP4", dir + "/c.npy"}));
-  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(paths, (std::vector<std::string>{dir + "/a.mkv", dir + "/b.MP4", dir + "/sub/a.mkv", dir + "/sub/d.avi",
+                                             dir + "/sub/deeper/e.webm", dir + "/c.npy"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "sub/a", "sub/d", "sub/deeper/e", "c"}));
 }
 
 }  // namespace
