@@ -428,12 +428,13 @@ extract::Settings settings_of(const Args& a) {
   std::string weights_file = a.weights;
   std::replace(weights_file.begin(), weights_file.end(), '\n', ' ');
   return {{"arch", a.arch},
-          {"layers", a.arch == "seed" ? layers_flag("seed", parse_layers(a.layers)).substr(10) : "-"},
-          {"weights", a.weights.empty() ? "random, --seed " + std::to_string(a.seed)
+          {"layers", a.arch == "seed" ? layers_flag("seed", parse_layers(a.layers)).substr(10) : "unused"},
+          {"weights", a.weights.empty() ? "random (--seed " + std::to_string(a.seed) + ")"
                                         : "fnv1a64 " + extract::file_fingerprint(a.weights)},
           {"weights-file", weights_file},
-          {"num-classes", a.weights.empty() && scores ? std::to_string(a.num_classes > 0 ? a.num_classes : 400) : "-"},
           {"logits", scores ? "yes" : "no"},
+          {"num-classes", a.weights.empty() && scores ? std::to_string(a.num_classes > 0 ? a.num_classes : 400)
+                                                      : "unused"},
           {"clip-len", std::to_string(a.clip_len)},
           {"step", std::to_string(a.step)},
           {"fps", fps}};

@@ -103,8 +103,10 @@ class OutputDir {
       std::string diff;
       for (const auto& [k, v] : want) {
         const std::string there = value(*have, k);
-        if (k != "weights-file" && there != v)
-          diff += std::string(diff.empty() ? "" : ", ") + "--" + k + " " + shown(there) + " there, " + shown(v) + " here";
+        if (k == "weights-file" || there == v) continue;
+        const std::string file = k == "weights" ? value(*have, "weights-file") : "";
+        diff += std::string(diff.empty() ? "" : ", ") + "--" + k + " " + shown(there) +
+                (file.empty() ? "" : " ('" + file + "')") + " there, " + shown(v) + " here";
       }
       if (diff.empty()) return false;  // only the informational lines differ
       if (!overwrite)
