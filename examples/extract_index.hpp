@@ -177,10 +177,11 @@ class Ledger {
 
   /// Keeps the rows of an index written before rows were kept per output (by
   /// an earlier version of this tool): each output it names that exists, and
-  /// has no rows file, gets one. Runs once, while the ledger is empty.
+  /// has no rows file (staged or committed), gets one. An index written since names only outputs
+  /// with rows, so this finds nothing to do there.
   void adopt(const std::string& index) const {
     std::error_code ec;
-    if (fs::exists(rows_dir_, ec) || !fs::is_regular_file(index, ec)) return;
+    if (!fs::is_regular_file(index, ec)) return;
     const std::optional<std::string> text = read_file(index);
     std::map<std::string, std::string> rows;  // output name -> rows
     const fs::path base = fs::weakly_canonical(dir_, ec);
@@ -190,9 +191,8 @@ class Ledger {
         if (!ec && !name.empty() && name.rfind("..", 0) != 0) rows[name] += csv_line(rec);
       }
     for (const auto& [name, text_rows] : rows)
-      if (fs::is_regular_file(output_path(name), ec) && !fs::exists(rows_path(name), ec))
+      if (state(name) == State::foreign && fs::is_regular_file(output_path(name), ec))
         commit(stage(name, text_rows), name);
-    fs::create_directories(rows_dir_, ec);
   }
 
  private:

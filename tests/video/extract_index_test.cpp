@@ -97,6 +97,12 @@ TEST(ExtractIndex, AnIndexWithoutRowsFilesIsAdopted) {
   EXPECT_EQ(ledger.state("a.npy"), extract::Ledger::State::done);
   EXPECT_FALSE(fs::exists(ledger.rows_path("gone.npy")));
   EXPECT_EQ(ledger.write_index(dir + "/index.csv", nullptr), 2u);
+  // Each shard's index is adopted by its own run, after another shard's.
+  std::ofstream(dir + "/b.npy") << "x";
+  std::ofstream(dir + "/index.1-of-2.csv") << extract::kIndexHeader << "\n"
+                                           << extract::index_rows("b.mp4", dir + "/b.npy", {{0, 0, 0.0}});
+  ledger.adopt(dir + "/index.1-of-2.csv");
+  EXPECT_EQ(ledger.state("b.npy"), extract::Ledger::State::done);
 }
 
 TEST(ExtractOutputDir, TheToolsOwnNamesAreReserved) {
