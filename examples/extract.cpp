@@ -498,7 +498,9 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
       if (!a.overwrite && (state == extract::Ledger::State::done ||
                            (!ledger && !out.empty() && std::filesystem::exists(out)))) {
         ++skipped;
-        if (!a.quiet) progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out + "' exists (--overwrite recomputes it)");
+        if (!a.quiet)
+          progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out +
+                           "' exists (--overwrite recomputes it)");
         continue;
       }
       if (!a.overwrite && state == extract::Ledger::State::foreign) {

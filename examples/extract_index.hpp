@@ -81,6 +81,30 @@ inline std::vector<std::vector<std::string>> parse_csv(const std::string& text) 
 constexpr const char* kIndexHeader = "video,output,clip,start_frame,start_time";
 constexpr std::size_t kIndexFields = 5;
 
+/// The rows of index CSV text: its records of five fields after the header.
+inline std::vector<std::vector<std::string>> index_records(const std::string& text) {
+  std::vector<std::vector<std::string>> recs = parse_csv(text);
+  if (!recs.empty() && csv_line(recs.front()) == std::string(kIndexHeader) + "\n") recs.erase(recs.begin());
+  recs.erase(std::remove_if(recs.begin(), recs.end(), [](const auto& r) { return r.size() != kIndexFields; }),
+             recs.end());
+  return recs;
+}
+
+/// "index.csv" or "index.K-of-N.csv": the names an index takes.
+inline bool is_index_name(const std::string& name) {
+  if (name == "index.csv") return true;
+  const std::string pre = "index.", post = ".csv";
+  if (name.size() <= pre.size() + post.size() || name.rfind(pre, 0) != 0 ||
+      name.compare(name.size() - post.size(), post.size(), post) != 0)
+    return false;
+  const std::string mid = name.substr(pre.size(), name.size() - pre.size() - post.size());
+  const auto of = mid.find("-of-");
+  const auto digits = [](const std::string& s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  };
+  return of != std::string::npos && digits(mid.substr(0, of)) && digits(mid.substr(of + 4));
+}
+
 /// The index rows of one output: video, output, clip, start_frame, start_time.
 inline std::string index_rows(const std::string& video, const std::string& output,
                               const std::vector<ClipRecord>& records) {
@@ -164,11 +188,10 @@ class Ledger {
       if (!fs::exists(output_path(name), ec)) continue;
       const std::optional<std::string> kept = read_file(rows_path(name));
       if (!kept) continue;
-      for (const auto& rec : parse_csv(*kept))
-        if (rec.size() == kIndexFields && rec[0] != "video") {
-          text += csv_line(rec);
-          ++rows;
-        }
+      for (const auto& rec : index_records(*kept)) {
+        text += csv_line(rec);
+        ++rows;
+      }
     }
     std::error_code ec;
     if (rows > 0 || fs::exists(index, ec) || fs::is_symlink(index, ec)) write_file(index, text);
@@ -177,19 +200,18 @@ class Ledger {
 
   /// Keeps the rows of an index written before rows were kept per output (by
   /// an earlier version of this tool): each output it names that exists, and
-  /// has no rows file (staged or committed), gets one. An index written since names only outputs
-  /// with rows, so this finds nothing to do there.
+  /// has no rows file (staged or committed), gets one. An index written since
+  /// names only outputs with rows, so this finds nothing to do there.
   void adopt(const std::string& index) const {
     std::error_code ec;
     if (!fs::is_regular_file(index, ec)) return;
     const std::optional<std::string> text = read_file(index);
     std::map<std::string, std::string> rows;  // output name -> rows
     const fs::path base = fs::weakly_canonical(dir_, ec);
-    for (const auto& rec : parse_csv(text ? *text : ""))
-      if (rec.size() == kIndexFields && rec[0] != "video") {
-        const std::string name = fs::weakly_canonical(rec[1], ec).lexically_relative(base).generic_string();
-        if (!ec && !name.empty() && name.rfind("..", 0) != 0) rows[name] += csv_line(rec);
-      }
+    for (const auto& rec : index_records(text ? *text : "")) {
+      const std::string name = fs::weakly_canonical(rec[1], ec).lexically_relative(base).generic_string();
+      if (!ec && !name.empty() && name.rfind("..", 0) != 0 && !is_index_name(name)) rows[name] += csv_line(rec);
+    }
     for (const auto& [name, text_rows] : rows)
       if (state(name) == State::foreign && fs::is_regular_file(output_path(name), ec))
         commit(stage(name, text_rows), name);

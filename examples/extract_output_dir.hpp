@@ -6,12 +6,15 @@
 // files and the rows of each output (see extract_index.hpp).
 
 #include "extract_files.hpp"
+#include "extract_index.hpp"
 
 #include <r2plus1d/r2plus1d.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <sys/file.h>
 #include <system_error>
@@ -24,21 +27,6 @@ namespace extract {
 namespace fs = std::filesystem;
 
 constexpr const char* kMetaDir = ".r2plus1d-extract";
-
-/// "index.csv" or "index.K-of-N.csv".
-inline bool is_index_name(const std::string& name) {
-  if (name == "index.csv") return true;
-  const std::string pre = "index.", post = ".csv";
-  if (name.size() <= pre.size() + post.size() || name.rfind(pre, 0) != 0 ||
-      name.compare(name.size() - post.size(), post.size(), post) != 0)
-    return false;
-  const std::string mid = name.substr(pre.size(), name.size() - pre.size() - post.size());
-  const auto of = mid.find("-of-");
-  const auto digits = [](const std::string& s) {
-    return !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
-  };
-  return of != std::string::npos && digits(mid.substr(0, of)) && digits(mid.substr(of + 4));
-}
 
 /// Settings that decide what an output holds, as key (the flag) and value.
 using Settings = std::vector<std::pair<std::string, std::string>>;
@@ -65,8 +53,6 @@ class OutputDir {
   ~OutputDir() {
     if (lock_ >= 0) ::close(lock_);
   }
-
-  const std::string& path() const { return dir_; }
 
   /// DIR/.r2plus1d-extract/<name>.
   std::string meta(const std::string& name = "") const {
@@ -123,7 +109,8 @@ class OutputDir {
     std::size_t at = 0;
     while (at < text.size()) {
       const std::size_t end = std::min(text.find('\n', at), text.size());
-      if (text.compare(at, key.size() + 1, key + "=") == 0) return text.substr(at + key.size() + 1, end - at - key.size() - 1);
+      const std::size_t from = at + key.size() + 1;
+      if (text.compare(at, key.size() + 1, key + "=") == 0) return text.substr(from, end - from);
       at = end + 1;
     }
     return "";
@@ -158,7 +145,8 @@ class OutputDir {
       if (e == EWOULDBLOCK)
         throw r2plus1d::IoError("--output-dir '" + dir_ + "' is in use by another r2plus1d-extract" +
                                 (pid.empty() ? "" : " (pid " + pid + ")") + " writing " + index_name +
-                                "; wait for it to end, or give another --output-dir (or --shard K/N to split the inputs)");
+                                "; wait for it to end, or give another --output-dir (or --shard K/N to split "
+                                "the inputs)");
       throw r2plus1d::IoError("--output-dir: cannot lock '" + path + "'" + os_error(e));
     }
     const std::string pid = std::to_string(::getpid()) + "\n";

@@ -51,6 +51,11 @@ TEST(ExtractIndex, RowsOfVideosAndClips) {
   EXPECT_EQ(extract::index_rows("c.npy", "c.npy", {{0, -1, -1}}), "c.npy,c.npy,0,,\n");
 }
 
+TEST(ExtractIndex, IndexRecordsAreTheRowsAfterTheHeader) {
+  const std::string text = std::string(extract::kIndexHeader) + "\nvideo,video.npy,0,,\n1.2,3.4\na,a.npy,0,0,0.000000\n";
+  EXPECT_EQ(extract::index_records(text), (Rows{{"video", "video.npy", "0", "", ""}, {"a", "a.npy", "0", "0", "0.000000"}}));
+}
+
 TEST(ExtractIndex, AnOutputCountsAsDoneOnlyWithItsRows) {
   const std::string dir = fresh_dir("ledger");
   const extract::Ledger ledger(dir, dir + "/.r2plus1d-extract/rows");
