@@ -21,12 +21,17 @@
 #endif
 
 #include "extract_dataset.hpp"
+#include "extract_files.hpp"
+#include "extract_index.hpp"
+#include "extract_inputs.hpp"
+#include "extract_output_dir.hpp"
 
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -320,6 +325,9 @@ r2plus1d::Tensor<float, 2> run_npy(const std::string& path, const Args& a, const
                                    std::vector<extract::ClipRecord>& records) {
   using namespace r2plus1d;
   const Tensor<float, 5> x = io::load_npy<float, 5>(path);
+  if (x.size(0) == 0)
+    throw FormatError("'" + path + "' holds no clips: shape " + format_shape<5>(x.shape()) +
+                      ", expected (N, 3, T, H, W) with N >= 1");
   Rows rows;
   const index_t per = x.numel() / std::max<index_t>(x.size(0), 1);
   for (index_t b = 0; b < x.size(0); b += a.batch) {
@@ -399,65 +407,130 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
 #endif
 }
 
-// Where the features of `input` go: --output, or --output-dir/<name>.<npy|csv>, or "" (stdout).
-std::string output_for(const Args& a, const std::string& input) {
-  if (!a.output.empty()) return a.output;
-  if (a.output_dir.empty()) return "";
-  return (std::filesystem::path(a.output_dir) / std::filesystem::path(input).stem()).string() + "." + a.format;
+// The name of the output of `in` in --output-dir: its name and the format's
+// extension, or, where that would be the index's name, with the input's own
+// extension kept before it ("index.mp4" -> "index.mp4.csv").
+std::string output_name(const extract::Input& in, const std::string& format) {
+  std::string name = in.name + "." + format;
+  if (extract::OutputDir::reserved(name))
+    name = in.name + std::filesystem::path(in.path).extension().string() + "." + format;
+  if (extract::OutputDir::reserved(name))
+    throw r2plus1d::IoError("'" + in.path + "': its output '" + name + "' would be one of the tool's own files in " +
+                            extract::kMetaDir + "; rename the input or its folder");
+  return name;
+}
+
+// What decides the outputs' contents, recorded in --output-dir.
+extract::Settings settings_of(const Args& a) {
+  const bool scores = a.logits || a.topk > 0;
+  char fps[40] = "own";
+  if (a.fps > 0) std::snprintf(fps, sizeof fps, "%.17g", a.fps);
+  std::string weights_file = a.weights;
+  std::replace(weights_file.begin(), weights_file.end(), '\n', ' ');
+  return {{"arch", a.arch},
+          {"layers", a.arch == "seed" ? layers_flag("seed", parse_layers(a.layers)).substr(10) : "unused"},
+          {"weights", a.weights.empty() ? "random (--seed " + std::to_string(a.seed) + ")"
+                                        : "fnv1a64 " + extract::file_fingerprint(a.weights)},
+          {"weights-file", weights_file},
+          {"logits", scores ? "yes" : "no"},
+          {"num-classes", a.weights.empty() && scores ? std::to_string(a.num_classes > 0 ? a.num_classes : 400)
+                                                      : "unused"},
+          {"clip-len", std::to_string(a.clip_len)},
+          {"step", std::to_string(a.step)},
+          {"fps", fps}};
 }
 
 int run_dataset(const Args& a, const ForwardFn& forward) {
   using namespace r2plus1d;
-  std::vector<std::string> inputs = a.inputs;
-  std::vector<std::string> all = extract::expand_inputs(inputs);
+  std::vector<extract::Input> all = extract::expand_inputs(a.inputs);
   if (all.empty()) throw IoError("no videos to run: the given directories hold no video files");
   std::string index_name = "index.csv";
   if (!a.shard.empty()) {
     const auto [k, n] = extract::parse_shard(a.shard);
-    std::vector<std::string> mine;
+    std::vector<extract::Input> mine;
     for (std::size_t i = static_cast<std::size_t>(k); i < all.size(); i += static_cast<std::size_t>(n))
       mine.push_back(all[i]);
     all.swap(mine);
     index_name = "index." + std::to_string(k) + "-of-" + std::to_string(n) + ".csv";
   }
+  if (!a.output.empty() && !a.output_dir.empty())
+    throw OptionError("--output and --output-dir: give one (--output takes the features of one input, --output-dir "
+                      "one file per input and the index)");
   if (!a.output.empty() && all.size() != 1)
     throw OptionError("--output takes the features of one input, got " + std::to_string(all.size()) +
                       " inputs; use --output-dir");
-  std::optional<extract::IndexCsv> index;
-  if (!a.output_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(a.output_dir, ec);
-    if (!std::filesystem::is_directory(a.output_dir))
-      throw IoError("--output-dir: cannot create '" + a.output_dir + "'");
-    index.emplace((std::filesystem::path(a.output_dir) / index_name).string());
-  }
 
   extract::Progress progress(!a.quiet, isatty(STDERR_FILENO) != 0, all.size());
+  // The directory is made, found writable, locked and its settings checked before any input runs.
+  std::optional<extract::OutputDir> dir;
+  std::optional<extract::Ledger> ledger;
+  const std::string index_path = (std::filesystem::path(a.output_dir) / index_name).string();
+  if (!a.output_dir.empty()) {
+    dir.emplace(a.output_dir, index_name);
+    if (dir->check_settings(settings_of(a), a.overwrite) && !a.quiet)
+      progress.message(std::string(kTool) + ": note: --output-dir '" + a.output_dir +
+                       "': new settings recorded (--overwrite); outputs there of inputs not run now keep the old ones");
+    ledger.emplace(a.output_dir, dir->meta("rows"));
+    ledger->adopt(index_path);
+  }
+
   const bool scores = a.logits || a.topk > 0;
   Stats st;
   std::size_t done = 0, skipped = 0, failed = 0;
   std::map<std::string, std::string> owner;  // output -> input
-  for (const auto& input : all) {
-    const std::string out = output_for(a, input);
+  std::vector<std::string> names;            // the output names of this run's inputs, for a shard's index
+  for (const auto& in : all) {
+    const std::string& input = in.path;
     try {
+      std::string out = a.output, name;
+      if (ledger) {
+        name = output_name(in, a.format);
+        out = ledger->output_path(name);
+      }
       if (!out.empty()) {
         const auto [it, fresh] = owner.emplace(out, input);
         if (!fresh)
           throw IoError("'" + input + "': its output '" + out + "' is also that of '" + it->second +
                         "'; give them different names");
-        if (!a.overwrite && std::filesystem::exists(out)) {
-          ++skipped;
-          if (!a.quiet) progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out + "' exists (--overwrite recomputes it)");
-          continue;
-        }
       }
+      const auto state = ledger ? ledger->state(name) : extract::Ledger::State::absent;
+      if (ledger) names.push_back(name);
+      if (!a.overwrite && (state == extract::Ledger::State::done ||
+                           (!ledger && !out.empty() && std::filesystem::exists(out)))) {
+        ++skipped;
+        if (!a.quiet)
+          progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out +
+                           "' exists (--overwrite recomputes it)");
+        continue;
+      }
+      if (!a.overwrite && state == extract::Ledger::State::foreign) {
+        ++skipped;
+        if (!a.quiet)
+          progress.message(std::string(kTool) + ": skipped '" + input + "': '" + out +
+                           "' exists but has no index rows, so it is kept (--overwrite replaces it)");
+        continue;
+      }
+      if (state == extract::Ledger::State::unfinished && !a.quiet)
+        progress.message(std::string(kTool) + ": note: '" + input + "': computing '" + out +
+                         "' again: an earlier run stopped before its index rows were stored");
       std::vector<extract::ClipRecord> records;
       const Tensor<float, 2> y = extract::is_npy_name(input)
                                      ? run_npy(input, a, forward, st, records)
                                      : run_video_file(input, a, forward, st, records, progress, done + skipped + failed);
-      if (!out.empty()) {
+      if (ledger) {
+        // The rows first (staged), then the output, then the rows committed: an output counts as done only with its rows.
+        extract::make_parent_dirs(out);
+        const std::string staged = ledger->stage(name, extract::index_rows(input, out, records));
+        try {
+          extract::write_features(out, y, a.format == "csv");
+        } catch (...) {
+          std::error_code ec;
+          std::filesystem::remove(staged, ec);
+          throw;
+        }
+        ledger->commit(staged, name);
+      } else if (!out.empty()) {
         extract::write_features(out, y, a.format == "csv");
-        if (index) index->add(input, out, records);
       } else {
         progress.clear();
         if (a.topk == 0) print_summary(y, scores ? "class scores" : "features", input + " ");
@@ -478,7 +551,18 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
     }
     progress.update(done + skipped + failed, st.clips, 0, 0);
   }
-  if (index) index->finish();
+  // The index is rebuilt from the rows of each output: those of a shard's inputs, or all the directory's.
+  bool index_ok = true;
+  std::size_t rows = 0;
+  if (ledger) {
+    try {
+      rows = ledger->write_index(index_path, a.shard.empty() ? nullptr : &names);
+    } catch (const std::exception& e) {
+      index_ok = false;
+      progress.message(std::string(kTool) + ": error: index: " + e.what() +
+                       "; the outputs written are kept, and the next run writes the index");
+    }
+  }
   progress.clear();
   if (!a.quiet) {
     const double secs = progress.elapsed();
@@ -491,8 +575,9 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
                   st.decode_s > 0 ? static_cast<double>(st.frames) / st.decode_s : 0.0,
                   st.net_s > 0 ? static_cast<double>(st.clips) / st.net_s : 0.0, get_num_threads());
     std::fprintf(stderr, "%s\n", buf);
-    if (index && done > 0) std::fprintf(stderr, "%s: index of the clips: %s\n", kTool, index->path().c_str());
+    if (index_ok && rows > 0) std::fprintf(stderr, "%s: index of the clips: %s\n", kTool, index_path.c_str());
   }
+  if (!index_ok) return 1;
   return failed > 0 ? kSomeFailed : 0;
 }
 
@@ -522,7 +607,8 @@ int main(int argc, char** argv) {
                  "--logits; default: a summary on stdout");
   app.add_option("--output-dir", a.output_dir,
                  "Directory for one features file per input (named after it) and index.csv (video, output, clip, "
-                 "start_frame, start_time in seconds); inputs whose file exists are skipped");
+                 "start_frame, start_time in seconds); inputs whose file exists are skipped, and a run with other "
+                 "settings than those recorded there is refused");
   app.add_option("--format", a.format, "Features file format: npy, or csv (text, one clip per line)")
       ->capture_default_str();
   app.add_option("--clip-len", a.clip_len, "Frames per clip")->capture_default_str()->check(CLI::Range(1L, 100000L));
@@ -530,6 +616,12 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1L, 100000000L));
   app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
+      ->check(CLI::Validator(
+          [](std::string& s) {
+            return std::isnan(std::strtod(s.c_str(), nullptr)) ? "expected a frame rate, got '" + s + "'"
+                                                               : std::string();
+          },
+          "", "not nan"))
       ->check(CLI::Range(0.001, 100000.0));
   app.add_option("--max-pixels", a.max_pixels,
                  "Largest video frame to decode, in pixels (width * height; default 8192x4320): larger ones are an "
@@ -547,7 +639,9 @@ int main(int argc, char** argv) {
   app.add_option("--num-classes", a.num_classes,
                  "Classes of the head when the weights do not say (no --weights); default 400")
       ->check(CLI::Range(1L, 1000000L));
-  app.add_flag("--overwrite", a.overwrite, "Replace outputs that exist (by default they are kept, and their inputs skipped)");
+  app.add_flag("--overwrite", a.overwrite,
+               "Replace outputs that exist (by default they are kept, and their inputs skipped), also when made with "
+               "other settings");
   app.add_option("--threads", a.threads, "Threads for all parallel work (default: all cores)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();

@@ -1,231 +1,27 @@
 #pragma once
-// r2plus1d-extract's dataset side, FFmpeg-free: which inputs to run (files,
-// directories, list files, shards), where their outputs go, the index CSV,
-// clip sampling over a stream of preprocessed frames, and the progress
-// display on stderr.
+// r2plus1d-extract's dataset side, FFmpeg-free: clip sampling over a stream
+// of preprocessed frames and the progress display on stderr. Inputs are in
+// extract_inputs.hpp, the output directory in extract_output_dir.hpp, the
+// index in extract_index.hpp and file writing in extract_files.hpp.
+
+#include "extract_index.hpp"
+#include "extract_inputs.hpp"
+#include "extract_output_dir.hpp"
 
 #include <r2plus1d/r2plus1d.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
 #include <deque>
-#include <filesystem>
-#include <fstream>
 #include <functional>
-#include <map>
-#include <optional>
-#include <set>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace extract {
 
-namespace fs = std::filesystem;
 using r2plus1d::index_t;
-
-/// File name extensions (lower case) taken from a directory given as input.
-inline bool is_video_name(const fs::path& p) {
-  static const std::set<std::string> kExt = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg",
-                                             ".mpe", ".flv", ".wmv", ".ogv", ".ogg", ".3gp", ".3g2", ".ts",
-                                             ".mts", ".m2ts", ".vob", ".gif", ".y4m", ".nut", ".asf", ".dv"};
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return kExt.count(e) != 0;
-}
-
-inline bool is_npy_name(const fs::path& p) {
-  std::string e = p.extension().string();
-  std::transform(e.begin(), e.end(), e.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return e == ".npy";
-}
-
-/// The lines of a list file: one path per line; blank lines and lines starting
-/// with '#' are ignored, surrounding whitespace trimmed.
-inline std::vector<std::string> read_list(const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw r2plus1d::IoError("--input-list: cannot open '" + path + "': not a file");
-  std::ifstream in(path);
-  if (!in) throw r2plus1d::IoError("--input-list: cannot open '" + path + "'");
-  std::vector<std::string> out;
-  for (std::string line; std::getline(in, line);) {
-    const auto b = line.find_first_not_of(" \t\r");
-    if (b == std::string::npos || line[b] == '#') continue;
-    const auto e = line.find_last_not_of(" \t\r");
-    out.push_back(line.substr(b, e - b + 1));
-  }
-  return out;
-}
-
-/// Inputs in order, each directory replaced by its videos (sorted by name, not
-/// recursive), duplicates dropped.
-inline std::vector<std::string> expand_inputs(const std::vector<std::string>& given) {
-  std::vector<std::string> out;
-  std::set<std::string> seen;
-  auto add = [&](const std::string& p) {
-    if (seen.insert(p).second) out.push_back(p);
-  };
-  for (const auto& g : given) {
-    std::error_code ec;
-    if (fs::is_directory(g, ec)) {
-      std::vector<std::string> found;
-      for (const auto& e : fs::directory_iterator(g, ec))
-        if (e.is_regular_file(ec) && is_video_name(e.path())) found.push_back(e.path().string());
-      std::sort(found.begin(), found.end());
-      for (const auto& f : found) add(f);
-    } else {
-      add(g);
-    }
-  }
-  return out;
-}
-
-/// "K/N" -> {K, N} with 0 <= K < N.
-inline std::pair<long, long> parse_shard(const std::string& s) {
-  const auto slash = s.find('/');
-  long k = -1, n = 0;
-  const bool well_formed = s.find_first_not_of("0123456789/") == std::string::npos && slash != std::string::npos &&
-                           slash > 0 && slash + 1 < s.size() && s.find('/', slash + 1) == std::string::npos;
-  if (well_formed) {
-    try {
-      k = std::stol(s.substr(0, slash));
-      n = std::stol(s.substr(slash + 1));
-    } catch (const std::exception&) {  // out of range
-      k = -1;
-    }
-  }
-  if (k < 0 || n < 1 || k >= n)
-    throw r2plus1d::OptionError("--shard: expected K/N with 0 <= K < N, like 0/4, got '" + s + "'");
-  return {k, n};
-}
-
-/// One row of the index: where clip `clip` of `video` starts.
-struct ClipRecord {
-  index_t clip = 0;
-  index_t start_frame = -1;  ///< in the video's own frames; -1 for .npy clips
-  double start_time = -1;    ///< seconds; -1 for .npy clips
-};
-
-inline std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
-/// The first field of a CSV line (quoted or not).
-inline std::string csv_first_field(const std::string& line) {
-  if (line.empty() || line[0] != '"') return line.substr(0, line.find(','));
-  std::string out;
-  for (std::size_t i = 1; i < line.size(); ++i) {
-    if (line[i] == '"') {
-      if (i + 1 < line.size() && line[i + 1] == '"') {
-        out += '"';
-        ++i;
-      } else {
-        break;
-      }
-    } else {
-      out += line[i];
-    }
-  }
-  return out;
-}
-
-/// The index CSV of an output directory: video, output, clip, start_frame,
-/// start_time. Rows of earlier runs are kept; a video run again replaces its
-/// rows. Rows are appended as each video finishes (an interrupted run loses
-/// nothing) and the file is rewritten without stale rows by finish().
-class IndexCsv {
- public:
-  static constexpr const char* kHeader = "video,output,clip,start_frame,start_time";
-
-  explicit IndexCsv(std::string path) : path_(std::move(path)) {
-    std::ifstream in(path_);
-    std::string line;
-    if (in && std::getline(in, line) && line == kHeader)
-      while (std::getline(in, line))
-        if (!line.empty()) add_line(csv_first_field(line), line);
-  }
-
-  const std::string& path() const { return path_; }
-
-  void add(const std::string& video, const std::string& output, const std::vector<ClipRecord>& records) {
-    std::vector<std::string> lines;
-    char buf[96];
-    for (const auto& r : records) {
-      std::string line = csv_field(video) + "," + csv_field(output) + "," + std::to_string(r.clip) + ",";
-      if (r.start_frame >= 0) {
-        std::snprintf(buf, sizeof buf, "%lld,%.6f", static_cast<long long>(r.start_frame), r.start_time);
-        line += buf;
-      } else {
-        line += ",";
-      }
-      lines.push_back(line);
-    }
-    const auto known = rows_.find(video);
-    if (known != rows_.end()) {
-      stale_ = true;
-      known->second.clear();
-    }
-    for (const auto& l : lines) add_line(video, l);
-    const bool fresh = !fs::exists(path_);
-    std::ofstream out(path_, std::ios::app);
-    if (!out) throw r2plus1d::IoError("index: cannot write '" + path_ + "'");
-    if (fresh) out << kHeader << "\n";
-    for (const auto& l : lines) out << l << "\n";
-    if (!out) throw r2plus1d::IoError("index: cannot write '" + path_ + "'");
-  }
-
-  /// Rewrites the file when a video's older rows are still in it.
-  void finish() {
-    if (!stale_) return;
-    const std::string tmp = path_ + ".tmp";
-    {
-      std::ofstream out(tmp);
-      out << kHeader << "\n";
-      for (const auto& v : order_)
-        for (const auto& l : rows_[v]) out << l << "\n";
-      if (!out) throw r2plus1d::IoError("index: cannot write '" + tmp + "'");
-    }
-    fs::rename(tmp, path_);
-    stale_ = false;
-  }
-
- private:
-  void add_line(const std::string& video, const std::string& line) {
-    if (!rows_.count(video)) order_.push_back(video);
-    rows_[video].push_back(line);
-  }
-
-  std::string path_;
-  std::vector<std::string> order_;
-  std::map<std::string, std::vector<std::string>> rows_;
-  bool stale_ = false;
-};
-
-/// Writes (clips, D) features as .npy or as CSV text (one clip per line), each
-/// through a temporary file renamed into place, so that a file that exists is
-/// complete.
-inline void write_features(const std::string& path, const r2plus1d::Tensor<float, 2>& y, bool csv) {
-  if (!csv) {
-    r2plus1d::io::save_npy<float, 2>(path, y.cview());
-    return;
-  }
-  const std::string tmp = path + ".tmp";
-  {
-    std::FILE* f = std::fopen(tmp.c_str(), "w");
-    if (f == nullptr) throw r2plus1d::IoError("cannot write '" + tmp + "'");
-    for (index_t n = 0; n < y.size(0); ++n)
-      for (index_t k = 0; k < y.size(1); ++k) std::fprintf(f, k + 1 < y.size(1) ? "%.9g," : "%.9g\n", double(y(n, k)));
-    const bool ok = std::ferror(f) == 0;
-    if (std::fclose(f) != 0 || !ok) throw r2plus1d::IoError("cannot write '" + tmp + "'");
-  }
-  fs::rename(tmp, path);
-}
 
 /// Clips of `clip_len` frames every `step` frames over a stream of frames
 /// already preprocessed to (3, H, W): push() each frame; full clips go to the

@@ -1,9 +1,11 @@
-// r2plus1d-extract's dataset helpers (examples/extract_dataset.hpp): clip
-// sampling and padding, batching, --shard parsing, CSV fields and the index.
+// r2plus1d-extract's dataset helpers (examples/extract_dataset.hpp and
+// extract_inputs.hpp): clip sampling and padding, batching, --shard parsing
+// and the inputs a directory gives.
 
 #include <gtest/gtest.h>
 
 #include "extract_dataset.hpp"
+#include "extract_inputs.hpp"
 
 #include <filesystem>
 #include <fstream>
@@ -74,44 +76,20 @@ TEST(ExtractDataset, ParseShard) {
     EXPECT_THROW(extract::parse_shard(bad), r2plus1d::OptionError) << bad;
 }
 
-TEST(ExtractDataset, CsvFields) {
-  EXPECT_EQ(extract::csv_field("a.mp4"), "a.mp4");
-  EXPECT_EQ(extract::csv_field("a,b.mp4"), "\"a,b.mp4\"");
-  EXPECT_EQ(extract::csv_first_field("\"a,\"\"b\"\".mp4\",x,1"), "a,\"b\".mp4");
-  EXPECT_EQ(extract::csv_first_field("a.mp4,x,1"), "a.mp4");
-}
-
-TEST(ExtractDataset, IndexKeepsEarlierRowsAndReplacesRerunVideos) {
-  const std::string dir = std::string(R2PLUS1D_VIDEO_WORK_DIR) + "/index";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  const std::string path = dir + "/index.csv";
-  {
-    extract::IndexCsv index(path);
-    index.add("a,1.mp4", "a.npy", {{0, 0, 0.0}, {1, 16, 0.64}});
-    index.add("b.mp4", "b.npy", {{0, 0, 0.0}});
-    index.finish();
-  }
-  {
-    extract::IndexCsv index(path);
-    index.add("a,1.mp4", "a.npy", {{0, 0, 0.0}});
-    index.add("c.npy", "c_out.npy", {{0, -1, -1}});
-    index.finish();
-  }
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
-  EXPECT_EQ(lines, (std::vector<std::string>{extract::IndexCsv::kHeader, "\"a,1.mp4\",a.npy,0,0,0.000000",
-                                             "b.mp4,b.npy,0,0,0.000000", "c.npy,c_out.npy,0,,"}));
-}
-
-TEST(ExtractDataset, DirectoriesGiveTheirVideosSorted) {
+TEST(ExtractDataset, DirectoriesGiveTheirVideosRecursivelyWithTheirTree) {
   const std::string dir = std::string(R2PLUS1D_VIDEO_WORK_DIR) + "/expand";
   std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir + "/sub");
-  for (const char* f : {"b.MP4", "a.mkv", "notes.txt", "c.npy", "sub/d.avi"}) std::ofstream(dir + "/" + f) << "x";
-  EXPECT_EQ(extract::expand_inputs({dir, dir + "/c.npy", dir + "/a.mkv"}),
-            (std::vector<std::string>{dir + "/a.mkv", dir + "/b.MP4", dir + "/c.npy"}));
+  std::filesystem::create_directories(dir + "/sub/deeper");
+  for (const char* f : {"b.MP4", "a.mkv", "notes.txt", "c.npy", "sub/d.avi", "sub/a.mkv", "sub/deeper/e.webm"})
+    std::ofstream(dir + "/" + f) << "x";
+  std::vector<std::string> paths, names;
+  for (const auto& in : extract::expand_inputs({dir, dir + "/c.npy", dir + "/a.mkv"})) {
+    paths.push_back(in.path);
+    names.push_back(in.name);
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{dir + "/a.mkv", dir + "/b.MP4", dir + "/sub/a.mkv", dir + "/sub/d.avi",
+                                             dir + "/sub/deeper/e.webm", dir + "/c.npy"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "sub/a", "sub/d", "sub/deeper/e", "c"}));
 }
 
 }  // namespace
