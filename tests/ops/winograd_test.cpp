@@ -272,18 +272,18 @@ TEST(Conv3dWinograd, SameBitsForAnyThreadCount) {
 
 TEST(Conv3dWinograd, DirectAlgorithmsOnRequest) {
   RowsKernelsScope rows;
-  const Shape<5> xs{1, 8, 2, 16, 16}, ws{12, 8, 1, 3, 3};
+  const Shape<5> xs{1, 8, 2, 28, 28}, ws{12, 8, 1, 3, 3};
   const ops::Conv3dParams p{1, Triple{0, 1, 1}, 1, 1};
   set_conv_algorithms(ConvAlgorithms::kFast);
   EXPECT_STREQ(conv_algorithms_name(), "fast");
   EXPECT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_f4");
   // double, strided, dilated, grouped and small-frame convolutions stay direct
   EXPECT_STRNE(ops::conv3d_algorithm<double>(xs, ws, p), "winograd_f4");
-  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 32, 32}, ws, ops::Conv3dParams{Triple{1, 2, 2}, Triple{0, 1, 1}, 1, 1}),
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 56, 56}, ws, ops::Conv3dParams{Triple{1, 2, 2}, Triple{0, 1, 1}, 1, 1}),
                "winograd_f4");
-  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 20, 20}, ws, ops::Conv3dParams{1, Triple{0, 2, 2}, 2, 1}),
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 32, 32}, ws, ops::Conv3dParams{1, Triple{0, 2, 2}, 2, 1}),
                "winograd_f4");
-  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 7, 7}, ws, p), "winograd_f4");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 14, 14}, ws, p), "winograd_f4");
   // temporal: stride 1 on frames of 128+ positions and 3+ output frames
   const Shape<5> wt{12, 8, 3, 1, 1};
   const ops::Conv3dParams pt{1, Triple{1, 0, 0}, 1, 1};

@@ -31,7 +31,7 @@ struct Conv3dAlgorithm {
 
 /// The algorithms in the order they are tried. The last takes everything.
 ///
-/// - winograd_f4: 3x3 spatial kernels of stride 1 on frames of 196+ outputs,
+/// - winograd_f4: 3x3 spatial kernels of stride 1 on frames of 784+ outputs,
 ///   Winograd's F(4x4, 3x3) on gemm_rows (rows family, float, fast
 ///   algorithms allowed: conv_algorithms).
 /// - winograd_temporal_f4: (3, 1, 1) kernels of stride 1 on frames of 128+
