@@ -231,43 +231,35 @@ TEST(Conv3dWinogradTemporal, MatchesTheDirectConvolutionOnEveryEdge) {
   check_temporal_against_direct<WinogradF6>(600);
 }
 
-TEST(Conv3dWinogradTemporal, SameBitsForAnyThreadCountAndAloneAsInABatch) {
+// conv3d on `algorithm` gives the same bits for 1, 2, 3 and 5 threads, and
+// each clip alone the bits it has in the batch.
+void check_same_bits(const Shape<5>& xs, const Shape<5>& ws, const ops::Conv3dParams& p, const char* algorithm,
+                     std::uint64_t seed) {
   test::ThreadCountGuard guard;
   RowsKernelsScope rows;
-  const Shape<5> xs{2, 20, 9, 17, 19}, ws{24, 20, 3, 1, 1};
-  const auto x = test::random_tensor<float, 5>(xs, 9);
-  const auto w = test::random_tensor<float, 5>(ws, 10);
-  const ops::Conv3dParams p{1, Triple{1, 0, 0}, 1, 1};
-  ASSERT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_temporal_f4");
+  const auto x = test::random_tensor<float, 5>(xs, seed);
+  const auto w = test::random_tensor<float, 5>(ws, seed + 1);
+  ASSERT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), algorithm);
   set_num_threads(1);
   const Tensor<float, 5> one = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
   for (int t : {2, 3, 5}) {
     set_num_threads(t);
     const Tensor<float, 5> many = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
-    EXPECT_TRUE((test::bit_identical<float, 5>(one.cview(), many.cview()))) << t << " threads";
+    EXPECT_TRUE((test::bit_identical<float, 5>(one.cview(), many.cview()))) << algorithm << ", " << t << " threads";
   }
-  const Tensor<float, 5> second = ops::conv3d<float>(x.cview().narrow(0, 1, 1), w.cview(), nullptr, p);
-  EXPECT_TRUE((test::bit_identical<float, 5>(second.cview(), one.cview().narrow(0, 1, 1))));
+  for (index_t n = 0; n < xs[0]; ++n) {
+    const Tensor<float, 5> alone = ops::conv3d<float>(x.cview().narrow(0, n, 1), w.cview(), nullptr, p);
+    EXPECT_TRUE((test::bit_identical<float, 5>(alone.cview(), one.cview().narrow(0, n, 1)))) << algorithm << ", clip " << n;
+  }
 }
 
-TEST(Conv3dWinograd, SameBitsForAnyThreadCount) {
-  test::ThreadCountGuard guard;
-  RowsKernelsScope rows;
-  const Shape<5> xs{2, 24, 3, 30, 29}, ws{40, 24, 1, 3, 3};
-  const auto x = test::random_tensor<float, 5>(xs, 7);
-  const auto w = test::random_tensor<float, 5>(ws, 8);
-  const ops::Conv3dParams p{1, Triple{0, 1, 1}, 1, 1};
-  ASSERT_STREQ(ops::conv3d_algorithm<float>(xs, ws, p), "winograd_f4");
-  set_num_threads(1);
-  const Tensor<float, 5> one = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
-  for (int t : {2, 3, 5}) {
-    set_num_threads(t);
-    const Tensor<float, 5> many = ops::conv3d<float>(x.cview(), w.cview(), nullptr, p);
-    EXPECT_TRUE((test::bit_identical<float, 5>(one.cview(), many.cview()))) << t << " threads";
-  }
-  // A clip alone gives the bits it has in the batch.
-  const Tensor<float, 5> first = ops::conv3d<float>(x.cview().narrow(0, 0, 1), w.cview(), nullptr, p);
-  EXPECT_TRUE((test::bit_identical<float, 5>(first.cview(), one.cview().narrow(0, 0, 1))));
+TEST(Conv3dWinogradTemporal, SameBitsForAnyThreadCountAndAloneAsInABatch) {
+  check_same_bits({2, 20, 9, 17, 19}, {24, 20, 3, 1, 1}, ops::Conv3dParams{1, Triple{1, 0, 0}, 1, 1},
+                  "winograd_temporal_f4", 9);
+}
+
+TEST(Conv3dWinograd, SameBitsForAnyThreadCountAndAloneAsInABatch) {
+  check_same_bits({2, 24, 3, 30, 29}, {40, 24, 1, 3, 3}, ops::Conv3dParams{1, Triple{0, 1, 1}, 1, 1}, "winograd_f4", 7);
 }
 
 TEST(Conv3dWinograd, DirectAlgorithmsOnRequest) {
