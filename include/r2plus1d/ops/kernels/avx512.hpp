@@ -6,6 +6,7 @@
 /// have it (kernels/isa.hpp).
 
 #include <algorithm>
+#include <type_traits>
 
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
@@ -38,6 +39,51 @@ struct Vec<float> {
   static V relu(V v) {
     const V zero = _mm512_setzero_ps();
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
+  }
+  /// This Vec has load_n, store_n, interleave4 and deinterleave4.
+  static constexpr bool kInterleave4 = true;
+  /// The first n (at most L) lanes from p, zeros above; nothing past p + n is read.
+  static V load_n(const float* p, index_t n) { return _mm512_maskz_loadu_ps(lanes_below(n), p); }
+  /// Stores the first n (at most L) lanes of v at p; nothing past p + n is written.
+  static void store_n(float* p, index_t n, V v) { _mm512_mask_storeu_ps(p, lanes_below(n), v); }
+  /// The n (at most 4L) values p[4s + c] = v[c][s], written in order.
+  static void interleave4(float* p, index_t n, const V (&v)[4]) {
+    // 4 x 4 transposes inside each 128-bit lane, then of the lanes.
+    const __m512 a = _mm512_unpacklo_ps(v[0], v[1]), b = _mm512_unpackhi_ps(v[0], v[1]);
+    const __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
+    const __m512 e = pairs_lo(a, c), f = pairs_hi(a, c), g = pairs_lo(b, d), h = pairs_hi(b, d);
+    const __m512 ef_lo = _mm512_shuffle_f32x4(e, f, 0x44), ef_hi = _mm512_shuffle_f32x4(e, f, 0xEE);
+    const __m512 gh_lo = _mm512_shuffle_f32x4(g, h, 0x44), gh_hi = _mm512_shuffle_f32x4(g, h, 0xEE);
+    const __m512 out[4] = {_mm512_shuffle_f32x4(ef_lo, gh_lo, 0x88), _mm512_shuffle_f32x4(ef_lo, gh_lo, 0xDD),
+                           _mm512_shuffle_f32x4(ef_hi, gh_hi, 0x88), _mm512_shuffle_f32x4(ef_hi, gh_hi, 0xDD)};
+    for (int k = 0; k < 4 && n > k * L; ++k) store_n(p + k * L, std::min<index_t>(L, n - k * L), out[k]);
+  }
+  /// v[c][s] = p[4s + c] from the n (at most 4L) values at p, zeros past them.
+  static void deinterleave4(const float* p, index_t n, V (&v)[4]) {
+    V in[4];
+    for (int k = 0; k < 4; ++k) in[k] = load_n(p + k * L, std::max<index_t>(0, std::min<index_t>(L, n - k * L)));
+    const __m512 t01_lo = _mm512_shuffle_f32x4(in[0], in[1], 0x44), t01_hi = _mm512_shuffle_f32x4(in[0], in[1], 0xEE);
+    const __m512 t23_lo = _mm512_shuffle_f32x4(in[2], in[3], 0x44), t23_hi = _mm512_shuffle_f32x4(in[2], in[3], 0xEE);
+    const __m512 e = _mm512_shuffle_f32x4(t01_lo, t23_lo, 0x88), f = _mm512_shuffle_f32x4(t01_lo, t23_lo, 0xDD);
+    const __m512 g = _mm512_shuffle_f32x4(t01_hi, t23_hi, 0x88), h = _mm512_shuffle_f32x4(t01_hi, t23_hi, 0xDD);
+    const __m512 a = _mm512_unpacklo_ps(e, f), b = _mm512_unpacklo_ps(g, h);
+    const __m512 c = _mm512_unpackhi_ps(e, f), d = _mm512_unpackhi_ps(g, h);
+    v[0] = pairs_lo(a, b);
+    v[1] = pairs_hi(a, b);
+    v[2] = pairs_lo(c, d);
+    v[3] = pairs_hi(c, d);
+  }
+
+ private:
+  static __mmask16 lanes_below(index_t n) {
+    return n >= L ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << static_cast<unsigned>(std::max<index_t>(0, n))) - 1u);
+  }
+  /// Per 128-bit lane, the low (high) 64-bit halves of a and b.
+  static __m512 pairs_lo(__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+  }
+  static __m512 pairs_hi(__m512 a, __m512 b) {
+    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
   }
 };
 template <>

@@ -6,6 +6,7 @@
 /// tuned set, and each build carries them.
 
 #include <algorithm>
+#include <type_traits>
 #include <cstring>
 
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"

@@ -5,6 +5,14 @@
 // of ops/winograd.hpp's transforms; its matrices are compile-time constants,
 // so once the loops are unrolled every zero coefficient drops out.
 
+/// Whether the instruction set's Vec has interleave4 / deinterleave4 (and
+/// the masked load_n / store_n they come with; it says so in kInterleave4): the gather and scatter of
+/// F(4x4, 3x3) then move whole vectors of tiles, not one value at a time.
+template <class W, class = void>
+struct HasInterleave4 : std::false_type {};
+template <class W>
+struct HasInterleave4<W, std::void_t<decltype(W::kInterleave4)>> : std::bool_constant<W::kInterleave4> {};
+
 /// out[r] = sum_c mat[r][c] * in[c] for the nonzero coefficients, in order of c.
 template <class T, int R, int C>
 inline void winograd_matvec(const double (&mat)[R][C], const typename Vec<T>::V (&in)[C],
@@ -27,6 +35,22 @@ inline void winograd_matvec(const double (&mat)[R][C], const typename Vec<T>::V 
 template <class T, class F>
 void winograd_gather(index_t tiles, const T* const* rows, T* d, index_t d_step) {
   constexpr int a = F::alpha, m = F::m;
+  if constexpr (m == 4 && a == 6 && HasInterleave4<Vec<T>>::value) {
+    // Per vector of tiles: columns 0-3 of each tile deinterleaved from the
+    // row, columns 4-5 from the row one tile on.
+    using W = Vec<T>;
+    constexpr index_t L = W::L;
+    for (int i = 0; i < a; ++i)
+      for (index_t s0 = 0; s0 < tiles; s0 += L) {
+        const index_t nt = std::min(L, tiles - s0);
+        typename W::V v[4], w[4];
+        W::deinterleave4(rows[i] + 4 * s0, 4 * nt, v);
+        W::deinterleave4(rows[i] + 4 * s0 + 4, 4 * nt - 2, w);
+        for (int j = 0; j < 4; ++j) W::store_n(d + (i * a + j) * d_step + s0, nt, v[j]);
+        for (int j = 4; j < 6; ++j) W::store_n(d + (i * a + j) * d_step + s0, nt, w[j - 4]);
+      }
+    return;
+  }
   for (int i = 0; i < a; ++i) {
     const T* const row = rows[i];
     R2PLUS1D_UNROLL
@@ -111,6 +135,19 @@ void winograd_scatter(index_t tiles, const T* ys, index_t ys_step, T* y, index_t
   constexpr int m = F::m;
   const index_t rows = std::min<index_t>(m, out_rows);
   const index_t whole = std::min(tiles, out_cols / m), cols = std::min(tiles * m, out_cols);
+  if constexpr (m == 4 && HasInterleave4<Vec<T>>::value) {
+    using W = Vec<T>;
+    constexpr index_t L = W::L;
+    for (index_t r = 0; r < rows; ++r) {
+      const T* const from = ys + r * m * ys_step;
+      for (index_t s0 = 0; s0 * m < cols; s0 += L) {
+        typename W::V v[4];
+        for (int c = 0; c < 4; ++c) v[c] = W::load(from + c * ys_step + s0);
+        W::interleave4(y + r * ldy + s0 * m, std::min(4 * L, cols - s0 * m), v);
+      }
+    }
+    return;
+  }
   for (index_t r = 0; r < rows; ++r) {
     T* const row = y + r * ldy;
     const T* const from = ys + r * m * ys_step;
