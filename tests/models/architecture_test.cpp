@@ -40,6 +40,14 @@ TEST(MatchArchitecture, TorchvisionsR2Plus1D18) {
   EXPECT_EQ(a->layers, (std::array<index_t, 4>{2, 2, 2, 2}));
 }
 
+TEST(MatchArchitecture, R2Plus1D34) {
+  auto m = video::r2plus1d_34<float>(359);
+  const auto a = match(m);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->arch, "r2plus1d_34");
+  EXPECT_EQ(a->layers, (std::array<index_t, 4>{3, 4, 6, 3}));
+}
+
 TEST(MatchArchitecture, TorchvisionsR3D18) {
   auto m = video::r3d_18<float>(10);
   ASSERT_TRUE(match(m).has_value());

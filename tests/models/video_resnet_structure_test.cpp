@@ -30,6 +30,34 @@ TEST(VideoResNet, R2Plus1D18HasTorchvisionsParameterCountAndKeys) {
   EXPECT_EQ(sd.keys().back(), "fc.bias");
 }
 
+TEST(VideoResNet, R2Plus1D34HasTheCaffe2ModelsShapesAndBatchNorms) {
+  auto m = video::r2plus1d_34<float>();
+  EXPECT_EQ(m.num_parameters(), 63697175);  // the PyTorch port's, counted by torch
+  EXPECT_EQ(video::r2plus1d_34<float>(359).num_parameters(), 63676142);
+  const StateDict sd = m.state_dict();
+  EXPECT_EQ(sd.at("layer1.2.conv2.0.0.weight").shape, (std::vector<index_t>{144, 64, 1, 3, 3}));
+  EXPECT_FALSE(sd.contains("layer1.3.conv1.0.0.weight"));
+  EXPECT_TRUE(sd.contains("layer3.5.conv2.1.weight"));
+  EXPECT_FALSE(sd.contains("layer3.6.conv1.0.0.weight"));
+  // The first block of layers 2-4: conv1 as torchvision, conv2 from (planes, planes).
+  EXPECT_EQ(sd.at("layer2.0.conv1.0.0.weight").shape, (std::vector<index_t>{230, 64, 1, 3, 3}));
+  EXPECT_EQ(sd.at("layer2.0.conv2.0.0.weight").shape, (std::vector<index_t>{288, 128, 1, 3, 3}));
+  EXPECT_EQ(sd.at("layer3.0.conv2.0.3.weight").shape, (std::vector<index_t>{256, 576, 3, 1, 1}));
+  EXPECT_EQ(sd.at("layer4.0.conv2.0.0.weight").shape, (std::vector<index_t>{1152, 512, 1, 3, 3}));
+  EXPECT_EQ(sd.at("layer4.1.conv2.0.0.weight").shape, (std::vector<index_t>{1152, 512, 1, 3, 3}));
+  EXPECT_EQ(m.layer2()[0].midplanes(), 230);
+  EXPECT_EQ(m.layer2()[0].conv2_midplanes(), 288);
+  // Every BatchNorm3d (the stem's and the (2+1)D convs' own too) with eps 1e-3, momentum 0.9.
+  EXPECT_EQ(m.stem().get<1>().options().eps(), 1e-3);
+  EXPECT_EQ(m.stem().get<4>().options().momentum(), 0.9);
+  EXPECT_EQ(m.layer3()[2].conv1().get<0>().get<1>().options().eps(), 1e-3);
+  EXPECT_EQ(m.layer4()[0].conv2().get<1>().options().eps(), 1e-3);
+  // r2plus1d_18 keeps torchvision's.
+  auto r18 = video::r2plus1d_18<float>();
+  EXPECT_EQ(r18.stem().get<1>().options().eps(), 1e-5);
+  EXPECT_EQ(r18.layer2()[0].conv2_midplanes(), 230);
+}
+
 TEST(VideoResNet, R3DAndMC3UseTheirBuilders) {
   auto r3d = video::r3d_18<float>(7);
   EXPECT_EQ(r3d.state_dict().at("stem.0.weight").shape, (std::vector<index_t>{64, 3, 3, 7, 7}));

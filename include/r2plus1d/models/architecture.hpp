@@ -17,8 +17,8 @@ namespace r2plus1d {
 
 /// A network of the library, named as r2plus1d-extract's --arch names it.
 struct Architecture {
-  std::string arch;                  ///< "seed", "r2plus1d_18", "r3d_18" or "mc3_18"
-  std::array<index_t, 4> layers{};   ///< blocks per residual layer (2, 2, 2, 2 for the *_18)
+  std::string arch;                  ///< "seed", "r2plus1d_18", "r2plus1d_34", "r3d_18" or "mc3_18"
+  std::array<index_t, 4> layers{};   ///< blocks per residual layer (2, 2, 2, 2 for the *_18; 3, 4, 6, 3 for r2plus1d_34)
   bool classifier = false;           ///< seed: R2Plus1DClassifier keys ("res2plus1d.*", "linear.*")
 };
 
@@ -49,7 +49,8 @@ inline std::array<index_t, 4> count_blocks(const std::vector<TensorInfo>& infos,
 /// R2Plus1DClassifier ("seed", with its layer sizes) when it has
 /// "conv1.spatial_conv.weight" (under "res2plus1d." for a classifier);
 /// torchvision's r2plus1d_18, r3d_18 or mc3_18 when it has "stem.0.weight" and
-/// two blocks per layer (told apart by the stem's and layer2's kernel shapes).
+/// two blocks per layer (told apart by the stem's and layer2's kernel shapes);
+/// r2plus1d_34 for the (2+1)D stem and blocks (3, 4, 6, 3).
 /// std::nullopt for anything else. It reads names and shapes only, and is a
 /// hint for messages, not a check: the load itself still checks every key.
 template <class Source>
@@ -81,8 +82,13 @@ std::optional<Architecture> match_architecture(const Source& source) {
   const TensorInfo* stem = find("stem.0.weight");
   if (stem == nullptr || stem->shape.size() != 5) return std::nullopt;
   a.layers = detail::count_blocks(infos, "layer", 1, ".", 0);
+  const bool r2plus1d_stem = stem->shape[2] == 1 && find("stem.3.weight") != nullptr;
+  if (r2plus1d_stem && a.layers == std::array<index_t, 4>{3, 4, 6, 3}) {
+    a.arch = "r2plus1d_34";
+    return a;
+  }
   if (a.layers != std::array<index_t, 4>{2, 2, 2, 2}) return std::nullopt;
-  if (stem->shape[2] == 1 && find("stem.3.weight") != nullptr) {
+  if (r2plus1d_stem) {
     a.arch = "r2plus1d_18";
     return a;
   }

@@ -15,9 +15,20 @@ namespace r2plus1d::video {
 /// conv2 = Sequential(Conv(planes, planes, mid), BatchNorm3d), and the shortcut
 /// x itself or, with `downsample`, Sequential(Conv3d(in, planes, 1,
 /// stride = Conv::downsample_stride(stride)), BatchNorm3d). midplanes =
-/// (in*planes*27) // (in*9 + 3*planes), computed once for both convs.
+/// (in*planes*27) // (in*9 + 3*planes), computed once for both convs, as
+/// torchvision does; with BasicBlockOptions::conv2_midplanes_of_planes conv2's
+/// is midplanes(planes, planes) instead, as in the Caffe2-trained R(2+1)D-34
+/// (which differs from torchvision only there, in each layer's first block).
 /// Keys: `conv1.0.*`, `conv1.1.*`, `conv2.0.*`, `conv2.1.*`, `downsample.0.weight`,
 /// `downsample.1.*`.
+/// What a BasicBlock builds beyond its planes and stride.
+struct BasicBlockOptions {
+  /// Every BatchNorm3d's settings (the convs' own included).
+  VideoNorm norm;
+  /// conv2's midplanes from (planes, planes) rather than conv1's.
+  bool conv2_midplanes_of_planes = false;
+};
+
 template <class T, template <class> class Conv>
 class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
  public:
@@ -36,16 +47,18 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   /// A block from `inplanes` to `planes` channels. Throws OptionError when the
   /// channels or the stride change without `downsample`.
   BasicBlock(index_t inplanes, index_t planes, index_t stride = 1, bool downsample = false,
-             Generator& gen = default_generator())
+             Generator& gen = default_generator(), const BasicBlockOptions& options = {})
       : midplanes_(midplanes(inplanes, planes)),
-        conv1_(Conv<T>(inplanes, planes, midplanes_, stride, 1, gen), nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes)),
-               nn::ReLU<T>()),
-        conv2_(Conv<T>(planes, planes, midplanes_, 1, 1, gen), nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes))) {
+        conv2_midplanes_(options.conv2_midplanes_of_planes ? midplanes(planes, planes) : midplanes_),
+        conv1_(Conv<T>(inplanes, planes, midplanes_, stride, 1, gen, options.norm),
+               nn::BatchNorm3d<T>(options.norm(planes)), nn::ReLU<T>()),
+        conv2_(Conv<T>(planes, planes, conv2_midplanes_, 1, 1, gen, options.norm),
+               nn::BatchNorm3d<T>(options.norm(planes))) {
     if (downsample)
       downsample_.emplace(
           nn::Conv3d<T>(
               nn::Conv3dOptions(inplanes, planes, 1).stride(Conv<T>::downsample_stride(stride)).bias(false), gen),
-          nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(planes)));
+          nn::BatchNorm3d<T>(options.norm(planes)));
     else if (inplanes != planes || stride != 1)
       throw OptionError("BasicBlock: a block from " + std::to_string(inplanes) + " to " + std::to_string(planes) +
                         " planes with stride " + std::to_string(stride) + " needs a downsample shortcut");
@@ -65,8 +78,15 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
-  /// The intermediate channel count both convs were built with.
+  /// The intermediate channel count conv1 was built with (and conv2, unless
+  /// BasicBlockOptions::conv2_midplanes_of_planes).
   index_t midplanes() const { return midplanes_; }
+  /// The intermediate channel count conv2 was built with.
+  index_t conv2_midplanes() const { return conv2_midplanes_; }
+  /// conv1: Sequential(Conv, BatchNorm3d, ReLU).
+  nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>, nn::ReLU<T>>& conv1() { return conv1_; }
+  /// conv2: Sequential(Conv, BatchNorm3d).
+  nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>>& conv2() { return conv2_; }
   /// Whether the shortcut is the downsample (rather than x itself).
   bool has_downsample() const { return downsample_.has_value(); }
 
@@ -81,6 +101,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
 
  private:
   index_t midplanes_;
+  index_t conv2_midplanes_;
   nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>, nn::ReLU<T>> conv1_;
   nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>> conv2_;
   nn::ReLU<T> relu_;

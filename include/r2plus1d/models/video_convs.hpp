@@ -16,14 +16,28 @@
 
 namespace r2plus1d::video {
 
+/// The settings of every BatchNorm3d a video ResNet builds: torchvision's
+/// (eps 1e-5, momentum 0.1) by default; caffe2() gives those of the
+/// Caffe2-trained R(2+1)D-34 models (eps 1e-3, momentum 0.9).
+struct VideoNorm {
+  double eps = 1e-5;       ///< added to the variance
+  double momentum = 0.1;   ///< weight of the batch statistics in the running ones (training)
+  /// eps 1e-3 and momentum 0.9.
+  static VideoNorm caffe2() { return VideoNorm{1e-3, 0.9}; }
+  /// The options of a BatchNorm3d over `channels` with these settings.
+  nn::BatchNorm3dOptions operator()(index_t channels) const {
+    return nn::BatchNorm3dOptions(channels).eps(eps).momentum(momentum);
+  }
+};
+
 /// Full 3x3x3 convolution (R3D): Conv3d(in, out, 3, stride, padding), no bias.
-/// Keys: `weight`. `midplanes` is unused, as in torchvision.
+/// Keys: `weight`. `midplanes` (and `norm`: it holds no BatchNorm) is unused, as in torchvision.
 template <class T>
 class Conv3DSimple : public nn::Conv3d<T> {
  public:
   /// The conv, stride and padding the same in d, h and w.
   Conv3DSimple(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1, index_t padding = 1,
-               Generator& gen = default_generator())
+               Generator& gen = default_generator(), const VideoNorm& /*norm*/ = {})
       : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, 3).stride(stride).padding(padding).bias(false), gen) {}
   /// The stride of a block's downsample shortcut: (s, s, s).
   static Triple downsample_stride(index_t stride) { return Triple(stride); }
@@ -36,7 +50,7 @@ class Conv3DNoTemporal : public nn::Conv3d<T> {
  public:
   /// The conv; stride and padding apply to h and w only.
   Conv3DNoTemporal(index_t in_planes, index_t out_planes, index_t /*midplanes*/, index_t stride = 1,
-                   index_t padding = 1, Generator& gen = default_generator())
+                   index_t padding = 1, Generator& gen = default_generator(), const VideoNorm& /*norm*/ = {})
       : nn::Conv3d<T>(nn::Conv3dOptions(in_planes, out_planes, Triple{1, 3, 3})
                           .stride({1, stride, stride})
                           .padding({0, padding, padding})
@@ -54,16 +68,17 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
   using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>, nn::Conv3d<T>>;
 
  public:
-  /// The pair with `midplanes` channels between them; stride and padding are
-  /// (1, s, s) / (0, p, p) for the spatial conv and (s, 1, 1) / (p, 0, 0) for the temporal.
+  /// The pair with `midplanes` channels between them (their BatchNorm built
+  /// with `norm`); stride and padding are (1, s, s) / (0, p, p) for the
+  /// spatial conv and (s, 1, 1) / (p, 0, 0) for the temporal.
   Conv2Plus1D(index_t in_planes, index_t out_planes, index_t midplanes, index_t stride = 1, index_t padding = 1,
-              Generator& gen = default_generator())
+              Generator& gen = default_generator(), const VideoNorm& norm = {})
       : Base(nn::Conv3d<T>(nn::Conv3dOptions(in_planes, midplanes, Triple{1, 3, 3})
                                .stride({1, stride, stride})
                                .padding({0, padding, padding})
                                .bias(false),
                            gen),
-             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(midplanes)), nn::ReLU<T>(),
+             nn::BatchNorm3d<T>(norm(midplanes)), nn::ReLU<T>(),
              nn::Conv3d<T>(nn::Conv3dOptions(midplanes, out_planes, Triple{3, 1, 1})
                                .stride({stride, 1, 1})
                                .padding({padding, 0, 0})
@@ -115,11 +130,11 @@ class BasicStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn
   using Base = nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, nn::ReLU<T>>;
 
  public:
-  /// The stem, its convs drawn from `gen`.
-  explicit BasicStem(Generator& gen = default_generator())
+  /// The stem, its convs drawn from `gen`, its BatchNorm built with `norm`.
+  explicit BasicStem(Generator& gen = default_generator(), const VideoNorm& norm = {})
       : Base(nn::Conv3d<T>(
                  nn::Conv3dOptions(3, 64, Triple{3, 7, 7}).stride({1, 2, 2}).padding({1, 3, 3}).bias(false), gen),
-             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(64)), nn::ReLU<T>()) {}
+             nn::BatchNorm3d<T>(norm(64)), nn::ReLU<T>()) {}
 };
 
 /// The (2+1)D stem of R(2+1)D: Conv3d(3, 45, (1,7,7), stride (1,2,2), padding
@@ -132,13 +147,13 @@ class R2Plus1dStem : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>,
                               nn::ReLU<T>>;
 
  public:
-  /// The stem, its convs drawn from `gen`.
-  explicit R2Plus1dStem(Generator& gen = default_generator())
+  /// The stem, its convs drawn from `gen`, its BatchNorms built with `norm`.
+  explicit R2Plus1dStem(Generator& gen = default_generator(), const VideoNorm& norm = {})
       : Base(nn::Conv3d<T>(
                  nn::Conv3dOptions(3, 45, Triple{1, 7, 7}).stride({1, 2, 2}).padding({0, 3, 3}).bias(false), gen),
-             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(45)), nn::ReLU<T>(),
+             nn::BatchNorm3d<T>(norm(45)), nn::ReLU<T>(),
              nn::Conv3d<T>(nn::Conv3dOptions(45, 64, Triple{3, 1, 1}).padding({1, 0, 0}).bias(false), gen),
-             nn::BatchNorm3d<T>(nn::BatchNorm3dOptions(64)), nn::ReLU<T>()) {}
+             nn::BatchNorm3d<T>(norm(64)), nn::ReLU<T>()) {}
 
   /// In eval mode the whole stem is one streamed (2+1)D pass (ops::conv2plus1d_fused).
   Tensor<T, 5> forward(TensorView<const T, 5> x) {

@@ -3,7 +3,9 @@
 /// torchvision's VideoResNet and its factories r2plus1d_18, r3d_18 and mc3_18,
 /// with torchvision's state_dict keys, so its Kinetics-400 weights load as they
 /// are: `auto model = video::r2plus1d_18<float>("r2plus1d_18.safetensors");`
-/// gives a model ready to run (loaded strictly, in eval mode).
+/// gives a model ready to run (loaded strictly, in eval mode). r2plus1d_34 is
+/// the R(2+1)D-34 of the Caffe2-trained IG-65M and Kinetics models (VMZ), with
+/// the keys of their PyTorch ports.
 
 #include <array>
 #include <string>
@@ -16,6 +18,15 @@
 #include "r2plus1d/nn/linear.hpp"
 
 namespace r2plus1d::video {
+
+/// How a VideoResNet is built: blocks per layer ({2, 2, 2, 2}: the 18-layer
+/// models; {3, 4, 6, 3}: the 34-layer ones), class scores, and the block
+/// options of every layer (BatchNorm settings, conv2's midplanes).
+struct VideoResNetOptions {
+  std::array<index_t, 4> layers{2, 2, 2, 2};  ///< blocks per layer
+  index_t num_classes = 400;                  ///< fc's out_features
+  BasicBlockOptions block;                    ///< every BasicBlock's (and the stem's BatchNorm settings)
+};
 
 /// stem -> layer1..layer4 (64, 128, 256, 512 planes; strides 1, 2, 2, 2) ->
 /// avgpool -> flatten -> fc, as torchvision.models.video.VideoResNet with
@@ -38,14 +49,18 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   /// block or num_classes < 1.
   explicit VideoResNet(const std::array<index_t, 4>& layers = {2, 2, 2, 2}, index_t num_classes = 400,
                        Generator& gen = default_generator())
-      : stem_(gen),
+      : VideoResNet(VideoResNetOptions{layers, num_classes, {}}, gen) {}
+
+  /// The network as `options` say; throws OptionError as above.
+  explicit VideoResNet(const VideoResNetOptions& options, Generator& gen = default_generator())
+      : stem_(gen, options.block.norm),
         avgpool_(Triple{1, 1, 1}),
-        fc_(nn::LinearOptions(kFeatures, num_classes), gen) {
+        fc_(nn::LinearOptions(kFeatures, options.num_classes), gen) {
     index_t inplanes = 64;
-    make_layer(layer1_, inplanes, 64, layers[0], 1, gen);
-    make_layer(layer2_, inplanes, 128, layers[1], 2, gen);
-    make_layer(layer3_, inplanes, 256, layers[2], 2, gen);
-    make_layer(layer4_, inplanes, 512, layers[3], 2, gen);
+    make_layer(layer1_, inplanes, 64, options.layers[0], 1, options.block, gen);
+    make_layer(layer2_, inplanes, 128, options.layers[1], 2, options.block, gen);
+    make_layer(layer3_, inplanes, 256, options.layers[2], 2, options.block, gen);
+    make_layer(layer4_, inplanes, 512, options.layers[3], 2, options.block, gen);
     init_weights(gen);
   }
 
@@ -97,12 +112,12 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
  private:
   template <class Block>
   static void make_layer(nn::ModuleList<Block>& layer, index_t& inplanes, index_t planes, index_t blocks,
-                         index_t stride, Generator& gen) {
+                         index_t stride, const BasicBlockOptions& options, Generator& gen) {
     if (blocks < 1) throw OptionError("VideoResNet: expected at least one block per layer, got " + std::to_string(blocks));
     layer.reserve(static_cast<std::size_t>(blocks));
-    layer.emplace_back(inplanes, planes, stride, stride != 1 || inplanes != planes, gen);
+    layer.emplace_back(inplanes, planes, stride, stride != 1 || inplanes != planes, gen, options);
     inplanes = planes;
-    for (index_t i = 1; i < blocks; ++i) layer.emplace_back(inplanes, planes, 1, false, gen);
+    for (index_t i = 1; i < blocks; ++i) layer.emplace_back(inplanes, planes, 1, false, gen, options);
   }
 
   void init_weights(Generator& gen) {
@@ -127,9 +142,15 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   nn::Linear<T> fc_;
 };
 
-/// R(2+1)D-18: R2Plus1dStem and Conv2Plus1D in every layer (31,505,325 parameters with 400 classes).
+/// R(2+1)D: R2Plus1dStem and Conv2Plus1D in every layer; r2plus1d_18 and r2plus1d_34 build it.
 template <class T>
-using R2Plus1D18 = VideoResNet<T, R2Plus1dStem, Conv2Plus1D>;
+using R2Plus1DResNet = VideoResNet<T, R2Plus1dStem, Conv2Plus1D>;
+/// R(2+1)D-18 (31,505,325 parameters with 400 classes).
+template <class T>
+using R2Plus1D18 = R2Plus1DResNet<T>;
+/// R(2+1)D-34 (63,697,175 parameters with 400 classes, 63,676,142 with IG-65M's 359).
+template <class T>
+using R2Plus1D34 = R2Plus1DResNet<T>;
 /// R3D-18: BasicStem and full 3x3x3 convs in every layer.
 template <class T>
 using R3D18 = VideoResNet<T, BasicStem, Conv3DSimple>;
@@ -137,11 +158,19 @@ using R3D18 = VideoResNet<T, BasicStem, Conv3DSimple>;
 template <class T>
 using MC318 = VideoResNet<T, BasicStem, Conv3DSimple, Conv3DNoTemporal>;
 
+/// The options of R(2+1)D-34 as the Caffe2-trained models define it: blocks
+/// (3, 4, 6, 3), BatchNorm eps 1e-3 and momentum 0.9, and conv2 of each
+/// layer's first block with midplanes(planes, planes) (288, 576 and 1152 in
+/// layers 2-4, where torchvision's formula would give conv1's 230, 460, 921).
+inline VideoResNetOptions r2plus1d_34_options(index_t num_classes = 400) {
+  return VideoResNetOptions{{3, 4, 6, 3}, num_classes, BasicBlockOptions{VideoNorm::caffe2(), true}};
+}
+
 namespace detail {
-/// A Model with the class count of `fc.weight` in the safetensors file at
-/// `path`, loaded strictly from it and in eval mode.
+/// A Model built with `options` and the class count of `fc.weight` in the
+/// safetensors file at `path`, loaded strictly from it and in eval mode.
 template <class Model>
-Model load_video_resnet(const std::string& path) {
+Model load_video_resnet(const std::string& path, VideoResNetOptions options = {}) {
   const io::SafetensorsReader reader(path);
   index_t classes = 400;  // without fc.weight, the strict load reports it missing
   if (reader.contains("fc.weight")) {
@@ -152,7 +181,8 @@ Model load_video_resnet(const std::string& path) {
     classes = shape[0];
   }
   Generator gen;  // the initialisation is overwritten: leave the default generator's sequence alone
-  Model model({2, 2, 2, 2}, classes, gen);
+  options.num_classes = classes;
+  Model model(options, gen);
   model.load_state_dict(reader);
   model.eval();
   return model;
@@ -174,6 +204,11 @@ template <class T>
 MC318<T> mc3_18(index_t num_classes = 400, Generator& gen = default_generator()) {
   return MC318<T>({2, 2, 2, 2}, num_classes, gen);
 }
+/// R(2+1)D-34 (r2plus1d_34_options) with torchvision's initialisation.
+template <class T>
+R2Plus1D34<T> r2plus1d_34(index_t num_classes = 400, Generator& gen = default_generator()) {
+  return R2Plus1D34<T>(r2plus1d_34_options(num_classes), gen);
+}
 
 /// r2plus1d_18 with the weights of a safetensors file (torchvision's keys, e.g.
 /// converted Kinetics-400 weights), ready to run: the class count is that of
@@ -192,6 +227,12 @@ R3D18<T> r3d_18(const std::string& weights) {
 template <class T>
 MC318<T> mc3_18(const std::string& weights) {
   return detail::load_video_resnet<MC318<T>>(weights);
+}
+/// r2plus1d_34 with the weights of a safetensors file (the IG-65M or Kinetics
+/// checkpoints' keys, converted with tools/convert_checkpoint.py), as r2plus1d_18(weights).
+template <class T>
+R2Plus1D34<T> r2plus1d_34(const std::string& weights) {
+  return detail::load_video_resnet<R2Plus1D34<T>>(weights, r2plus1d_34_options());
 }
 
 }  // namespace r2plus1d::video
