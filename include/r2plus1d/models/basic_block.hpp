@@ -10,6 +10,14 @@
 
 namespace r2plus1d::video {
 
+/// What a BasicBlock builds beyond its planes and stride.
+struct BasicBlockOptions {
+  /// Every BatchNorm3d's settings (the convs' own included).
+  VideoNorm norm;
+  /// conv2's midplanes from (planes, planes) rather than conv1's.
+  bool conv2_midplanes_of_planes = false;
+};
+
 /// out = relu(conv2(conv1(x)) + shortcut(x)) with
 /// conv1 = Sequential(Conv(in, planes, mid, stride), BatchNorm3d, ReLU),
 /// conv2 = Sequential(Conv(planes, planes, mid), BatchNorm3d), and the shortcut
@@ -21,14 +29,6 @@ namespace r2plus1d::video {
 /// (which differs from torchvision only there, in each layer's first block).
 /// Keys: `conv1.0.*`, `conv1.1.*`, `conv2.0.*`, `conv2.1.*`, `downsample.0.weight`,
 /// `downsample.1.*`.
-/// What a BasicBlock builds beyond its planes and stride.
-struct BasicBlockOptions {
-  /// Every BatchNorm3d's settings (the convs' own included).
-  VideoNorm norm;
-  /// conv2's midplanes from (planes, planes) rather than conv1's.
-  bool conv2_midplanes_of_planes = false;
-};
-
 template <class T, template <class> class Conv>
 class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
  public:

@@ -49,25 +49,25 @@ struct Vec<float> {
   /// The n (at most 4L) values p[4s + c] = v[c][s], written in order.
   static void interleave4(float* p, index_t n, const V (&v)[4]) {
     // 4 x 4 transposes inside each 128-bit lane, then of the lanes.
-    const __m512 a = _mm512_unpacklo_ps(v[0], v[1]), b = _mm512_unpackhi_ps(v[0], v[1]);
-    const __m512 c = _mm512_unpacklo_ps(v[2], v[3]), d = _mm512_unpackhi_ps(v[2], v[3]);
+    const __m512 a = unpack_lo(v[0], v[1]), b = unpack_hi(v[0], v[1]);
+    const __m512 c = unpack_lo(v[2], v[3]), d = unpack_hi(v[2], v[3]);
     const __m512 e = pairs_lo(a, c), f = pairs_hi(a, c), g = pairs_lo(b, d), h = pairs_hi(b, d);
-    const __m512 ef_lo = _mm512_shuffle_f32x4(e, f, 0x44), ef_hi = _mm512_shuffle_f32x4(e, f, 0xEE);
-    const __m512 gh_lo = _mm512_shuffle_f32x4(g, h, 0x44), gh_hi = _mm512_shuffle_f32x4(g, h, 0xEE);
-    const __m512 out[4] = {_mm512_shuffle_f32x4(ef_lo, gh_lo, 0x88), _mm512_shuffle_f32x4(ef_lo, gh_lo, 0xDD),
-                           _mm512_shuffle_f32x4(ef_hi, gh_hi, 0x88), _mm512_shuffle_f32x4(ef_hi, gh_hi, 0xDD)};
+    const __m512 ef_lo = lanes<0x44>(e, f), ef_hi = lanes<0xEE>(e, f);
+    const __m512 gh_lo = lanes<0x44>(g, h), gh_hi = lanes<0xEE>(g, h);
+    const __m512 out[4] = {lanes<0x88>(ef_lo, gh_lo), lanes<0xDD>(ef_lo, gh_lo),
+                           lanes<0x88>(ef_hi, gh_hi), lanes<0xDD>(ef_hi, gh_hi)};
     for (int k = 0; k < 4 && n > k * L; ++k) store_n(p + k * L, std::min<index_t>(L, n - k * L), out[k]);
   }
   /// v[c][s] = p[4s + c] from the n (at most 4L) values at p, zeros past them.
   static void deinterleave4(const float* p, index_t n, V (&v)[4]) {
     V in[4];
     for (int k = 0; k < 4; ++k) in[k] = load_n(p + k * L, std::max<index_t>(0, std::min<index_t>(L, n - k * L)));
-    const __m512 t01_lo = _mm512_shuffle_f32x4(in[0], in[1], 0x44), t01_hi = _mm512_shuffle_f32x4(in[0], in[1], 0xEE);
-    const __m512 t23_lo = _mm512_shuffle_f32x4(in[2], in[3], 0x44), t23_hi = _mm512_shuffle_f32x4(in[2], in[3], 0xEE);
-    const __m512 e = _mm512_shuffle_f32x4(t01_lo, t23_lo, 0x88), f = _mm512_shuffle_f32x4(t01_lo, t23_lo, 0xDD);
-    const __m512 g = _mm512_shuffle_f32x4(t01_hi, t23_hi, 0x88), h = _mm512_shuffle_f32x4(t01_hi, t23_hi, 0xDD);
-    const __m512 a = _mm512_unpacklo_ps(e, f), b = _mm512_unpacklo_ps(g, h);
-    const __m512 c = _mm512_unpackhi_ps(e, f), d = _mm512_unpackhi_ps(g, h);
+    const __m512 t01_lo = lanes<0x44>(in[0], in[1]), t01_hi = lanes<0xEE>(in[0], in[1]);
+    const __m512 t23_lo = lanes<0x44>(in[2], in[3]), t23_hi = lanes<0xEE>(in[2], in[3]);
+    const __m512 e = lanes<0x88>(t01_lo, t23_lo), f = lanes<0xDD>(t01_lo, t23_lo);
+    const __m512 g = lanes<0x88>(t01_hi, t23_hi), h = lanes<0xDD>(t01_hi, t23_hi);
+    const __m512 a = unpack_lo(e, f), b = unpack_lo(g, h);
+    const __m512 c = unpack_hi(e, f), d = unpack_hi(g, h);
     v[0] = pairs_lo(a, b);
     v[1] = pairs_hi(a, b);
     v[2] = pairs_lo(c, d);
@@ -78,12 +78,24 @@ struct Vec<float> {
   static __mmask16 lanes_below(index_t n) {
     return n >= L ? __mmask16(0xFFFF) : static_cast<__mmask16>((1u << static_cast<unsigned>(std::max<index_t>(0, n))) - 1u);
   }
+  // The shuffles in their masked forms, all lanes set: GCC 12's unmasked
+  // ones pass _mm512_undefined_ps() and warn under -Wall (maybe-uninitialized).
+  /// Per 128-bit lane, the low (high) halves of a and b interleaved.
+  static __m512 unpack_lo(__m512 a, __m512 b) { return _mm512_mask_unpacklo_ps(a, 0xFFFF, a, b); }
+  static __m512 unpack_hi(__m512 a, __m512 b) { return _mm512_mask_unpackhi_ps(a, 0xFFFF, a, b); }
+  /// 128-bit lanes of a (two) and b (two) as imm selects them.
+  template <int imm>
+  static __m512 lanes(__m512 a, __m512 b) {
+    return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, imm);
+  }
   /// Per 128-bit lane, the low (high) 64-bit halves of a and b.
   static __m512 pairs_lo(__m512 a, __m512 b) {
-    return _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+    const __m512d ad = _mm512_castps_pd(a);
+    return _mm512_castpd_ps(_mm512_mask_unpacklo_pd(ad, 0xFF, ad, _mm512_castps_pd(b)));
   }
   static __m512 pairs_hi(__m512 a, __m512 b) {
-    return _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(a), _mm512_castps_pd(b)));
+    const __m512d ad = _mm512_castps_pd(a);
+    return _mm512_castpd_ps(_mm512_mask_unpackhi_pd(ad, 0xFF, ad, _mm512_castps_pd(b)));
   }
 };
 template <>
