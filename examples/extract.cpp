@@ -226,10 +226,18 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
   return 0;
 }
 
+// torchvision's VideoResNet family: the *_18 from their blocks per layer,
+// r2plus1d_34 from its own options (Caffe2's BatchNorm, midplanes per layer).
+template <class Net>
+Net make_video_net(const std::string& arch, r2plus1d::index_t classes, r2plus1d::Generator& gen) {
+  if (arch == "r2plus1d_34") return Net(r2plus1d::video::r2plus1d_34_options(classes), gen);
+  return Net({2, 2, 2, 2}, classes, gen);
+}
+
 template <class Net>
 int run_video(const Args& a, const r2plus1d::io::SafetensorsReader* reader, const r2plus1d::Tensor<float, 5>* x,
               r2plus1d::Generator& gen) {
-  Net net({2, 2, 2, 2}, head_classes(reader, "fc.weight", a.num_classes > 0 ? a.num_classes : 400), gen);
+  Net net = make_video_net<Net>(a.arch, head_classes(reader, "fc.weight", a.num_classes > 0 ? a.num_classes : 400), gen);
   const bool scores = a.logits || a.topk > 0;
   return run_model(net, reader, "", a, x, [scores](Net& m, r2plus1d::TensorView<const float, 5> v) {
     return scores ? m.forward(v) : m.features(v);
@@ -238,8 +246,9 @@ int run_video(const Args& a, const r2plus1d::io::SafetensorsReader* reader, cons
 
 int run(const Args& a) {
   using namespace r2plus1d;
-  if (a.arch != "seed" && a.arch != "r2plus1d_18" && a.arch != "r3d_18" && a.arch != "mc3_18")
-    throw OptionError("--arch: unknown architecture '" + a.arch + "' (expected seed, r2plus1d_18, r3d_18 or mc3_18)");
+  if (a.arch != "seed" && a.arch != "r2plus1d_18" && a.arch != "r2plus1d_34" && a.arch != "r3d_18" && a.arch != "mc3_18")
+    throw OptionError("--arch: unknown architecture '" + a.arch +
+                      "' (expected seed, r2plus1d_18, r2plus1d_34, r3d_18 or mc3_18)");
   if (a.threads > 0) set_num_threads(a.threads);
   if (a.format != "npy" && a.format != "csv") throw OptionError("--format: expected npy or csv, got '" + a.format + "'");
   const bool dataset = !a.inputs.empty();
@@ -261,6 +270,7 @@ int run(const Args& a) {
 
   Generator gen(a.seed);
   if (a.arch == "r2plus1d_18") return run_video<video::R2Plus1D18<float>>(a, r, x, gen);
+  if (a.arch == "r2plus1d_34") return run_video<video::R2Plus1D34<float>>(a, r, x, gen);
   if (a.arch == "r3d_18") return run_video<video::R3D18<float>>(a, r, x, gen);
   if (a.arch == "mc3_18") return run_video<video::MC318<float>>(a, r, x, gen);
 
@@ -591,7 +601,8 @@ int main(int argc, char** argv) {
                kTool};
   app.set_version_flag("--version", r2plus1d::kVersion, "Print the version and exit");
   app.add_option("--arch", a.arch,
-                 "Network: seed (R2Plus1DNet / R2Plus1DClassifier), or torchvision's r2plus1d_18, r3d_18, mc3_18")
+                 "Network: seed (R2Plus1DNet / R2Plus1DClassifier), torchvision's r2plus1d_18, r3d_18, mc3_18, "
+                 "or r2plus1d_34 (the IG-65M / Kinetics R(2+1)D-34)")
       ->capture_default_str();
   app.add_option("--layers", a.layers, "Blocks per residual layer for --arch seed, e.g. 2,2,2,2 (R(2+1)D-18)")
       ->capture_default_str();

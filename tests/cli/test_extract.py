@@ -101,6 +101,26 @@ def main():
     if r.returncode == 0:
         e = rel_err(np.load(p("r3d_logits.npy")), r3d_logits)
         check("r3d_18 10-class logits match torchvision", e <= TOL, "rel err %g" % e)
+    # R(2+1)D-34 as the IG-65M checkpoints define it (359 classes), read from its weights
+    from gen_torchvision import r2plus1d_34  # noqa: E402
+    r34 = r2plus1d_34(359)
+    randomize_batch_norms(r34, gen)
+    r34.eval()
+    save_safetensors(r34.state_dict(), p("r2p1d34_359.safetensors"))
+    with torch.no_grad():
+        r34_logits = r34(xs).numpy()
+    r = run(exe, "--arch", "r2plus1d_34", "--weights", p("r2p1d34_359.safetensors"), "--input", p("xs.npy"),
+            "--output", p("r34_logits.npy"), "--logits")
+    check("r2plus1d_34 with IG-65M's 359 classes: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        y = np.load(p("r34_logits.npy"))
+        check("r2plus1d_34 logits are (N, 359)", y.shape == (2, 359), str(y.shape))
+        e = rel_err(y, r34_logits)
+        check("r2plus1d_34 logits match torch", e <= TOL, "rel err %g" % e)
+    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d34_359.safetensors"), "--input", p("xs.npy"))
+    check("r2plus1d_34 weights for r2plus1d_18: non-zero exit", r.returncode > 0,
+          str(r.returncode))
+    check("... and the hint names --arch r2plus1d_34", "these weights match --arch r2plus1d_34" in r.stderr, r.stderr)
     r = run(exe, "--layers", "1,1,1,1", "--weights", p("clf.safetensors"), "--input", p("x32.npy"),
             "--output", p("clf_logits.npy"), "--logits")
     check("seed classifier --logits: exit 0", r.returncode == 0, r.stderr)
@@ -118,7 +138,7 @@ def main():
     r = run(exe, "--help")
     check("--help exits 0", r.returncode == 0, r.stderr)
     for opt in ("--arch", "--layers", "--weights", "--input", "--output", "--threads", "--overwrite", "--seed",
-                "--logits", "--topk", "--num-classes", "r2plus1d_18", "r3d_18", "mc3_18"):
+                "--logits", "--topk", "--num-classes", "r2plus1d_18", "r2plus1d_34", "r3d_18", "mc3_18"):
         check("--help explains " + opt, opt in r.stdout, r.stdout)
 
     # --- bad arguments and files: one line on stderr, non-zero exit, no signal
