@@ -24,6 +24,7 @@
 #include "extract_files.hpp"
 #include "extract_index.hpp"
 #include "extract_inputs.hpp"
+#include "extract_merge.hpp"
 #include "extract_output_dir.hpp"
 
 #include <algorithm>
@@ -67,6 +68,8 @@ struct Args {
   std::string output_dir;
   std::string format = "npy";
   std::string shard;
+  long shard_count = 0;  // N of --shard auto in a Kubernetes Indexed Job
+  std::string merge;     // --merge DIR
   index_t clip_len = 16;
   index_t step = 16;
   double fps = 0;  // 0: the video's own rate
@@ -183,6 +186,7 @@ std::string arch_hint(const r2plus1d::io::SafetensorsReader& reader, const Args&
 using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
 
 int run_dataset(const Args& a, const ForwardFn& forward);
+int run_merge(const Args& a);
 
 // Runs `model` (features or scores), then writes or prints the result: over
 // `x` (one .npy or the built-in clip), or over the inputs of a dataset run.
@@ -251,6 +255,8 @@ int run(const Args& a) {
                       "' (expected seed, r2plus1d_18, r2plus1d_34, r3d_18 or mc3_18)");
   if (a.threads > 0) set_num_threads(a.threads);
   if (a.format != "npy" && a.format != "csv") throw OptionError("--format: expected npy or csv, got '" + a.format + "'");
+  if (!a.merge.empty()) return run_merge(a);
+  if (a.shard_count > 0 && a.shard.empty()) throw OptionError("--shard-count goes with --shard auto");
   const bool dataset = !a.inputs.empty();
   if (!dataset && !a.output.empty() && !a.overwrite && std::filesystem::exists(a.output))
     throw IoError("output '" + a.output + "' exists; pass --overwrite to replace it");
@@ -455,8 +461,9 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
   std::vector<extract::Input> all = extract::expand_inputs(a.inputs);
   if (all.empty()) throw IoError("no videos to run: the given directories hold no video files");
   std::string index_name = "index.csv";
-  if (!a.shard.empty()) {
-    const auto [k, n] = extract::parse_shard(a.shard);
+  const std::string shard = a.shard.empty() ? "" : extract::resolve_shard(a.shard, a.shard_count);
+  if (!shard.empty()) {
+    const auto [k, n] = extract::parse_shard(shard);
     std::vector<extract::Input> mine;
     for (std::size_t i = static_cast<std::size_t>(k); i < all.size(); i += static_cast<std::size_t>(n))
       mine.push_back(all[i]);
@@ -566,7 +573,7 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
   std::size_t rows = 0;
   if (ledger) {
     try {
-      rows = ledger->write_index(index_path, a.shard.empty() ? nullptr : &names);
+      rows = ledger->write_index(index_path, shard.empty() ? nullptr : &names);
     } catch (const std::exception& e) {
       index_ok = false;
       progress.message(std::string(kTool) + ": error: index: " + e.what() +
@@ -589,6 +596,36 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
   }
   if (!index_ok) return 1;
   return failed > 0 ? kSomeFailed : 0;
+}
+
+// --merge DIR: checks the outputs of a sharded run over the given inputs and
+// writes its index.csv (see extract_merge.hpp).
+int run_merge(const Args& a) {
+  using namespace r2plus1d;
+  if (!a.output_dir.empty() || !a.output.empty())
+    throw OptionError("--merge DIR names the output directory itself; leave out --output-dir and --output");
+  if (!a.shard.empty()) throw OptionError("--merge checks every shard at once; leave out --shard");
+  std::vector<std::string> given = a.inputs;
+  if (given.empty() && !a.input.empty()) given.push_back(a.input);
+  if (given.empty())
+    throw OptionError("--merge '" + a.merge + "': give the run's inputs (--input-list FILE, or the paths) to check "
+                      "the directory against");
+  const std::vector<extract::Input> inputs = extract::expand_inputs(given);
+  const extract::MergeReport rep = extract::merge_output_dir(
+      a.merge, inputs, [&](const extract::Input& in) { return output_name(in, a.format); }, a.format == "csv");
+  for (const auto& [path, why] : rep.missing) std::cerr << kTool << ": missing: '" << path << "': " << why << "\n";
+  for (const auto& [path, why] : rep.failed) std::cerr << kTool << ": failed: '" << path << "': " << why << "\n";
+  const std::size_t left = rep.missing.size() + rep.failed.size();
+  if (!a.quiet) {
+    std::cerr << kTool << ": merged '" << a.merge << "': " << rep.inputs << " input(s): " << rep.complete.size()
+              << " complete, " << rep.missing.size() << " missing, " << rep.failed.size() << " failed; "
+              << rep.shard_indexes.size() << " shard index(es) found; index.csv has " << rep.rows << " row(s)\n";
+    if (left > 0)
+      std::cerr << kTool << ": the " << left << " input(s) to run again are listed in '"
+                << (std::filesystem::path(a.merge) / extract::kIncompleteList).string()
+                << "' (give it as --input-list to the same command, with --overwrite to replace the failed outputs)\n";
+  }
+  return left == 0 ? 0 : kSomeFailed;
 }
 
 }  // namespace
@@ -640,7 +677,15 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   app.add_option("--batch", a.batch, "Clips per forward pass")->capture_default_str()->check(CLI::Range(1L, 4096L));
-  app.add_option("--shard", a.shard, "K/N: run every N-th input starting at the K-th (0-based), e.g. 0/4");
+  app.add_option("--shard", a.shard,
+                 "K/N: run every N-th input starting at the K-th (0-based), e.g. 0/4; auto: K and N of the Slurm "
+                 "array task (SLURM_ARRAY_TASK_ID, SLURM_ARRAY_TASK_COUNT) or the Kubernetes Indexed Job "
+                 "(JOB_COMPLETION_INDEX and --shard-count)");
+  app.add_option("--shard-count", a.shard_count, "N of --shard auto in a Kubernetes Indexed Job (its completions)")
+      ->check(CLI::Range(1L, 100000000L));
+  app.add_option("--merge", a.merge,
+                 "DIR: after the shards of a run have ended, check that every given input has its output and index "
+                 "rows in DIR, write DIR/index.csv, and list the inputs left in DIR/incomplete.txt (exit 3 if any)");
   app.add_flag("--quiet,-q", a.quiet, "Print only errors and warnings on stderr (no progress, no summary)");
   app.add_flag("--logits", a.logits,
                "Write class scores (fc for torchvision models, linear for R2Plus1DClassifier) instead of features");

@@ -6,6 +6,7 @@
 #include <r2plus1d/r2plus1d.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -105,6 +106,64 @@ inline std::pair<long, long> parse_shard(const std::string& s) {
   if (k < 0 || n < 1 || k >= n)
     throw r2plus1d::OptionError("--shard: expected K/N with 0 <= K < N, like 0/4, got '" + s + "'");
   return {k, n};
+}
+
+/// The --shard of a process of an array job: "K/N" as given, or for "auto"
+/// K and N from the job's environment: Slurm's SLURM_ARRAY_TASK_ID (counted
+/// from SLURM_ARRAY_TASK_MIN in steps of SLURM_ARRAY_TASK_STEP) and
+/// SLURM_ARRAY_TASK_COUNT, or a Kubernetes Indexed Job's JOB_COMPLETION_INDEX
+/// with `shard_count` (--shard-count) as N. `env` reads a variable (nullptr
+/// when unset), std::getenv by default.
+inline std::string resolve_shard(const std::string& spec, long shard_count,
+                                 const char* (*env)(const char*) = [](const char* v) -> const char* {
+                                   return std::getenv(v);
+                                 }) {
+  if (spec != "auto") {
+    if (shard_count > 0) throw r2plus1d::OptionError("--shard-count goes with --shard auto, not --shard " + spec);
+    return spec;
+  }
+  const auto number = [&](const char* var, long& out) {
+    const char* v = env(var);
+    if (v == nullptr) return false;
+    const std::string s = v;
+    std::size_t used = 0;
+    try {
+      out = std::stol(s, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (s.empty() || used != s.size() || out < 0)
+      throw r2plus1d::OptionError(std::string("--shard auto: ") + var + "='" + s + "' is not a number");
+    return true;
+  };
+  long k = 0, n = 0, min = 0, step = 1;
+  if (number("SLURM_ARRAY_TASK_ID", k)) {
+    if (!number("SLURM_ARRAY_TASK_COUNT", n))
+      throw r2plus1d::OptionError("--shard auto: SLURM_ARRAY_TASK_ID is set but not SLURM_ARRAY_TASK_COUNT");
+    if (shard_count > 0 && shard_count != n)
+      throw r2plus1d::OptionError("--shard-count " + std::to_string(shard_count) + " differs from the array's " +
+                                  std::to_string(n) + " tasks (SLURM_ARRAY_TASK_COUNT); leave it out");
+    number("SLURM_ARRAY_TASK_MIN", min);
+    number("SLURM_ARRAY_TASK_STEP", step);
+    if (k < min || step < 1 || (k - min) % step != 0 || (k - min) / step >= n)
+      throw r2plus1d::OptionError("--shard auto: array task " + std::to_string(k) +
+                                  " is not one of an evenly spaced array (SLURM_ARRAY_TASK_MIN " + std::to_string(min) +
+                                  ", STEP " + std::to_string(step) + ", COUNT " + std::to_string(n) +
+                                  "); give --array as a range such as 0-7, or --shard K/N");
+    k = (k - min) / step;
+  } else if (number("JOB_COMPLETION_INDEX", k)) {
+    if (shard_count < 1)
+      throw r2plus1d::OptionError("--shard auto in a Kubernetes Indexed Job needs --shard-count N (the Job's "
+                                  "completions)");
+    n = shard_count;
+    if (k >= n)
+      throw r2plus1d::OptionError("--shard auto: JOB_COMPLETION_INDEX " + std::to_string(k) +
+                                  " is not below --shard-count " + std::to_string(n));
+  } else {
+    throw r2plus1d::OptionError("--shard auto: not in a Slurm array job (no SLURM_ARRAY_TASK_ID) nor a Kubernetes "
+                                "Indexed Job (no JOB_COMPLETION_INDEX); give --shard K/N");
+  }
+  return std::to_string(k) + "/" + std::to_string(n);
 }
 
 }  // namespace extract

@@ -17,6 +17,8 @@ ensure_packages() {
 R2PLUS1D_EXTRACT_PACKAGES=(g++ cmake make libeigen3-dev nlohmann-json3-dev libcli11-dev
                            pkg-config libavformat-dev libavcodec-dev libswscale-dev libavutil-dev ffmpeg)
 # What the tests and benchmarks add: GoogleTest, Google Benchmark, PyTorch as the
-# oracle, and doxygen for the API reference and its completeness test.
+# oracle, doxygen for the API reference and its completeness test, and Slurm
+# with munge for the array-job test (a one-node cluster it starts itself, when
+# run as root; the daemons are not enabled as services).
 R2PLUS1D_TEST_PACKAGES=(libgtest-dev libbenchmark-dev python3 python3-numpy python3-torch python3-torchvision
-                        doxygen)
+                        doxygen slurm-wlm munge)
