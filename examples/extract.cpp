@@ -79,6 +79,7 @@ struct Args {
   int threads = 0;
   std::uint64_t seed = r2plus1d::Generator::kDefaultSeed;
   bool overwrite = false;
+  bool strict = false;  // a truncated or damaged video is an error
   bool logits = false;
   int topk = 0;
   long num_classes = 0;  // 0: from the weights, else 400
@@ -306,6 +307,7 @@ struct Stats {
   double net_s = 0;     // the network
   index_t frames = 0;   // frames decoded
   index_t clips = 0;
+  std::size_t damaged = 0;  // videos truncated or with damaged packets, run on what decoded
 };
 
 // Forward passes of `batch` clips at a time, rows gathered into one (clips, D) tensor.
@@ -409,9 +411,22 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
   }
   const index_t padded = sampler.flush();
   st.decode_s += decode;
+  // A file cut short decodes fewer frames than its container lists, often
+  // without a decoding error; damaged data shows as rejected packets.
+  std::string damage;
+  if (reader.frames_missing() > 0)
+    damage = "truncated: decoded " + std::to_string(reader.frames_read()) + " of " +
+             (info.frames_exact ? "the " : "about ") + std::to_string(reader.frames_read() + reader.frames_missing()) +
+             (info.frames_exact ? " frames its container lists" : " frames (by its container's duration)");
   if (reader.decode_errors() > 0)
-    progress.message(std::string(kTool) + ": warning: '" + path + "': skipped " +
-                     std::to_string(reader.decode_errors()) + " damaged packet(s)");
+    damage += (damage.empty() ? "" : "; ") + std::string("skipped ") + std::to_string(reader.decode_errors()) +
+              " damaged packet(s)";
+  if (!damage.empty()) {
+    if (a.strict) throw FormatError("video: '" + path + "': " + damage + " (--strict)");
+    ++st.damaged;
+    progress.message(std::string(kTool) + ": warning: '" + path + "': " + damage +
+                     "; its clips cover the frames decoded (--strict makes this an error)");
+  }
   if (padded > 0)
     progress.message(std::string(kTool) + ": note: '" + path + "' has " + std::to_string(padded) + " frame(s)" +
                      (a.fps > 0 ? " at --fps" : "") + ", fewer than --clip-len " + std::to_string(a.clip_len) +
@@ -594,6 +609,9 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
     std::fprintf(stderr, "%s\n", buf);
     if (index_ok && rows > 0) std::fprintf(stderr, "%s: index of the clips: %s\n", kTool, index_path.c_str());
   }
+  if (st.damaged > 0)
+    std::fprintf(stderr, "%s: warning: %zu video(s) truncated or damaged, run on the frames that decoded (named above; "
+                 "--strict makes them errors)\n", kTool, st.damaged);
   if (!index_ok) return 1;
   return failed > 0 ? kSomeFailed : 0;
 }
@@ -695,6 +713,9 @@ int main(int argc, char** argv) {
   app.add_option("--num-classes", a.num_classes,
                  "Classes of the head when the weights do not say (no --weights); default 400")
       ->check(CLI::Range(1L, 1000000L));
+  app.add_flag("--strict", a.strict,
+               "A video cut short (fewer frames than its container lists) or with damaged packets is an error, its "
+               "output not written; by default it is run on the frames that decode, with a warning");
   app.add_flag("--overwrite", a.overwrite,
                "Replace outputs that exist (by default they are kept, and their inputs skipped), also when made with "
                "other settings");

@@ -3,11 +3,14 @@ ffmpeg: features of r2plus1d_18 against torchvision (its preset on the same
 frames, then the model), clip sampling (--clip-len, --step, --fps, padding of
 short videos), the index CSV, directories, --input-list, --shard, resuming,
 --overwrite, --format csv, bad files (one error line each, the others still
-run, exit 3) and stderr that is fit for a log. Prints 'N passed, N failed' and
+run, exit 3), videos cut short (a warning, or an error with --strict) and
+stderr that is fit for a log. Prints 'N passed, N failed' and
 exits non-zero on any failure."""
 
 import csv
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -203,6 +206,43 @@ def main():
           and "--max-pixels" in errs[0], "rc=%d %r" % (r.returncode, r.stderr))
     r = run(exe, *small, "--max-pixels", str(64 * 48), good[0])
     check("frames of exactly --max-pixels: exit 0", r.returncode == 0, r.stderr)
+
+    # --- videos cut short (an interrupted copy): cut at a packet boundary they decode without an error
+    ffprobe = os.path.join(os.path.dirname(ffmpeg), "ffprobe")
+    cut = p("cut")
+    os.makedirs(cut)
+    sixteen = ["--arch", "seed", "--layers", "1,1,1,1", "--clip-len", "16", "--step", "16", "--threads", "2"]
+    for ext, extra in ((".mp4", ("-c:v", "mpeg4", "-movflags", "+faststart")), (".mkv", ("-c:v", "mpeg4"))):
+        full = os.path.join(cut, "full" + ext)
+        make_video(ffmpeg, full, 50, "64x48", extra)
+        pk = json.loads(subprocess.run([ffprobe, "-v", "error", "-select_streams", "v", "-show_entries",
+                                        "packet=pos,size", "-of", "json", full], capture_output=True,
+                                       check=True).stdout)["packets"]
+        pos = sorted((int(q["pos"]), int(q["size"])) for q in pk)
+        with open(full, "rb") as f:
+            data = f.read()
+        with open(os.path.join(cut, "at40" + ext), "wb") as f:
+            f.write(data[:pos[40][0]])  # the first 40 of 50 packets
+        with open(os.path.join(cut, "mid40" + ext), "wb") as f:
+            f.write(data[:pos[40][0] + pos[40][1] // 2])
+        r = run(exe, *sixteen, "--quiet", full)
+        check("whole %s: exit 0, nothing on stderr" % ext, r.returncode == 0 and r.stderr == "", r.stderr)
+        for name in ("at40", "mid40"):
+            v = os.path.join(cut, name + ext)
+            r = run(exe, *sixteen, "--quiet", "--output-dir", p("cut_out" + ext), v)
+            # (a packet cut in half may still decode: 40 or 41 frames)
+            want = r"decoded 4[01] of the 50 frames its container lists" if ext == ".mp4" else r"decoded 4[01] of about 5\d"
+            check("%s%s: exit 0 with a warning naming it and the frames decoded" % (name, ext),
+                  r.returncode == 0 and re.search(r"warning: '%s': truncated: %s" % (re.escape(v), want), r.stderr),
+                  r.stderr)
+            check("%s%s: counted at the end" % (name, ext), "1 video(s) truncated or damaged" in r.stderr, r.stderr)
+            out_file = p("cut_out" + ext, name + ".npy")
+            check("%s%s: 2 clips written" % (name, ext), os.path.isfile(out_file) and
+                  np.load(out_file).shape == (2, 512))
+            r = run(exe, *sixteen, "--quiet", "--strict", "--output-dir", p("strict_out" + ext), v)
+            check("%s%s --strict: exit 3, one error line, nothing written" % (name, ext),
+                  r.returncode == 3 and r.stderr.count("\n") == 1 and "error: video: '%s': truncated" % v in r.stderr
+                  and not os.path.exists(p("strict_out" + ext, name + ".npy")), r.stderr)
 
     return summary()
 

@@ -164,6 +164,46 @@ TEST(VideoDecode, TruncatedStreamGivesItsWholeFrames) {
   }
   EXPECT_GT(n, 0);
   EXPECT_LT(n, kFrames);
+  // The container lists all of them: the reader says how many did not decode.
+  EXPECT_TRUE(reader.info().frames_exact);
+  EXPECT_EQ(reader.info().frames, kFrames);
+  EXPECT_EQ(reader.frames_missing(), kFrames - n);
+}
+
+TEST(VideoDecode, FramesMissingIsZeroForWholeFilesAndBeforeTheEnd) {
+  for (const auto& [name, args] : {std::pair<std::string, std::string>{"whole.avi", "-c:v rawvideo -pix_fmt bgr24"},
+                                   {"whole.mp4", "-c:v mpeg4 -movflags +faststart"},
+                                   {"whole.mkv", "-c:v ffv1"}}) {
+    r2plus1d::io::VideoReader reader(make_video(name, args));
+    r2plus1d::io::VideoFrame f;
+    ASSERT_TRUE(reader.read(f));
+    EXPECT_EQ(reader.frames_missing(), 0) << name << ": not known before the end";
+    while (reader.read(f)) {
+    }
+    EXPECT_EQ(reader.frames_read(), kFrames) << name;
+    EXPECT_EQ(reader.frames_missing(), 0) << name;
+  }
+}
+
+TEST(VideoDecode, MatroskaCutShortIsFoundByItsDuration) {
+  // Matroska counts no frames; its duration (written in the header) tells that
+  // the last 60% of a cut file is gone.
+  const std::string good = make_video("cut.mkv", "-c:v ffv1");
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const std::string cut = work("cut_part.mkv");
+  std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() * 2 / 5));
+  r2plus1d::io::VideoReader reader(cut);
+  EXPECT_FALSE(reader.info().frames_exact);
+  r2plus1d::io::VideoFrame f;
+  int n = 0;
+  while (reader.read(f)) ++n;
+  ASSERT_GT(n, 0);
+  ASSERT_LT(n, kFrames - 2);
+  EXPECT_EQ(reader.frames_missing(), kFrames - n);
 }
 
 // A PNG's bytes: its header chunk for width x height RGB and the start of an

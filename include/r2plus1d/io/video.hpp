@@ -22,6 +22,7 @@ extern "C" {
 #include <atomic>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -44,6 +45,7 @@ struct VideoInfo {
   double fps = 0;            ///< average frame rate, 0 when the file does not say
   double duration = 0;       ///< seconds, 0 when the file does not say
   std::int64_t frames = 0;   ///< frame count from the container, else duration * fps, else 0
+  bool frames_exact = false; ///< whether `frames` is the container's own count, not an estimate
   std::string codec;         ///< decoder name, e.g. "h264"
 };
 
@@ -103,6 +105,16 @@ struct PacketFreer {
 struct SwsFreer {
   void operator()(SwsContext* p) const noexcept { sws_freeContext(p); }
 };
+
+/// Seconds of a duration written "HH:MM:SS.fraction" (Matroska's DURATION
+/// tag); 0 when it is not one.
+inline double parse_duration(const char* text) {
+  unsigned h = 0, m = 0;
+  double sec = 0;
+  if (text == nullptr || std::sscanf(text, "%u:%u:%lf", &h, &m, &sec) != 3 || m >= 60 || !(sec >= 0 && sec < 61))
+    return 0;
+  return 3600.0 * h + 60.0 * m + sec;
+}
 
 inline std::string av_error(int code) {
   char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
@@ -188,9 +200,18 @@ class VideoReader {
       info_.duration = static_cast<double>(s->duration) * time_base_;
     else if (fmt->duration != AV_NOPTS_VALUE && fmt->duration > 0)
       info_.duration = static_cast<double>(fmt->duration) / AV_TIME_BASE;
-    if (s->nb_frames > 0)
+    // The video stream's own duration: the stream's, Matroska's DURATION tag,
+    // or the file's when it holds this stream only (not an audio track's).
+    if (s->duration != AV_NOPTS_VALUE && s->duration > 0)
+      stream_duration_ = info_.duration;
+    else if (const AVDictionaryEntry* tag = av_dict_get(s->metadata, "DURATION", nullptr, 0))
+      stream_duration_ = detail::parse_duration(tag->value);
+    else if (fmt->nb_streams == 1)
+      stream_duration_ = info_.duration;
+    if (s->nb_frames > 0) {
       info_.frames = s->nb_frames;
-    else if (info_.duration > 0 && info_.fps > 0)
+      info_.frames_exact = true;
+    } else if (info_.duration > 0 && info_.fps > 0)
       info_.frames = static_cast<std::int64_t>(info_.duration * info_.fps + 0.5);
   }
 
@@ -205,6 +226,24 @@ class VideoReader {
   std::int64_t frames_read() const { return next_index_; }
   /// Packets the decoder rejected so far (damaged data it skipped).
   std::int64_t decode_errors() const { return decode_errors_; }
+  /// Once read() has returned false: the frames the container lists that
+  /// were not decoded, 0 when all were. A file cut short (an interrupted copy
+  /// or download) or damaged past some point decodes fewer frames than its
+  /// header lists, often without any decoding error. Exact where the container
+  /// counts its frames (VideoInfo::frames_exact: MP4, MOV, AVI); otherwise
+  /// estimated from the video stream's duration (Matroska, WebM) and counted
+  /// only past two frames or 2% of it, whichever is more, so that
+  /// timestamps' rounding and a variable frame rate are not taken for damage;
+  /// 0 when the file says neither.
+  std::int64_t frames_missing() const {
+    if (!finished_) return 0;
+    if (info_.frames_exact) return std::max<std::int64_t>(info_.frames - next_index_, 0);
+    if (stream_duration_ <= 0 || info_.fps <= 0) return 0;
+    const double covered = last_time_ + 1 / info_.fps;
+    const double short_by = stream_duration_ - covered;
+    if (short_by <= std::max(2 / info_.fps, 0.02 * stream_duration_)) return 0;
+    return static_cast<std::int64_t>(short_by * info_.fps + 0.5);
+  }
 
   /// The next frame into `out`; false at the end of the stream. Throws
   /// FormatError when the stream ends without a single decodable frame.
@@ -312,6 +351,7 @@ class VideoReader {
     } else {
       out.time = info_.fps > 0 ? static_cast<double>(out.index) / info_.fps : 0.0;
     }
+    last_time_ = out.time;
   }
 
   std::string path_;
@@ -327,6 +367,8 @@ class VideoReader {
   int stream_ = -1;
   double time_base_ = 0;
   std::int64_t first_pts_ = AV_NOPTS_VALUE;
+  double stream_duration_ = 0;  // seconds; 0 when unknown
+  double last_time_ = 0;        // of the last frame given
   std::int64_t next_index_ = 0;
   std::int64_t decode_errors_ = 0;
   bool flushed_ = false;
