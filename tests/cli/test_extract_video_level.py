@@ -36,6 +36,19 @@ def main():
     ref = {k: v.numpy() for k, v in load_safetensors(os.path.join(a.ref, "video_level.safetensors")).items()}
     if not check("the reference has the video case", "video.want" in ref and os.path.exists(video), a.ref):
         return summary()
+    # The views must differ by far more than the tolerance, or a wrong clip or crop would pass unseen.
+    rows = ref["video.rows"]
+    probs = np.exp(rows - rows.max(1, keepdims=True))
+    probs /= probs.sum(1, keepdims=True)
+    tol = TOL * np.abs(ref["video.want"]).max()
+    check("the reference's views differ by over 100x the tolerance",
+          (probs.max(0) - probs.min(0)).max() > 100 * tol, str(probs))
+    check("the first clip alone averages over 10x the tolerance away from all five",
+          np.abs(probs[:3].mean(0) - ref["video.want"][0]).max() > 10 * tol, "")
+    by_clip = rows.reshape(5, 3, -1)
+    crop_gap = min(np.abs(by_clip[:, i] - by_clip[:, j]).max(1).min() for i, j in ((0, 1), (0, 2), (1, 2)))
+    check("the three crops of every clip differ by over 5x the tolerance of the rows",
+          crop_gap > 5 * TOL * np.abs(rows).max(), str(crop_gap))
     clf = ["--arch", "seed", "--layers", "1,1,1,1", "--weights", weights, "--threads", "2", "--clip-len", "8"]
 
     # --- 5 clips, 3 crops, averaged probabilities: torch's on the same frames

@@ -13,8 +13,10 @@ video_level.safetensors holds
   and `average.features` (6, 16) with `average.mean`.
 
 With Debian's ffmpeg it also makes video_level.mkv (50 frames of testsrc2,
-160x120 at 25 fps, lossless) and video_level_clf.safetensors (an
-R2Plus1DClassifier, 7 classes, layers 1,1,1,1) and stores, for clips of 8
+160x120 at 25 fps, lossless, red rising left to right, green from frame 25 on)
+and video_level_clf.safetensors (an R2Plus1DClassifier, 7 classes, layers
+1,1,1,1, its head scaled up so that views differ in their probabilities) and
+stores, for clips of 8
 frames, 5 per video, 3 crops of 112 from the preset's 128x171 resize, the 15
 clip logits (`video.rows`, clip-major) and their video-level mean probability
 (`video.want`, (1, 7)), computed on the frames ffmpeg decodes."""
@@ -36,6 +38,9 @@ sys.path.insert(0, HERE)
 from convert_checkpoint import save_safetensors  # noqa: E402
 from gen_models import randomize_batch_norms  # noqa: E402
 import seed_model as sm  # noqa: E402
+
+
+HEAD_GAIN = 40.0
 
 
 def uniform_starts(n, T, K):
@@ -74,11 +79,15 @@ def video_case(out, tensors, gen):
         print("no ffmpeg: the video case is not written", flush=True)
         return
     video = os.path.join(out, "video_level.mkv")
-    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25",
+    # Red rises left to right and green turns on at frame 25, so that crops and clips see different colours.
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=160x120:rate=25,format=gbrp,geq=r='X*255/W':g='if(lt(N,25),0,255)':b='b(X,Y)'",
                     "-frames:v", "50", "-c:v", "ffv1", "-pix_fmt", "bgr0", video], check=True)
     frames = decode(ffmpeg, video, 160, 120)  # (50, 120, 160, 3)
     clf = sm.R2Plus1DClassifier(7, (1, 1, 1, 1))
     randomize_batch_norms(clf, gen)
+    with torch.no_grad():
+        clf.linear.weight.mul_(HEAD_GAIN)  # peaked probabilities, unlike a random head's nearly uniform ones
     clf.eval()
     save_safetensors(clf.state_dict(), os.path.join(out, "video_level_clf.safetensors"))
     # The preset without its crop: resized (uint8, rounded), scaled and normalised, (3, T, 128, 171).
