@@ -7,9 +7,11 @@
 //                    --input X.npy --output Y.npy [--threads N]
 //
 // Videos (any container and codec FFmpeg decodes, when built with FFmpeg) are
-// cut into clips of --clip-len frames every --step frames and preprocessed as
-// torchvision's video classification preset; each gives one .npy of
-// (clips, 512) and rows in the output directory's index.csv. Without --input it
+// cut into clips of --clip-len frames every --step frames (or --clips-per-video
+// K spread over each video) and preprocessed as torchvision's video
+// classification preset (--crops 3 or 10: several crops of each clip); each
+// gives one .npy of (clips, 512) and rows in the output directory's index.csv,
+// or with --video-level one (1, D) mean over its clips and crops. Without --input it
 // runs a built-in synthetic clip (1, 3, 16, 112, 112); without --weights it
 // uses seeded random weights and says so on stderr.
 
