@@ -2,8 +2,9 @@
 /// \file
 /// Where the clips of a video start for video-level evaluation: K windows of
 /// `clip_len` frames spread uniformly over the video, their first frames
-/// floor(torch.linspace(0, n - clip_len, K)), as torchvision's and PySlowFast's
-/// evaluation protocols sample a fixed number of clips per video.
+/// floor(torch.linspace(0, n - clip_len, K)): the clips torchvision's
+/// UniformClipSampler picks among a video's clips of one frame's step, as its
+/// video classification reference evaluates Kinetics-400.
 
 #include <cmath>
 #include <cstdint>
@@ -24,7 +25,8 @@ namespace r2plus1d::io {
 /// n_frames - clip_len + 1) repeat starts, as linspace does. A video shorter
 /// than one clip (n_frames < clip_len) gives a single start, 0, whatever
 /// `clips` is: its one clip is padded with its last frame by the caller, as
-/// r2plus1d-extract does with short videos. OptionError unless n_frames,
+/// r2plus1d-extract does with short videos (torchvision's UniformClipSampler
+/// gives such a video no clip at all). OptionError unless n_frames,
 /// clip_len and clips are all positive.
 inline std::vector<index_t> uniform_clip_starts(index_t n_frames, index_t clip_len, index_t clips) {
   if (n_frames < 1 || clip_len < 1 || clips < 1)
