@@ -2,10 +2,10 @@
 made by Debian's ffmpeg (tests/reference/gen_video_level.py, which computes
 the same sampling, crops and averaging in torch on the decoded frames):
 --clips-per-video 5 --crops 3 --video-level --logits against torch, the same
-without --video-level (one row per clip and crop), --fps 15 --clips-per-video
-5 --video-level (one row per video), --topk per video, and the new flags'
-errors and their place in the output directory's settings. Prints 'N passed,
-N failed' and exits non-zero on any failure."""
+without --video-level (one row per clip and crop), ten crops of one clip,
+--fps 15 --clips-per-video 5 --video-level (one row per video), --topk per
+video, and the new flags' errors and their place in the output directory's
+settings. Prints 'N passed, N failed' and exits non-zero on any failure."""
 
 import csv
 import os
@@ -80,6 +80,15 @@ def main():
         check("index: a row per clip and crop, clip numbers and starts repeated per crop",
               [(r_["clip"], r_["start_frame"]) for r_ in rows] ==
               [(str(k), str(s)) for k, s in enumerate(starts) for _ in range(3)], str(rows))
+
+    # --- ten crops of one clip: torchvision's TenCrop of the 128x171 resize
+    r = run(exe, *clf, "--clips-per-video", "1", "--crops", "10", "--logits", "--output", p("ten.npy"), video)
+    check("--clips-per-video 1 --crops 10 --logits: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        y = np.load(p("ten.npy"))
+        want = ref["video.ten"]
+        e = rel_err(y, want) if y.shape == want.shape else float("inf")
+        check("10 rows of logits match torch's TenCrop within 1e-4", e <= TOL, "%s rel err %g" % (y.shape, e))
 
     # --- --topk per video prints the averaged probabilities
     r = run(exe, *clf, "--clips-per-video", "5", "--crops", "3", "--video-level", "--topk", "2", video)

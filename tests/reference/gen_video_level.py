@@ -19,7 +19,8 @@ and video_level_clf.safetensors (an R2Plus1DClassifier, 7 classes, layers
 stores, for clips of 8
 frames, 5 per video, 3 crops of 112 from the preset's 128x171 resize, the 15
 clip logits (`video.rows`, clip-major) and their video-level mean probability
-(`video.want`, (1, 7)), computed on the frames ffmpeg decodes."""
+(`video.want`, (1, 7)), and the logits of the ten crops of one clip
+(`video.ten`, (10, 7)), computed on the frames ffmpeg decodes."""
 
 import argparse
 import os
@@ -102,6 +103,10 @@ def video_case(out, tensors, gen):
         logits = clf(torch.stack(views).contiguous())
     tensors["video.rows"] = logits
     tensors["video.want"] = torch.softmax(logits, 1).mean(0, keepdim=True)
+    # One clip (K = 1 starts at 0), torchvision's ten crops.
+    with torch.no_grad():
+        clip = full(frames[0:T].permute(0, 3, 1, 2))
+        tensors["video.ten"] = clf(torch.stack(crops(clip, 10, S)).contiguous())
 
 
 def main():
