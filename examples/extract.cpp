@@ -7,9 +7,11 @@
 //                    --input X.npy --output Y.npy [--threads N]
 //
 // Videos (any container and codec FFmpeg decodes, when built with FFmpeg) are
-// cut into clips of --clip-len frames every --step frames and preprocessed as
-// torchvision's video classification preset; each gives one .npy of
-// (clips, 512) and rows in the output directory's index.csv. Without --input it
+// cut into clips of --clip-len frames every --step frames (or --clips-per-video
+// K spread over each video) and preprocessed as torchvision's video
+// classification preset (--crops 3 or 10: several crops of each clip); each
+// gives one .npy of (clips, 512) and rows in the output directory's index.csv,
+// or with --video-level one (1, D) mean over its clips and crops. Without --input it
 // runs a built-in synthetic clip (1, 3, 16, 112, 112); without --weights it
 // uses seeded random weights and says so on stderr.
 
@@ -26,6 +28,7 @@
 #include "extract_inputs.hpp"
 #include "extract_merge.hpp"
 #include "extract_output_dir.hpp"
+#include "extract_video_level.hpp"
 
 #include <algorithm>
 #include <array>
@@ -72,6 +75,10 @@ struct Args {
   std::string merge;     // --merge DIR
   index_t clip_len = 16;
   index_t step = 16;
+  bool step_given = false;
+  index_t clips_per_video = 0;  // 0: a clip every --step frames
+  int crops = 1;
+  bool video_level = false;
   double fps = 0;  // 0: the video's own rate
   std::int64_t max_pixels = kMaxPixels;
   index_t batch = 4;
@@ -133,7 +140,9 @@ r2plus1d::index_t head_classes(const r2plus1d::io::SafetensorsReader* reader, co
   return shape[0];
 }
 
-void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k, const std::string& prefix = "") {
+// The top `k` classes of each row: class scores (softmax taken here), or with
+// `video` one video-level row of probabilities.
+void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k, const std::string& prefix = "", bool video = false) {
   const auto classes = scores.size(1);
   const auto kk = std::min<r2plus1d::index_t>(k, classes);
   for (r2plus1d::index_t n = 0; n < scores.size(0); ++n) {
@@ -147,6 +156,11 @@ void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k, const std::stri
       const auto c = order[static_cast<std::size_t>(r)];
       const std::string name = classes == 400 ? std::string(r2plus1d::kKinetics400Categories[static_cast<std::size_t>(c)])
                                               : "class " + std::to_string(c);
+      if (video) {
+        std::printf("%svideo top%lld: %-32s p=%.4f\n", prefix.c_str(), static_cast<long long>(r + 1), name.c_str(),
+                    double(scores(n, c)));
+        continue;
+      }
       std::printf("%sclip %lld top%lld: %-32s p=%.4f score=%.4f\n", prefix.c_str(), static_cast<long long>(n),
                   static_cast<long long>(r + 1), name.c_str(), std::exp(double(scores(n, c)) - top) / sum,
                   double(scores(n, c)));
@@ -154,12 +168,13 @@ void print_topk(const r2plus1d::Tensor<float, 2>& scores, int k, const std::stri
   }
 }
 
-void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what, const std::string& prefix = "") {
+void print_summary(const r2plus1d::Tensor<float, 2>& y, const char* what, const std::string& prefix = "",
+                   bool video = false) {
   for (r2plus1d::index_t n = 0; n < y.size(0); ++n) {
     double norm = 0;
     for (r2plus1d::index_t k = 0; k < y.size(1); ++k) norm += double(y(n, k)) * y(n, k);
-    std::printf("%sclip %lld: %lld-d %s, L2 norm %.6g, first values %.6g %.6g %.6g %.6g\n", prefix.c_str(),
-                static_cast<long long>(n),
+    std::printf("%s%s %lld: %lld-d %s, L2 norm %.6g, first values %.6g %.6g %.6g %.6g\n", prefix.c_str(),
+                video ? "video" : "clip", static_cast<long long>(n),
                 static_cast<long long>(y.size(1)), what, std::sqrt(norm), y(n, 0), y(n, 1), y(n, 2), y(n, 3));
   }
 }
@@ -212,22 +227,23 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
   const Tensor<float, 5>& x = *clips;
 
   const auto t0 = std::chrono::steady_clock::now();
-  const Tensor<float, 2> y = forward(model, x.cview());
+  const bool scores = a.logits || a.topk > 0;
+  Tensor<float, 2> y = forward(model, x.cview());
+  if (a.video_level) y = io::average_clips(y, scores);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!a.quiet)
     std::cerr << kTool << ": " << x.size(0) << " clip(s) " << format_shape<5>(x.shape()) << " in " << secs << " s ("
               << get_num_threads() << " thread(s))\n";
 
-  const bool scores = a.logits || a.topk > 0;
+  const char* what = scores ? (a.video_level ? " mean class probabilities" : " class scores") : " features";
   if (!a.output.empty()) {
     extract::write_features(a.output, y, a.format == "csv");
-    if (!a.quiet) std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << (scores ? " class scores" : " features")
-              << " to " << a.output << "\n";
+    if (!a.quiet) std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << what << " to " << a.output << "\n";
   }
   if (a.topk > 0)
-    print_topk(y, a.topk);
+    print_topk(y, a.topk, "", a.video_level);
   else if (a.output.empty())
-    print_summary(y, scores ? "class scores" : "features");
+    print_summary(y, what + 1, "", a.video_level);
   return 0;
 }
 
@@ -259,6 +275,13 @@ int run(const Args& a) {
   if (!a.merge.empty()) return run_merge(a);
   if (a.shard_count > 0 && a.shard.empty()) throw OptionError("--shard-count goes with --shard auto");
   const bool dataset = !a.inputs.empty();
+  if (a.clips_per_video > 0 && a.step_given)
+    throw OptionError("--clips-per-video and --step: give one (--step cuts a clip every N frames, --clips-per-video "
+                      "spreads K clips over each video)");
+  if (!dataset && (a.clips_per_video > 0 || a.crops != 1))
+    throw OptionError("--clips-per-video and --crops apply to videos; " +
+                      (a.input.empty() ? std::string("the built-in clip") : "'" + a.input + "'") +
+                      " holds clips already cut (--video-level averages them)");
   if (!dataset && !a.output.empty() && !a.overwrite && std::filesystem::exists(a.output))
     throw IoError("output '" + a.output + "' exists; pass --overwrite to replace it");
   const bool scores = a.logits || a.topk > 0;
@@ -342,6 +365,9 @@ r2plus1d::Tensor<float, 2> timed_forward(const ForwardFn& forward, r2plus1d::Ten
 r2plus1d::Tensor<float, 2> run_npy(const std::string& path, const Args& a, const ForwardFn& forward, Stats& st,
                                    std::vector<extract::ClipRecord>& records) {
   using namespace r2plus1d;
+  if (a.clips_per_video > 0 || a.crops != 1)
+    throw OptionError("--clips-per-video and --crops apply to videos; '" + path +
+                      "' holds clips already cut (--video-level averages them)");
   const Tensor<float, 5> x = io::load_npy<float, 5>(path);
   if (x.size(0) == 0)
     throw FormatError("'" + path + "' holds no clips: shape " + format_shape<5>(x.shape()) +
@@ -374,17 +400,26 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
     ratio = info.fps / a.fps;
   }
   const auto sampled = static_cast<index_t>(static_cast<double>(info.frames) / ratio);
-  const index_t expected = sampled > a.clip_len ? (sampled - a.clip_len) / a.step + 1 : 1;
-  const io::VideoClassification preset;
+  const index_t per_step = sampled > a.clip_len ? (sampled - a.clip_len) / a.step + 1 : 1;
+  // With --crops 3 or 10 the frames keep the preset's whole resize, and the crops are cut from it.
+  io::VideoClassification preset;
+  const index_t size = preset.crop_size()[0];
+  if (a.crops != 1) preset.crop_size(preset.resize_size()[0], preset.resize_size()[1]);
   const index_t ch = preset.crop_size()[0], cw = preset.crop_size()[1];
+  const index_t expected = (a.clips_per_video > 0 ? a.clips_per_video : per_step) * a.crops;
   Rows rows;
   const index_t clips_before = st.clips;
-  extract::ClipSampler sampler(a.clip_len, a.step, a.batch, ch, cw,
-                               [&](const Tensor<float, 5>& x, std::vector<extract::ClipRecord> recs) {
-                                 rows.add(timed_forward(forward, x.cview(), st));
-                                 records.insert(records.end(), recs.begin(), recs.end());
-                                 progress.update(done_videos, st.clips, expected, st.clips - clips_before);
-                               });
+  const extract::ClipBatch run = [&](const Tensor<float, 5>& x, std::vector<extract::ClipRecord> recs) {
+    rows.add(timed_forward(forward, x.cview(), st));
+    records.insert(records.end(), recs.begin(), recs.end());
+    progress.update(done_videos, st.clips, expected, st.clips - clips_before);
+  };
+  extract::CropBatcher cropper(io::video_crops(a.crops, ch, cw, size), size, a.batch, run);
+  const extract::ClipBatch clips =
+      a.crops == 1 ? run : [&](const Tensor<float, 5>& x, std::vector<extract::ClipRecord> recs) { cropper.add(x, recs); };
+  const bool uniform = a.clips_per_video > 0;
+  extract::ClipSampler sampler(a.clip_len, a.step, a.batch, ch, cw, clips);
+  extract::UniformClipSampler spread(a.clip_len, std::max<index_t>(a.clips_per_video, 1), a.batch, ch, cw, clips);
   io::VideoFrame f;
   std::vector<float> last;  // the last preprocessed frame, reused when --fps repeats it
   index_t last_index = -1, j = 0;
@@ -396,7 +431,7 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
     decode += std::chrono::duration<double>(Clock::now() - t0).count();
     // Sampled frame j shows source frame floor(j * ratio), as torchvision's resampling.
     while (static_cast<index_t>(std::floor(static_cast<double>(j) * ratio + 1e-9)) == f.index) {
-      if (sampler.wanted(j)) {
+      if (uniform || sampler.wanted(j)) {
         t0 = Clock::now();
         if (last_index != f.index) {
           last.resize(static_cast<std::size_t>(3 * ch * cw));
@@ -404,12 +439,16 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
           last_index = f.index;
         }
         decode += std::chrono::duration<double>(Clock::now() - t0).count();
-        sampler.push(j, last, f.index, f.time);
+        if (uniform)
+          spread.push(last, f.index, f.time);
+        else
+          sampler.push(j, last, f.index, f.time);
       }
       ++j;
     }
   }
-  const index_t padded = sampler.flush();
+  const index_t padded = uniform ? spread.flush() : sampler.flush();
+  cropper.flush();
   st.decode_s += decode;
   // A file cut short decodes fewer frames than its container lists, often
   // without a decoding error; damaged data shows as rejected packets.
@@ -467,8 +506,11 @@ extract::Settings settings_of(const Args& a) {
           {"num-classes", a.weights.empty() && scores ? std::to_string(a.num_classes > 0 ? a.num_classes : 400)
                                                       : "unused"},
           {"clip-len", std::to_string(a.clip_len)},
-          {"step", std::to_string(a.step)},
-          {"fps", fps}};
+          {"step", a.clips_per_video > 0 ? "unused" : std::to_string(a.step)},
+          {"fps", fps},
+          {"clips-per-video", a.clips_per_video > 0 ? std::to_string(a.clips_per_video) : "unused"},
+          {"crops", std::to_string(a.crops)},
+          {"video-level", a.video_level ? "yes" : "no"}};
 }
 
 int run_dataset(const Args& a, const ForwardFn& forward) {
@@ -546,9 +588,14 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
         progress.message(std::string(kTool) + ": note: '" + input + "': computing '" + out +
                          "' again: an earlier run stopped before its index rows were stored");
       std::vector<extract::ClipRecord> records;
-      const Tensor<float, 2> y = extract::is_npy_name(input)
-                                     ? run_npy(input, a, forward, st, records)
-                                     : run_video_file(input, a, forward, st, records, progress, done + skipped + failed);
+      Tensor<float, 2> y = extract::is_npy_name(input)
+                               ? run_npy(input, a, forward, st, records)
+                               : run_video_file(input, a, forward, st, records, progress, done + skipped + failed);
+      if (a.video_level) {
+        // One row per video, and one index row: that of its first clip.
+        y = io::average_clips(y, scores);
+        records.resize(1);
+      }
       if (ledger) {
         // The rows first (staged), then the output, then the rows committed: an output counts as done only with its rows.
         extract::make_parent_dirs(out);
@@ -565,11 +612,13 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
         extract::write_features(out, y, a.format == "csv");
       } else {
         progress.clear();
-        if (a.topk == 0) print_summary(y, scores ? "class scores" : "features", input + " ");
+        if (a.topk == 0)
+          print_summary(y, scores ? (a.video_level ? "mean class probabilities" : "class scores") : "features",
+                        input + " ", a.video_level);
       }
       if (a.topk > 0) {
         progress.clear();
-        print_topk(y, a.topk, input + " ");
+        print_topk(y, a.topk, input + " ", a.video_level);
       }
       std::fflush(stdout);
       ++done;
@@ -678,9 +727,21 @@ int main(int argc, char** argv) {
   app.add_option("--format", a.format, "Features file format: npy, or csv (text, one clip per line)")
       ->capture_default_str();
   app.add_option("--clip-len", a.clip_len, "Frames per clip")->capture_default_str()->check(CLI::Range(1L, 100000L));
-  app.add_option("--step", a.step, "Frames from one clip's start to the next's")
+  CLI::Option* step = app.add_option("--step", a.step, "Frames from one clip's start to the next's")
+                          ->capture_default_str()
+                          ->check(CLI::Range(1L, 100000000L));
+  app.add_option("--clips-per-video", a.clips_per_video,
+                 "K clips per video instead of one every --step frames: their first frames are "
+                 "floor(linspace(0, frames - clip-len, K)), as torchvision's evaluation samples")
+      ->check(CLI::Range(1L, 100000L));
+  app.add_option("--crops", a.crops,
+                 "Crops per clip: 1 (the preset's centre crop), 3 (start, centre and end of the 128x171 resize's "
+                 "longer side) or 10 (torchvision's TenCrop: corners, centre and their mirror images)")
       ->capture_default_str()
-      ->check(CLI::Range(1L, 100000000L));
+      ->check(CLI::IsMember({1, 3, 10}));
+  app.add_flag("--video-level", a.video_level,
+               "One result per video, (1, D): the mean over its clips and crops of the softmax probabilities "
+               "(with --logits or --topk) or of the features");
   app.add_option("--fps", a.fps, "Resample videos to this frame rate first; default: each video's own rate")
       ->check(CLI::Validator(
           [](std::string& s) {
@@ -724,6 +785,7 @@ int main(int argc, char** argv) {
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();
   try {
     app.parse(argc, argv);
+    a.step_given = step->count() > 0;
   } catch (const CLI::CallForVersion&) {
     std::cout << kTool << ' ' << r2plus1d::kVersion << '\n';
     return 0;

@@ -31,6 +31,13 @@ constexpr const char* kMetaDir = ".r2plus1d-extract";
 /// Settings that decide what an output holds, as key (the flag) and value.
 using Settings = std::vector<std::pair<std::string, std::string>>;
 
+/// Settings recorded only since a later version, with the value the outputs
+/// of a directory that does not record them were made with.
+inline const Settings& later_settings() {
+  static const Settings s = {{"clips-per-video", "unused"}, {"crops", "1"}, {"video-level", "no"}};
+  return s;
+}
+
 /// An output directory made ready for a run: created, checked writable,
 /// locked for the index `index_name`, its settings checked. The lock is held
 /// while the object lives (and released by the OS when the process ends).
@@ -89,7 +96,7 @@ class OutputDir {
       std::string diff;
       for (const auto& [k, v] : want) {
         const std::string there = value(*have, k);
-        if (k == "weights-file" || there == v) continue;
+        if (k == "weights-file" || there == v || (!recorded(*have, k) && v == later_default(k))) continue;
         const std::string file = k == "weights" ? value(*have, "weights-file") : "";
         diff += std::string(diff.empty() ? "" : ", ") + "--" + k + " " + shown(there) +
                 (file.empty() ? "" : " ('" + file + "')") + " there, " + shown(v) + " here";
@@ -114,6 +121,17 @@ class OutputDir {
       at = end + 1;
     }
     return "";
+  }
+
+  static bool recorded(const std::string& text, const std::string& key) {
+    return text.rfind(key + "=", 0) == 0 || text.find("\n" + key + "=") != std::string::npos;
+  }
+
+  // The value of a setting of later_settings() in a directory that does not record it; for the others a value no setting has.
+  static std::string later_default(const std::string& key) {
+    for (const auto& [k, v] : later_settings())
+      if (k == key) return v;
+    return "\x01";
   }
 
   static std::string shown(const std::string& v) { return v.empty() ? "(none)" : v; }

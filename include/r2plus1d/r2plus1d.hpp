@@ -37,11 +37,15 @@
 #include "r2plus1d/nn/linear.hpp"
 #include "r2plus1d/nn/sequential.hpp"
 
-// io: safetensors weights, .npy arrays, torchvision's video preprocessing
+// io: safetensors weights, .npy arrays, torchvision's video preprocessing,
+// clip sampling, crops and averaging for video-level evaluation
 // (decoding videos, io/video.hpp, needs FFmpeg and is included on its own)
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/io/npy.hpp"
 #include "r2plus1d/io/video_preprocess.hpp"
+#include "r2plus1d/io/clip_sampling.hpp"
+#include "r2plus1d/io/video_crops.hpp"
+#include "r2plus1d/io/clip_average.hpp"
 
 // models: the R(2+1)D module hierarchy of the reference notes
 #include "r2plus1d/models/spatio_temporal_conv.hpp"

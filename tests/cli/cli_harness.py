@@ -22,13 +22,16 @@ TOL = 1e-4  # float: max |ours - torch| <= 1e-4 * max |torch|
 results = []
 
 
-def parse_args(ffmpeg=False, fresh=True):
+def parse_args(ffmpeg=False, fresh=True, ref=False):
     """--exe (the program under test), --work (its scratch directory: emptied
-    first when `fresh`, else kept) and, with `ffmpeg`, --ffmpeg."""
+    first when `fresh`, else kept), with `ffmpeg`, --ffmpeg and, with `ref`,
+    --ref (the directory of the torch references)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--exe", required=True)
     if ffmpeg:
         ap.add_argument("--ffmpeg", required=True)
+    if ref:
+        ap.add_argument("--ref", required=True)
     ap.add_argument("--work", required=True)
     a = ap.parse_args()
     if fresh:

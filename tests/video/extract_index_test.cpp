@@ -141,4 +141,20 @@ TEST(ExtractOutputDir, OtherSettingsAreRefusedUnlessOverwrite) {
   EXPECT_FALSE(out.check_settings({{"clip-len", "4"}, {"weights-file", "a.safetensors"}}, false));
 }
 
+TEST(ExtractOutputDir, SettingsRecordedLaterReadAsTheirDefaults) {
+  const std::string dir = fresh_dir("later_settings");
+  const extract::OutputDir out(dir, "index.csv");
+  EXPECT_FALSE(out.check_settings({{"clip-len", "8"}}, false));  // a directory from before --crops
+  EXPECT_FALSE(out.check_settings({{"clip-len", "8"}, {"crops", "1"}, {"video-level", "no"}}, false));
+  try {
+    out.check_settings({{"clip-len", "8"}, {"crops", "3"}, {"video-level", "no"}}, false);
+    ADD_FAILURE() << "--crops 3 was accepted where the outputs have one crop";
+  } catch (const r2plus1d::OptionError& e) {
+    EXPECT_NE(std::string(e.what()).find("--crops (none) there, 3 here"), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(out.check_settings({{"clip-len", "8"}, {"crops", "3"}, {"video-level", "yes"}}, true));
+  EXPECT_THROW(out.check_settings({{"clip-len", "8"}, {"crops", "1"}, {"video-level", "yes"}}, false),
+               r2plus1d::OptionError);
+}
+
 }  // namespace
