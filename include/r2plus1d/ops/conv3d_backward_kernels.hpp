@@ -103,7 +103,8 @@ void col2vol_chunk(const Conv3dGeometry& g, const T* col, index_t p0, index_t co
 
 /// conv3d's input gradient dx (N, C, D, H, W) from dy (N, O, D', H', W') and
 /// the weight w, for any stride, padding, dilation and groups. Work items are
-/// (image, group, block of a quarter of the group's input channels); each
+/// (image, group, block of 1 / kMinTasksPerImage of the group's input
+/// channels, so that one image still feeds several threads); each
 /// runs, chunk after chunk of output positions, the GEMM
 /// columns = W_g^T dy_chunk of its channels' column rows, and adds them into
 /// its channels with col2vol_chunk.
@@ -111,7 +112,7 @@ template <class T>
 void conv3d_input_grad_columns(const Conv3dGeometry& g, const T* dy, const T* w, T* dx, GradMode mode) {
   const index_t in_g = g.in_per_group(), out_g = g.out_per_group(), taps = g.kernel_volume();
   const index_t depth = g.depth(), positions = g.out_plane(), in_plane = g.in_plane();
-  const index_t block = (in_g + 3) / 4, blocks = (in_g + block - 1) / block;
+  const index_t block = (in_g + kMinTasksPerImage - 1) / kMinTasksPerImage, blocks = (in_g + block - 1) / block;
   const index_t columns = backward_chunk_columns(positions, block * taps, static_cast<index_t>(sizeof(T)));
   parallel_for(0, g.batch * g.groups * blocks, [&](index_t task) {
     const index_t b = task % blocks, gi = (task / blocks) % g.groups, n = task / blocks / g.groups;
@@ -134,10 +135,11 @@ void conv3d_input_grad_columns(const Conv3dGeometry& g, const T* dy, const T* w,
   });
 }
 
-/// Column rows per work item of conv3d_weight_grad_columns: about an eighth
-/// of `depth`, a multiple of 16.
+/// Column rows per work item of conv3d_weight_grad_columns: about
+/// 1 / kMinTasksPerImage of `depth`, a multiple of 16.
 inline index_t weight_grad_row_block(index_t depth) {
-  return std::min(depth, std::max<index_t>(16, ((depth + 7) / 8 + 15) / 16 * 16));
+  const index_t share = (depth + kMinTasksPerImage - 1) / kMinTasksPerImage;
+  return std::min(depth, std::max<index_t>(16, (share + 15) / 16 * 16));
 }
 
 /// conv3d's weight gradient dw (O, C / groups, kd, kh, kw) from the input x
