@@ -84,6 +84,9 @@ def conv3d_cases(out_dir):
         # more output positions than a column chunk holds, and wide channel blocks
         ("k133_s122_chunks", 16, 24, (1, 3, 3), (1, 2, 2), (0, 1, 1), 1, 1, True, (1, 8, 24, 26)),
         ("k333_p1_chunks", 16, 8, 3, 1, 1, 1, 1, True, (1, 4, 20, 18)),
+        # stride-1 input gradients that the forward engine runs with Winograd (float, rows kernels)
+        ("k133_p011_winograd", 8, 6, (1, 3, 3), 1, (0, 1, 1), 1, 1, True, (1, 2, 28, 30)),
+        ("k311_p100_winograd", 6, 8, (3, 1, 1), 1, (1, 0, 0), 1, 1, False, (1, 6, 12, 12)),
     ]
     for name, cin, cout, k, s, p, d, g, bias, (n, D, H, W) in grid:
         k, s, p, d = triple(k), triple(s), triple(p), triple(d)
