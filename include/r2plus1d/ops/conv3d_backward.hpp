@@ -31,9 +31,10 @@ inline void check_conv3d_grad_output(const char* op, const Shape<5>& input, cons
 /// weight, written or added (`mode`) into grad_input, whose shape is the
 /// input's. At stride 1 (with padding <= dilation * (k - 1)) it is the forward
 /// convolution of grad_output with the flipped, channel-transposed weight and
-/// padding dilation * (k - 1) - padding, run by conv3d's engine; otherwise a
-/// GEMM into columns that col2vol adds back. Throws ShapeError for shapes that
-/// do not fit, OptionError for invalid parameters.
+/// padding dilation * (k - 1) - padding, run by conv3d's engine with its
+/// algorithms and numerics (Winograd on large float frames included);
+/// otherwise a GEMM into columns that col2vol adds back. Throws ShapeError for
+/// shapes that do not fit, OptionError for invalid parameters.
 template <class T>
 void conv3d_backward_input(TensorView<const T, 5> grad_output, TensorView<const T, 5> weight, const Conv3dParams& p,
                            TensorView<T, 5> grad_input, GradMode mode = GradMode::kOverwrite) {
