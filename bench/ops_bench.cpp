@@ -1,5 +1,7 @@
 // Primitives: every distinct conv shape of the networks (conv_shapes.hpp),
-// BatchNorm3d in inference, ReLU and global average pooling, in GFLOP/s.
+// BatchNorm3d in inference, ReLU and global average pooling, in GFLOP/s; and
+// conv3d's input and weight gradients on the shapes r2plus1d_18 runs (each
+// costs the forward's FLOPs).
 
 #include "bench_util.hpp"
 #include "conv_shapes.hpp"
@@ -19,6 +21,23 @@ void BM_conv(benchmark::State& state, const ConvShape& c) {
   set_flops(state, ops::conv3d_flops(c.input, c.weight, p));
   // for report.py's per-layer table: what the conv ran on, and how often r2plus1d_18 runs it per clip
   state.SetLabel(conv_algorithm_name(c));
+  state.counters["r2plus1d_18_uses"] = c.uses_r2plus1d_18;
+}
+
+/// conv3d_backward_input (`weight` false) or conv3d_backward_weight of shape c.
+void BM_conv_backward(benchmark::State& state, const ConvShape& c, bool weight) {
+  use_threads(state);
+  const ops::Conv3dParams p{c.stride, c.padding, Triple(1), 1};
+  const Tensor<float, 5> x = pattern<float, 5>(c.input);
+  const Tensor<float, 5> w = pattern<float, 5>(c.weight);
+  const Tensor<float, 5> dy = pattern<float, 5>(ops::conv3d_output_shape(c.input, c.weight, p));
+  Tensor<float, 5> grad = Tensor<float, 5>::empty(weight ? c.weight : c.input);
+  for (auto _ : state) {
+    if (weight) ops::conv3d_backward_weight<float>(x.cview(), dy.cview(), p, grad.view());
+    else ops::conv3d_backward_input<float>(dy.cview(), w.cview(), p, grad.view());
+    benchmark::DoNotOptimize(grad.data());
+  }
+  set_flops(state, ops::conv3d_flops(c.input, c.weight, p));
   state.counters["r2plus1d_18_uses"] = c.uses_r2plus1d_18;
 }
 
@@ -65,6 +84,13 @@ const int kConvRegistered = [] {
     benchmark::RegisterBenchmark((std::string("conv/") + c.name).c_str(),
                                  [&c](benchmark::State& st) { BM_conv(st, c); })
         ->Apply(thread_args);
+  for (const ConvShape& c : kConvShapes) {
+    if (c.uses_r2plus1d_18 == 0) continue;
+    for (const bool weight : {false, true})
+      benchmark::RegisterBenchmark((std::string(weight ? "conv_backward_weight/" : "conv_backward_input/") + c.name).c_str(),
+                                   [&c, weight](benchmark::State& st) { BM_conv_backward(st, c, weight); })
+          ->Apply(thread_args);
+  }
   return 0;
 }();
 

@@ -26,6 +26,13 @@
 #include "r2plus1d/ops/softmax.hpp"
 #include "r2plus1d/ops/topk.hpp"
 #include "r2plus1d/ops/flops.hpp"
+// ops: gradients for training (GradMode: write or add into the buffer)
+#include "r2plus1d/ops/gradient.hpp"
+#include "r2plus1d/ops/conv3d_backward.hpp"
+#include "r2plus1d/ops/batch_norm3d_backward.hpp"
+#include "r2plus1d/ops/relu_backward.hpp"
+#include "r2plus1d/ops/adaptive_avg_pool3d_backward.hpp"
+#include "r2plus1d/ops/linear_backward.hpp"
 
 // nn: modules with torch's options and state_dict names
 #include "r2plus1d/nn/module.hpp"

@@ -1,6 +1,6 @@
 #pragma once
-// Access to the PyTorch references that tests/reference/gen_primitives.py writes:
-// one safetensors file per op, cases listed as JSON in the metadata key "cases",
+// Access to the PyTorch references that tests/reference/gen_primitives.py (and,
+// for the gradients, gen_backward.py) write: one safetensors file per op, cases listed as JSON in the metadata key "cases",
 // tensors named "<case>.<key>" (see the generator's docstring for the keys).
 // Shared by the ops and nn tests.
 
@@ -18,8 +18,10 @@ class PrimitiveReference {
  public:
   using json = nlohmann::json;
 
-  explicit PrimitiveReference(const std::string& op)
-      : reader_(std::string(R2PLUS1D_REF_DIR) + "/primitives_" + op + ".safetensors"),
+  /// The file "<prefix><op>.safetensors": gen_primitives.py's "primitives_",
+  /// gen_backward.py's "backward_".
+  explicit PrimitiveReference(const std::string& op, const std::string& prefix = "primitives_")
+      : reader_(std::string(R2PLUS1D_REF_DIR) + "/" + prefix + op + ".safetensors"),
         cases_(json::parse(reader_.metadata().at("cases"))) {}
 
   /// The list of case descriptions (name, options, mode, steps, state_keys, ...).
