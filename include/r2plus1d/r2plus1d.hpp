@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Umbrella header: the whole library in dependency order,
-/// core <- ops <- nn <- models, with io beside nn.
+/// core <- ops <- nn <- {optim, models}, with io beside nn.
 
 // the library's version (R2PLUS1D_VERSION)
 #include "r2plus1d/version.hpp"
@@ -26,8 +26,10 @@
 #include "r2plus1d/ops/softmax.hpp"
 #include "r2plus1d/ops/topk.hpp"
 #include "r2plus1d/ops/flops.hpp"
+#include "r2plus1d/ops/cross_entropy.hpp"
 
 // nn: modules with torch's options and state_dict names
+#include "r2plus1d/nn/parameter.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/conv3d.hpp"
@@ -42,6 +44,13 @@
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/io/npy.hpp"
 #include "r2plus1d/io/video_preprocess.hpp"
+
+// optim: optimizers over the trainable parameters, schedulers, gradient clipping
+#include "r2plus1d/optim/optimizer.hpp"
+#include "r2plus1d/optim/sgd.hpp"
+#include "r2plus1d/optim/adamw.hpp"
+#include "r2plus1d/optim/lr_scheduler.hpp"
+#include "r2plus1d/optim/clip_grad.hpp"
 
 // models: the R(2+1)D module hierarchy of the reference notes
 #include "r2plus1d/models/spatio_temporal_conv.hpp"
