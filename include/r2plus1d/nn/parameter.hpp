@@ -41,9 +41,12 @@ class ParameterBase {
   void set_requires_grad(bool on) { requires_grad_ = on; }
 
  protected:
+  ///@{
+  /// Built, copied and assigned only as part of a Parameter.
   ParameterBase() = default;
   ParameterBase(const ParameterBase&) = default;
   ParameterBase& operator=(const ParameterBase&) = default;
+  ///@}
 
  private:
   bool requires_grad_ = true;
