@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <r2plus1d/io/safetensors.hpp>
+#include <r2plus1d/models/r2plus1d_classifier.hpp>
 #include <r2plus1d/nn/linear.hpp>
 #include <r2plus1d/optim/adamw.hpp>
 #include <r2plus1d/optim/clip_grad.hpp>
@@ -293,6 +294,37 @@ TEST(Optimizer, SkipsParametersWithoutGradientAndZeroGrad) {
   EXPECT_EQ(m.weight_grad()(1, 1), 0.0f);
   sgd.zero_grad(true);
   EXPECT_FALSE(m.weight_parameter().has_grad());
+}
+
+TEST(Optimizer, FineTunesTheUnfrozenPartOfAModel) {
+  R2Plus1DClassifier<float> model(10, {1, 1, 1, 1});
+  const std::size_t all = model.named_parameters().size();
+  model.freeze("res2plus1d").unfreeze("res2plus1d.conv5.");
+  const auto params = model.trainable_parameters<float>();
+  std::size_t conv5 = 0;
+  for (const auto& p : params) {
+    EXPECT_TRUE(p.name.rfind("res2plus1d.conv5.", 0) == 0 || p.name.rfind("linear.", 0) == 0) << p.name;
+    conv5 += p.name.rfind("res2plus1d.conv5.", 0) == 0;
+  }
+  EXPECT_EQ(conv5, 24u);
+  EXPECT_EQ(params.size(), 26u);
+  EXPECT_LT(params.size(), all);
+  // Every parameter gets a gradient; AdamW moves only the trainable ones, and
+  // its state names them.
+  model.for_each_parameter([](const std::string&, auto& p) { p.grad().fill(0.5f); });
+  const TensorRef stem_ref = model.state_dict().at("res2plus1d.conv1.spatial_conv.weight");
+  const std::vector<float> stem_before(stem_ref.data_as<float>(), stem_ref.data_as<float>() + stem_ref.numel());
+  const float head_before = model.linear().weight()(0, 0);
+  optim::AdamW<float> adamw(params, optim::AdamWOptions(1e-3));
+  adamw.step();
+  EXPECT_TRUE(std::equal(stem_before.begin(), stem_before.end(), stem_ref.data_as<float>()));
+  EXPECT_NE(model.linear().weight()(0, 0), head_before);
+  EXPECT_EQ(adamw.state(0).step, 1);
+  const std::string file = ::testing::TempDir() + "optim_finetune.safetensors";
+  adamw.save(file);
+  EXPECT_TRUE(io::SafetensorsReader(file).contains("state.linear.weight.exp_avg_sq"));
+  EXPECT_FALSE(io::SafetensorsReader(file).contains("state.res2plus1d.conv1.spatial_conv.weight.exp_avg"));
+  std::remove(file.c_str());
 }
 
 }  // namespace
