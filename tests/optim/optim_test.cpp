@@ -140,6 +140,55 @@ TEST(LRScheduler, StepAndCosineMatchTorchExactly) {
   EXPECT_THROW(optim::CosineAnnealingLR(opt, 0), OptionError);
 }
 
+// 7 epochs, the optimizer and scheduler saved and loaded into fresh ones, 13
+// more: torch's 20 lrs, as without the interruption.
+template <class Sched, class... Args>
+void check_schedule_resumes(const test::OptimReference& ref, const std::string& name, double lr, Args... args) {
+  const std::string opt_file = ::testing::TempDir() + "optim_sched_opt.safetensors";
+  const std::string sched_file = ::testing::TempDir() + "optim_sched.safetensors";
+  nn::Linear<double> m(nn::LinearOptions(1, 1));
+  std::vector<double> lrs;
+  {
+    optim::SGD<double> opt(m.trainable_parameters<double>(), optim::SGDOptions(lr));
+    Sched sched(opt, args...);
+    lrs.push_back(opt.lr());
+    for (int e = 0; e < 7; ++e) {
+      sched.step();
+      lrs.push_back(opt.lr());
+    }
+    opt.save(opt_file);
+    sched.save(sched_file);
+  }
+  optim::SGD<double> opt(m.trainable_parameters<double>(), optim::SGDOptions(lr));
+  Sched sched(opt, args...);
+  sched.step();  // a fresh scheduler's first epoch, undone by the loads
+  opt.load(opt_file);
+  sched.load(sched_file);
+  EXPECT_EQ(sched.last_epoch(), 7);
+  for (int e = 7; e < 20; ++e) {
+    sched.step();
+    lrs.push_back(opt.lr());
+  }
+  const Tensor<double, 1> torch_lrs = ref.tensor<double, 1>(name + ".lrs");
+  for (index_t e = 0; e < 21; ++e) EXPECT_EQ(lrs[static_cast<std::size_t>(e)], torch_lrs(e)) << name << " epoch " << e;
+  std::remove(opt_file.c_str());
+  std::remove(sched_file.c_str());
+}
+
+TEST(LRScheduler, ResumesFromSavedState) {
+  const test::OptimReference ref;
+  check_schedule_resumes<optim::StepLR<double>>(ref, "step_lr", 0.1, std::int64_t{3}, 0.5);
+  check_schedule_resumes<optim::CosineAnnealingLR<double>>(ref, "cosine_6", 0.1, std::int64_t{6}, 0.001);
+  nn::Linear<double> m(nn::LinearOptions(1, 1));
+  optim::SGD<double> opt(m.trainable_parameters<double>(), optim::SGDOptions(0.1));
+  optim::StepLR<double> step(opt, 2);
+  const std::string file = ::testing::TempDir() + "optim_sched_kind.safetensors";
+  step.save(file);
+  optim::CosineAnnealingLR<double> cosine(opt, 4);
+  EXPECT_THROW(cosine.load(file), StateDictError);
+  std::remove(file.c_str());
+}
+
 TYPED_TEST(OptimParity, ClipGradNormMatchesTorch) {
   using T = TypeParam;
   const test::OptimReference ref;

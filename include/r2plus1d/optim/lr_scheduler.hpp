@@ -3,13 +3,18 @@
 /// Learning-rate schedulers: StepLR and CosineAnnealingLR, as torch 1.13's,
 /// in their recursive ("chainable") form, so that the optimizer's lr takes
 /// torch's values bit for bit. Call step() once per epoch, after the
-/// optimizer's steps of that epoch, as in torch.
+/// optimizer's steps of that epoch, as in torch. save() and load() keep the
+/// epoch and base lr in a safetensors file; with the optimizer's own save and
+/// load a schedule resumes where it stopped.
 
 #include <cmath>
 #include <cstdint>
 #include <string>
 
+#include "r2plus1d/core/dtype.hpp"
 #include "r2plus1d/core/error.hpp"
+#include "r2plus1d/core/state_dict.hpp"
+#include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/optim/optimizer.hpp"
 
 namespace r2plus1d::optim {
@@ -35,10 +40,40 @@ class LRScheduler {
   /// The lr the optimizer had when the scheduler was built.
   double base_lr() const { return base_lr_; }
 
+  /// Writes "last_epoch" (int64), "base_lr" and "last_lr" (float64) to the
+  /// safetensors file `path`, with the metadata "scheduler" naming the kind.
+  void save(const std::string& path) const {
+    std::int64_t epoch = last_epoch_;
+    double base = base_lr_, last = last_lr_;
+    StateDict d;
+    d.add("last_epoch", TensorRef{DType::I64, &epoch, {}});
+    d.add("base_lr", TensorRef{DType::F64, &base, {}});
+    d.add("last_lr", TensorRef{DType::F64, &last, {}});
+    io::save_safetensors(path, d, {{"scheduler", kind_}});
+  }
+  /// Takes the epoch and lrs that save() wrote to `path` (the optimizer's lr
+  /// is its own load's). StateDictError, changing nothing, when the file is
+  /// another kind's or lacks a key.
+  void load(const std::string& path) {
+    const io::LoadedTensors f = io::load_safetensors(path);
+    const auto kind = f.metadata().find("scheduler");
+    if (kind == f.metadata().end() || kind->second != kind_)
+      throw StateDictError(std::string(kind_) + ".load: '" + path + "': expected the state of a " + kind_ +
+                           " scheduler");
+    std::int64_t epoch = 0;
+    double base = 0.0, last = 0.0;
+    f.read("last_epoch", TensorRef{DType::I64, &epoch, {}});
+    f.read("base_lr", TensorRef{DType::F64, &base, {}});
+    f.read("last_lr", TensorRef{DType::F64, &last, {}});
+    last_epoch_ = epoch;
+    base_lr_ = base;
+    last_lr_ = last;
+  }
+
  protected:
-  /// Attaches to `optimizer`, which must outlive the scheduler.
-  explicit LRScheduler(Optimizer<T>& optimizer)
-      : optimizer_(&optimizer), base_lr_(optimizer.lr()), last_lr_(optimizer.lr()) {}
+  /// Attaches to `optimizer`, which must outlive the scheduler; `kind` names it in files.
+  LRScheduler(const char* kind, Optimizer<T>& optimizer)
+      : kind_(kind), optimizer_(&optimizer), base_lr_(optimizer.lr()), last_lr_(optimizer.lr()) {}
   /// Moves to the next epoch and sets the optimizer's lr to `lr`.
   void advance_to(double lr) {
     optimizer_->set_lr(lr);
@@ -51,6 +86,7 @@ class LRScheduler {
   std::int64_t last_epoch_ = 0;
 
  private:
+  const char* kind_;
   Optimizer<T>* optimizer_;
   double base_lr_;
   double last_lr_;
@@ -62,7 +98,7 @@ class StepLR : public LRScheduler<T> {
  public:
   /// OptionError for step_size < 1. The optimizer's lr is epoch 0's.
   StepLR(Optimizer<T>& optimizer, std::int64_t step_size, double gamma = 0.1)
-      : LRScheduler<T>(optimizer), step_size_(step_size), gamma_(gamma) {
+      : LRScheduler<T>("StepLR", optimizer), step_size_(step_size), gamma_(gamma) {
     if (step_size < 1) throw OptionError("StepLR: expected a positive step_size, got " + std::to_string(step_size));
   }
 
@@ -90,7 +126,7 @@ class CosineAnnealingLR : public LRScheduler<T> {
  public:
   /// OptionError for T_max < 1. The optimizer's lr is epoch 0's.
   CosineAnnealingLR(Optimizer<T>& optimizer, std::int64_t t_max, double eta_min = 0.0)
-      : LRScheduler<T>(optimizer), t_max_(t_max), eta_min_(eta_min) {
+      : LRScheduler<T>("CosineAnnealingLR", optimizer), t_max_(t_max), eta_min_(eta_min) {
     if (t_max < 1) throw OptionError("CosineAnnealingLR: expected a positive T_max, got " + std::to_string(t_max));
   }
 
