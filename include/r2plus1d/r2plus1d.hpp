@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// Umbrella header: the whole library in dependency order,
-/// core <- ops <- nn <- models, with io beside nn.
+/// core <- ops <- nn <- {optim, models}, with io beside nn.
 
 // the library's version (R2PLUS1D_VERSION)
 #include "r2plus1d/version.hpp"
@@ -26,6 +26,7 @@
 #include "r2plus1d/ops/softmax.hpp"
 #include "r2plus1d/ops/topk.hpp"
 #include "r2plus1d/ops/flops.hpp"
+#include "r2plus1d/ops/cross_entropy.hpp"
 // ops: gradients for training (GradMode: write or add into the buffer)
 #include "r2plus1d/ops/gradient.hpp"
 #include "r2plus1d/ops/conv3d_backward.hpp"
@@ -35,6 +36,7 @@
 #include "r2plus1d/ops/linear_backward.hpp"
 
 // nn: modules with torch's options and state_dict names
+#include "r2plus1d/nn/parameter.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/conv3d.hpp"
@@ -53,6 +55,13 @@
 #include "r2plus1d/io/clip_sampling.hpp"
 #include "r2plus1d/io/video_crops.hpp"
 #include "r2plus1d/io/clip_average.hpp"
+
+// optim: optimizers over the trainable parameters, schedulers, gradient clipping
+#include "r2plus1d/optim/optimizer.hpp"
+#include "r2plus1d/optim/sgd.hpp"
+#include "r2plus1d/optim/adamw.hpp"
+#include "r2plus1d/optim/lr_scheduler.hpp"
+#include "r2plus1d/optim/clip_grad.hpp"
 
 // models: the R(2+1)D module hierarchy of the reference notes
 #include "r2plus1d/models/spatio_temporal_conv.hpp"

@@ -81,8 +81,8 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
   /// Throws OptionError for num_features < 1 or a negative or non-finite eps.
   explicit BatchNorm3d(const BatchNorm3dOptions& options)
       : options_(checked(options)),
-        weight_(Shape<1>{options.affine() ? options.num_features() : 0}, T(1)),
-        bias_(Shape<1>{options.affine() ? options.num_features() : 0}, T(0)),
+        weight_(Tensor<T, 1>(Shape<1>{options.affine() ? options.num_features() : 0}, T(1))),
+        bias_(Tensor<T, 1>(Shape<1>{options.affine() ? options.num_features() : 0}, T(0))),
         running_mean_(Shape<1>{options.track_running_stats() ? options.num_features() : 0}, T(0)),
         running_var_(Shape<1>{options.track_running_stats() ? options.num_features() : 0}, T(1)) {}
 
@@ -103,8 +103,8 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
       num_batches_tracked_() += 1;
       if (!options_.momentum()) factor = 1.0 / static_cast<double>(num_batches_tracked_());
     }
-    const T* w = options_.affine() ? weight_.data() : nullptr;
-    const T* b = options_.affine() ? bias_.data() : nullptr;
+    const T* w = options_.affine() ? weight_.value().data() : nullptr;
+    const T* b = options_.affine() ? bias_.value().data() : nullptr;
     T* rm = tracking ? running_mean_.data() : nullptr;
     T* rv = tracking ? running_var_.data() : nullptr;
     return ops::batch_norm3d<T>(x, w, b, rm, rv, use_batch_stats, factor, options_.eps());
@@ -127,8 +127,8 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
     shift = Tensor<T, 1>::empty({c});
     for (index_t i = 0; i < c; ++i) {
       const double inv = 1.0 / std::sqrt(static_cast<double>(running_var_(i)) + options_.eps());
-      const double a = (options_.affine() ? static_cast<double>(weight_(i)) : 1.0) * inv;
-      const double b0 = options_.affine() ? static_cast<double>(bias_(i)) : 0.0;
+      const double a = (options_.affine() ? static_cast<double>(weight_.value()(i)) : 1.0) * inv;
+      const double b0 = options_.affine() ? static_cast<double>(bias_.value()(i)) : 0.0;
       const double cb = conv_bias != nullptr ? static_cast<double>(conv_bias[i]) : 0.0;
       scale(i) = static_cast<T>(a);
       shift(i) = static_cast<T>(b0 + (cb - static_cast<double>(running_mean_(i))) * a);
@@ -169,19 +169,37 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
   /// reset_running_stats, then weight 1 and bias 0.
   void reset_parameters() {
     reset_running_stats();
-    weight_.fill(T(1));
-    bias_.fill(T(0));
+    weight_.value().fill(T(1));
+    bias_.value().fill(T(0));
   }
 
   ///@{
   /// Affine scale, (C) (empty when not affine).
-  Tensor<T, 1>& weight() { return weight_; }
-  const Tensor<T, 1>& weight() const { return weight_; }
+  Tensor<T, 1>& weight() { return weight_.value(); }
+  const Tensor<T, 1>& weight() const { return weight_.value(); }
   ///@}
   ///@{
   /// Affine shift, (C) (empty when not affine).
-  Tensor<T, 1>& bias() { return bias_; }
-  const Tensor<T, 1>& bias() const { return bias_; }
+  Tensor<T, 1>& bias() { return bias_.value(); }
+  const Tensor<T, 1>& bias() const { return bias_.value(); }
+  ///@}
+  ///@{
+  /// The gradient of the weight, its shape, allocated zero-filled on first use
+  /// (see nn::Parameter); the const one is empty while there is none.
+  Tensor<T, 1>& weight_grad() { return weight_.grad(); }
+  const Tensor<T, 1>& weight_grad() const { return weight_.grad(); }
+  ///@}
+  ///@{
+  /// The gradient of the bias, as weight_grad().
+  Tensor<T, 1>& bias_grad() { return bias_.grad(); }
+  const Tensor<T, 1>& bias_grad() const { return bias_.grad(); }
+  ///@}
+  ///@{
+  /// The weight and bias with their gradients and requires_grad flags.
+  Parameter<T, 1>& weight_parameter() { return weight_; }
+  const Parameter<T, 1>& weight_parameter() const { return weight_; }
+  Parameter<T, 1>& bias_parameter() { return bias_; }
+  const Parameter<T, 1>& bias_parameter() const { return bias_; }
   ///@}
   ///@{
   /// Running mean and (unbiased) variance, (C) each (empty when not tracking).
@@ -223,8 +241,8 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
   }
 
   BatchNorm3dOptions options_;
-  Tensor<T, 1> weight_;
-  Tensor<T, 1> bias_;
+  Parameter<T, 1> weight_;
+  Parameter<T, 1> bias_;
   Tensor<T, 1> running_mean_;
   Tensor<T, 1> running_var_;
   Tensor<std::int64_t, 0> num_batches_tracked_;

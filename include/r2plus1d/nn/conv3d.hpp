@@ -92,20 +92,20 @@ class Conv3d : public Module<Conv3d<T>> {
   /// negative padding, or groups that do not divide both channel counts.
   explicit Conv3d(const Conv3dOptions& options, Generator& gen = default_generator())
       : options_(checked(options)),
-        weight_({options.out_channels(), options.in_channels() / options.groups(), options.kernel_size().d,
-                 options.kernel_size().h, options.kernel_size().w}),
-        bias_(Shape<1>{options.bias() ? options.out_channels() : 0}) {
+        weight_(Tensor<T, 5>({options.out_channels(), options.in_channels() / options.groups(),
+                              options.kernel_size().d, options.kernel_size().h, options.kernel_size().w})),
+        bias_(Tensor<T, 1>(Shape<1>{options.bias() ? options.out_channels() : 0})) {
     reset_parameters(gen);
   }
 
   /// Re-draws weight and bias from `gen` as torch's reset_parameters.
   void reset_parameters(Generator& gen = default_generator()) {
-    reset_weight_and_bias(weight_, bias_, fan_in(), gen);
+    reset_weight_and_bias(weight_.value(), bias_.value(), fan_in(), gen);
   }
 
   /// Output (N, out_channels, D', H', W'); see ops::conv3d_output_shape.
   Tensor<T, 5> forward(TensorView<const T, 5> x) const {
-    return ops::conv3d<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr, params());
+    return ops::conv3d<T>(x, weight_.value().cview(), has_bias() ? bias_.value().data() : nullptr, params());
   }
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
@@ -118,19 +118,37 @@ class Conv3d : public Module<Conv3d<T>> {
     if (!bn.foldable() || bn.options().num_features() != options_.out_channels())
       return bn.forward_relu(forward(x), relu);
     Tensor<T, 1> scale, shift;
-    bn.inference_scale_shift(has_bias() ? bias_.data() : nullptr, scale, shift);
-    return ops::conv3d_fused<T>(x, weight_.cview(), params(), scale.data(), shift.data(), relu);
+    bn.inference_scale_shift(has_bias() ? bias_.value().data() : nullptr, scale, shift);
+    return ops::conv3d_fused<T>(x, weight_.value().cview(), params(), scale.data(), shift.data(), relu);
   }
 
   ///@{
   /// The weight, (out_channels, in_channels / groups, kd, kh, kw).
-  Tensor<T, 5>& weight() { return weight_; }
-  const Tensor<T, 5>& weight() const { return weight_; }
+  Tensor<T, 5>& weight() { return weight_.value(); }
+  const Tensor<T, 5>& weight() const { return weight_.value(); }
   ///@}
   ///@{
   /// The bias, empty (shape [0]) when the options say bias(false).
-  Tensor<T, 1>& bias() { return bias_; }
-  const Tensor<T, 1>& bias() const { return bias_; }
+  Tensor<T, 1>& bias() { return bias_.value(); }
+  const Tensor<T, 1>& bias() const { return bias_.value(); }
+  ///@}
+  ///@{
+  /// The gradient of the weight, its shape, allocated zero-filled on first use
+  /// (see nn::Parameter); the const one is empty while there is none.
+  Tensor<T, 5>& weight_grad() { return weight_.grad(); }
+  const Tensor<T, 5>& weight_grad() const { return weight_.grad(); }
+  ///@}
+  ///@{
+  /// The gradient of the bias, as weight_grad().
+  Tensor<T, 1>& bias_grad() { return bias_.grad(); }
+  const Tensor<T, 1>& bias_grad() const { return bias_.grad(); }
+  ///@}
+  ///@{
+  /// The weight and bias with their gradients and requires_grad flags.
+  Parameter<T, 5>& weight_parameter() { return weight_; }
+  const Parameter<T, 5>& weight_parameter() const { return weight_; }
+  Parameter<T, 1>& bias_parameter() { return bias_; }
+  const Parameter<T, 1>& bias_parameter() const { return bias_; }
   ///@}
   /// Whether there is a bias (options().bias()).
   bool has_bias() const { return options_.bias(); }
@@ -149,7 +167,7 @@ class Conv3d : public Module<Conv3d<T>> {
   }
 
  private:
-  index_t fan_in() const { return weight_.size(1) * options_.kernel_size().product(); }
+  index_t fan_in() const { return weight_.value().size(1) * options_.kernel_size().product(); }
 
   static const Conv3dOptions& checked(const Conv3dOptions& o) {
     auto positive = [](const Triple& t) { return t.d > 0 && t.h > 0 && t.w > 0; };
@@ -172,8 +190,8 @@ class Conv3d : public Module<Conv3d<T>> {
   }
 
   Conv3dOptions options_;
-  Tensor<T, 5> weight_;
-  Tensor<T, 1> bias_;
+  Parameter<T, 5> weight_;
+  Parameter<T, 1> bias_;
 };
 
 }  // namespace r2plus1d::nn

@@ -57,32 +57,50 @@ class Linear : public Module<Linear<T>> {
   /// Throws OptionError for non-positive feature counts.
   explicit Linear(const LinearOptions& options, Generator& gen = default_generator())
       : options_(checked(options)),
-        weight_({options.out_features(), options.in_features()}),
-        bias_(Shape<1>{options.bias() ? options.out_features() : 0}) {
+        weight_(Tensor<T, 2>({options.out_features(), options.in_features()})),
+        bias_(Tensor<T, 1>(Shape<1>{options.bias() ? options.out_features() : 0})) {
     reset_parameters(gen);
   }
 
   /// Re-draws weight and bias from `gen` as torch's reset_parameters.
   void reset_parameters(Generator& gen = default_generator()) {
-    reset_weight_and_bias(weight_, bias_, options_.in_features(), gen);
+    reset_weight_and_bias(weight_.value(), bias_.value(), options_.in_features(), gen);
   }
 
   /// Output (N, out_features). Throws ShapeError when the input has another feature count.
   Tensor<T, 2> forward(TensorView<const T, 2> x) const {
-    return ops::linear<T>(x, weight_.cview(), has_bias() ? bias_.data() : nullptr);
+    return ops::linear<T>(x, weight_.value().cview(), has_bias() ? bias_.value().data() : nullptr);
   }
   /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 2> x) const { return forward(x); }
 
   ///@{
   /// The weight, (out_features, in_features).
-  Tensor<T, 2>& weight() { return weight_; }
-  const Tensor<T, 2>& weight() const { return weight_; }
+  Tensor<T, 2>& weight() { return weight_.value(); }
+  const Tensor<T, 2>& weight() const { return weight_.value(); }
   ///@}
   ///@{
   /// The bias, empty (shape [0]) when the options say bias(false).
-  Tensor<T, 1>& bias() { return bias_; }
-  const Tensor<T, 1>& bias() const { return bias_; }
+  Tensor<T, 1>& bias() { return bias_.value(); }
+  const Tensor<T, 1>& bias() const { return bias_.value(); }
+  ///@}
+  ///@{
+  /// The gradient of the weight, its shape, allocated zero-filled on first use
+  /// (see nn::Parameter); the const one is empty while there is none.
+  Tensor<T, 2>& weight_grad() { return weight_.grad(); }
+  const Tensor<T, 2>& weight_grad() const { return weight_.grad(); }
+  ///@}
+  ///@{
+  /// The gradient of the bias, as weight_grad().
+  Tensor<T, 1>& bias_grad() { return bias_.grad(); }
+  const Tensor<T, 1>& bias_grad() const { return bias_.grad(); }
+  ///@}
+  ///@{
+  /// The weight and bias with their gradients and requires_grad flags.
+  Parameter<T, 2>& weight_parameter() { return weight_; }
+  const Parameter<T, 2>& weight_parameter() const { return weight_; }
+  Parameter<T, 1>& bias_parameter() { return bias_; }
+  const Parameter<T, 1>& bias_parameter() const { return bias_; }
   ///@}
   /// Whether there is a bias (options().bias()).
   bool has_bias() const { return options_.bias(); }
@@ -105,8 +123,8 @@ class Linear : public Module<Linear<T>> {
   }
 
   LinearOptions options_;
-  Tensor<T, 2> weight_;
-  Tensor<T, 1> bias_;
+  Parameter<T, 2> weight_;
+  Parameter<T, 1> bias_;
 };
 
 }  // namespace r2plus1d::nn

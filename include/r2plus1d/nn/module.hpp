@@ -10,17 +10,23 @@
 ///       v.child("bn1", bn1_);             // then children, recursively
 ///     }
 ///
-/// From that one list the base derives train()/eval(), named_parameters(),
-/// named_buffers(), state_dict() and load_state_dict(), with torch's key names.
+/// Parameters are nn::Parameter (a tensor and its lazily allocated gradient),
+/// buffers plain tensors. From that one list the base derives train()/eval(),
+/// named_parameters(), named_buffers(), state_dict() and load_state_dict(),
+/// with torch's key names, and the training side: named_gradients(),
+/// zero_grad(), requires_grad by name or prefix (freeze / unfreeze) and
+/// trainable_parameters() for an optimizer.
 
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/state_dict.hpp"
 #include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/parameter.hpp"
 
 namespace r2plus1d::nn {
 
@@ -47,8 +53,8 @@ struct CollectVisitor {
     prefix.resize(len);
   }
   template <class U, int R>
-  void parameter(const char* name, Tensor<U, R>& t) {
-    if (parameters) out->add(prefix + name, ref_of(t));
+  void parameter(const char* name, Parameter<U, R>& p) {
+    if (parameters) out->add(prefix + name, ref_of(p.value()));
   }
   template <class U, int R>
   void buffer(const char* name, Tensor<U, R>& t) {
@@ -64,10 +70,40 @@ struct TrainVisitor {
     m.train(on);
   }
   template <class U, int R>
-  void parameter(const char*, Tensor<U, R>&) {}
+  void parameter(const char*, Parameter<U, R>&) {}
   template <class U, int R>
   void buffer(const char*, Tensor<U, R>&) {}
 };
+
+/// Calls f(prefixed name, parameter) for every parameter, in named_parameters() order.
+template <class F>
+struct ParameterVisitor {
+  F* f;
+  std::string prefix;
+
+  template <class M>
+  void child(const std::string& name, M& m) {
+    const std::size_t len = prefix.size();
+    prefix += name;
+    prefix += '.';
+    m.visit(*this);
+    prefix.resize(len);
+  }
+  template <class U, int R>
+  void parameter(const char* name, Parameter<U, R>& p) {
+    (*f)(prefix + name, p);
+  }
+  template <class U, int R>
+  void buffer(const char*, Tensor<U, R>&) {}
+};
+
+/// Whether `name` is `prefix` or lies under it: "fc" and "fc." both select
+/// "fc.weight"; "layer1" does not select "layer10.0.weight".
+inline bool name_under(const std::string& name, const std::string& prefix) {
+  if (prefix.empty()) return true;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  return name.size() == prefix.size() || prefix.back() == '.' || name[prefix.size()] == '.';
+}
 
 }  // namespace detail
 
@@ -187,6 +223,74 @@ class Module {
     index_t n = 0;
     for (const auto& e : named_parameters()) n += e.ref.numel();
     return n;
+  }
+
+  /// Calls f(name, parameter) for every parameter (an nn::Parameter<U, R>&), with
+  /// named_parameters()' names and order.
+  template <class F>
+  void for_each_parameter(F&& f) {
+    detail::ParameterVisitor<std::remove_reference_t<F>> v{&f, std::string()};
+    self().visit(v);
+  }
+
+  /// The gradients that exist, under their parameters' names and in
+  /// named_parameters() order; a parameter without one (torch's `p.grad is
+  /// None`) is left out. References into this module.
+  StateDict named_gradients() & {
+    StateDict out;
+    for_each_parameter([&out](const std::string& name, auto& p) {
+      if (p.has_grad()) out.add(name, detail::ref_of(p.grad()));
+    });
+    return out;
+  }
+  /// See named_parameters() &&.
+  StateDict named_gradients() && = delete;
+
+  /// Zeroes every gradient in place, or frees them when `set_to_none`. The
+  /// default is torch 1.13's (set_to_none=False); parameters without a gradient
+  /// stay without.
+  void zero_grad(bool set_to_none = false) {
+    for_each_parameter([set_to_none](const std::string&, auto& p) { p.zero_grad(set_to_none); });
+  }
+
+  /// Sets requires_grad of the parameters called `prefix` or under it ("layer4."
+  /// or "layer4", "fc.weight"; "" is every parameter). OptionError, changing
+  /// nothing, when no parameter matches.
+  Derived& set_requires_grad(const std::string& prefix, bool on) {
+    bool any = false;
+    for_each_parameter([&](const std::string& name, auto&) { any = any || detail::name_under(name, prefix); });
+    if (!any) throw OptionError("set_requires_grad: no parameter is called or lies under " + quote(prefix));
+    for_each_parameter([&](const std::string& name, auto& p) {
+      if (detail::name_under(name, prefix)) p.set_requires_grad(on);
+    });
+    return self();
+  }
+  /// set_requires_grad(prefix, false): optimizers built afterwards leave those parameters out.
+  Derived& freeze(const std::string& prefix) { return set_requires_grad(prefix, false); }
+  /// set_requires_grad(prefix, true).
+  Derived& unfreeze(const std::string& prefix) { return set_requires_grad(prefix, true); }
+  /// requires_grad of the parameter called `name`; OptionError when there is none.
+  bool requires_grad(const std::string& name) {
+    int found = -1;
+    for_each_parameter([&](const std::string& n, auto& p) {
+      if (n == name) found = p.requires_grad() ? 1 : 0;
+    });
+    if (found < 0) throw OptionError("requires_grad: no parameter is called " + quote(name));
+    return found == 1;
+  }
+
+  /// The parameters with requires_grad, named and in named_parameters() order:
+  /// what an optimizer takes (as torch's `filter(lambda p: p.requires_grad,
+  /// m.parameters())`). T is the modules' element type; another fails to compile.
+  template <class T>
+  std::vector<NamedParameter<T>> trainable_parameters() {
+    std::vector<NamedParameter<T>> out;
+    for_each_parameter([&out](const std::string& name, auto& p) {
+      using P = std::remove_reference_t<decltype(p)>;
+      static_assert(std::is_base_of_v<ParameterBase<T>, P>, "trainable_parameters<T>: T is not the modules' type");
+      if (p.requires_grad()) out.push_back({name, &p});
+    });
+    return out;
   }
 
  protected:
