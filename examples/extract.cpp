@@ -23,6 +23,7 @@
 #endif
 
 #include "extract_dataset.hpp"
+#include "extract_eval.hpp"
 #include "extract_files.hpp"
 #include "extract_index.hpp"
 #include "extract_inputs.hpp"
@@ -39,6 +40,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -73,6 +75,9 @@ struct Args {
   std::string shard;
   long shard_count = 0;  // N of --shard auto in a Kubernetes Indexed Job
   std::string merge;     // --merge DIR
+  std::string labels;       // --labels LIST: evaluate the scores
+  std::string class_index;  // --class-index classInd.txt
+  std::optional<r2plus1d::io::LabelledList> labelled;  // read from --labels
   index_t clip_len = 16;
   index_t step = 16;
   bool step_given = false;
@@ -513,6 +518,30 @@ extract::Settings settings_of(const Args& a) {
           {"video-level", a.video_level ? "yes" : "no"}};
 }
 
+// --labels: the accuracy of the scores the outputs `names` of `inputs` hold
+// (those that exist with their rows), written to DIR/<file> and summarised.
+void evaluate(const Args& a, const std::vector<extract::Input>& inputs, const std::vector<std::string>& names,
+              const extract::Ledger& ledger, const std::string& file) {
+  const extract::LabelMap labels(*a.labelled);
+  extract::Evaluation eval(labels.num_classes(), labels.classes());
+  r2plus1d::index_t not_evaluated = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    if (names[i].empty() || ledger.state(names[i]) != extract::Ledger::State::done) {
+      ++not_evaluated;
+      continue;
+    }
+    eval.add(inputs[i].path, labels.label(inputs[i].path, a.labels),
+             extract::load_scores(ledger.output_path(names[i]), a.format == "csv"), a.video_level);
+  }
+  const std::string path = (std::filesystem::path(a.output_dir.empty() ? a.merge : a.output_dir) / file).string();
+  nlohmann::json j = eval.json(not_evaluated);
+  j["labels"] = a.labels;
+  extract::write_file(path, j.dump(2) + "\n");
+  std::cerr << kTool << ": evaluation: " << eval.summary()
+            << (not_evaluated > 0 ? "; " + std::to_string(not_evaluated) + " input(s) without scores left out" : "")
+            << "; written to " << path << "\n";
+}
+
 int run_dataset(const Args& a, const ForwardFn& forward) {
   using namespace r2plus1d;
   std::vector<extract::Input> all = extract::expand_inputs(a.inputs);
@@ -530,6 +559,12 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
   if (!a.output.empty() && !a.output_dir.empty())
     throw OptionError("--output and --output-dir: give one (--output takes the features of one input, --output-dir "
                       "one file per input and the index)");
+  if (a.labelled) {
+    if (a.output_dir.empty())
+      throw OptionError("--labels evaluates the scores of an --output-dir run; give --output-dir");
+    const extract::LabelMap labels(*a.labelled);
+    for (const auto& in : all) labels.label(in.path, a.labels);  // every input has a label, before any runs
+  }
   if (!a.output.empty() && all.size() != 1)
     throw OptionError("--output takes the features of one input, got " + std::to_string(all.size()) +
                       " inputs; use --output-dir");
@@ -661,6 +696,12 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
   if (st.damaged > 0)
     std::fprintf(stderr, "%s: warning: %zu video(s) truncated or damaged, run on the frames that decoded (named above; "
                  "--strict makes them errors)\n", kTool, st.damaged);
+  if (a.labelled && ledger) {
+    std::vector<std::string> outs;
+    for (const auto& in : all) outs.push_back(output_name(in, a.format));
+    evaluate(a, all, outs, *ledger,
+             shard.empty() ? "evaluation.json" : "evaluation." + index_name.substr(6, index_name.size() - 10) + ".json");
+  }
   if (!index_ok) return 1;
   return failed > 0 ? kSomeFailed : 0;
 }
@@ -680,6 +721,16 @@ int run_merge(const Args& a) {
   const std::vector<extract::Input> inputs = extract::expand_inputs(given);
   const extract::MergeReport rep = extract::merge_output_dir(
       a.merge, inputs, [&](const extract::Input& in) { return output_name(in, a.format); }, a.format == "csv");
+  if (a.labelled) {
+    std::vector<std::string> names;
+    std::set<std::string> complete(rep.complete.begin(), rep.complete.end());
+    for (const auto& in : inputs) {
+      const std::string name = output_name(in, a.format);
+      names.push_back(complete.count(name) ? name : "");
+    }
+    const extract::OutputDir dir(a.merge, "index.csv");
+    evaluate(a, inputs, names, extract::Ledger(a.merge, dir.meta("rows")), "evaluation.json");
+  }
   for (const auto& [path, why] : rep.missing) std::cerr << kTool << ": missing: '" << path << "': " << why << "\n";
   for (const auto& [path, why] : rep.failed) std::cerr << kTool << ": failed: '" << path << "': " << why << "\n";
   const std::size_t left = rep.missing.size() + rep.failed.size();
@@ -762,6 +813,12 @@ int main(int argc, char** argv) {
                  "(JOB_COMPLETION_INDEX and --shard-count)");
   app.add_option("--shard-count", a.shard_count, "N of --shard auto in a Kubernetes Indexed Job (its completions)")
       ->check(CLI::Range(1L, 100000000L));
+  app.add_option("--labels", a.labels,
+                 "LIST: evaluate the class scores against labels: 'path label' lines (0-based, or UCF101's lists "
+                 "with classInd.txt beside them: 1-based, or the class from the path's folder) or a directory of "
+                 "class folders; its videos are the inputs when none are given. Writes DIR/evaluation.json (top-1 "
+                 "and top-5 per clip and per video, per class, the most confused pairs) and a summary line");
+  app.add_option("--class-index", a.class_index, "UCF101's classInd.txt for --labels (default: the one beside LIST)");
   app.add_option("--merge", a.merge,
                  "DIR: after the shards of a run have ended, check that every given input has its output and index "
                  "rows in DIR, write DIR/index.csv, and list the inputs left in DIR/incomplete.txt (exit 3 if any)");
@@ -799,9 +856,17 @@ int main(int argc, char** argv) {
   try {
     if (!a.input_list.empty())
       for (auto& p : extract::read_list(a.input_list)) given.push_back(std::move(p));
+    if (!a.labels.empty()) {
+      a.labelled = r2plus1d::io::read_labelled_list(a.labels, a.class_index);
+      if (given.empty())  // the list's videos are the inputs
+        for (const auto& v : a.labelled->videos) given.push_back(v.path);
+      if (a.topk == 0) a.logits = true;  // scores are what is evaluated
+    } else if (!a.class_index.empty()) {
+      throw r2plus1d::OptionError("--class-index goes with --labels");
+    }
     // One .npy file (or nothing) with neither an output directory nor a list: the original clip mode.
     std::error_code ec;
-    if (a.input_list.empty() && a.output_dir.empty() && given.size() <= 1 &&
+    if (a.input_list.empty() && a.labels.empty() && a.output_dir.empty() && given.size() <= 1 &&
         (given.empty() || (extract::is_npy_name(given[0]) && !std::filesystem::is_directory(given[0], ec))))
       a.input = given.empty() ? "" : given[0];
     else
