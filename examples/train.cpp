@@ -226,6 +226,10 @@ int run(const Args& a) {
   train::Dataset tr = train::load_dataset(a.train, a.train_labels, "--train-labels", a.class_index, kTool);
   std::optional<train::Dataset> va;
   if (!a.val.empty()) va.emplace(train::load_dataset(a.val, a.val_labels, "--val-labels", a.class_index, kTool));
+  for (const train::Dataset* d : {&tr, va ? &*va : nullptr})
+    if (d != nullptr && d->skipped > 0)
+      std::cerr << kTool << ": warning: " << d->skipped << " skipped of " << d->skipped + d->videos << " in '"
+                << (d == &tr ? a.train : a.val) << "'\n";
 
   std::optional<io::SafetensorsReader> reader;
   if (!a.weights.empty()) reader.emplace(a.weights);
@@ -326,8 +330,10 @@ int run(const Args& a) {
       const auto ce = ops::cross_entropy(logits, labels, a.label_smoothing);
       if (!std::isfinite(ce.loss))
         throw Error("the loss is " + std::to_string(ce.loss) + " at epoch " + std::to_string(epoch + 1) + " step " +
-                    std::to_string(state.step + 1) + "; '" + file("last.safetensors") + "' keeps epoch " +
-                    std::to_string(state.epoch) + " (try a lower --lr)");
+                    std::to_string(state.step + 1) + "; " +
+                    (state.epoch > 0 ? "'" + file("last.safetensors") + "' keeps epoch " + std::to_string(state.epoch)
+                                     : std::string("no checkpoint was written")) +
+                    " (check the inputs for NaN or infinity, or try a lower --lr)");
       opt->zero_grad();
       model->backward(ce.grad.cview());
       opt_step();
