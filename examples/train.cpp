@@ -61,6 +61,7 @@ struct Args {
   double lr_gamma = 0.1;
   double label_smoothing = 0;
   std::string augment = "none";
+  index_t clip_len = 16;
   bool no_shuffle = false;
   std::uint64_t seed = r2plus1d::Generator::kDefaultSeed;
   int threads = 0;
@@ -98,7 +99,7 @@ std::string settings_text(const Args& a, index_t classes) {
   if (a.arch == "seed") s << "layers=" << a.layers << "\n";
   s << "num-classes=" << classes << "\nfreeze=" << a.freeze << "\ntrain=" << a.train << "\nbatch=" << a.batch
     << "\noptimizer=" << a.optimizer << "\nlr=" << a.lr << "\nmomentum=" << a.momentum
-    << "\nweight-decay=" << a.weight_decay << "\nschedule=" << a.schedule << "\n";
+    << "\nweight-decay=" << a.weight_decay << "\nclip-len=" << a.clip_len << "\nschedule=" << a.schedule << "\n";
   if (a.schedule == "step") s << "lr-step=" << a.lr_step << "\nlr-gamma=" << a.lr_gamma << "\n";
   if (a.schedule == "cosine") s << "epochs=" << a.epochs << "\n";  // T_max
   s << "label-smoothing=" << a.label_smoothing << "\nshuffle=" << (a.no_shuffle ? "no" : "yes") << "\nseed=" << a.seed
@@ -223,9 +224,9 @@ int run(const Args& a) {
   if (existed && !a.resume && !a.overwrite)
     throw IoError("--output-dir '" + a.output_dir + "' exists; pass --resume to continue it or --overwrite to replace it");
 
-  train::Dataset tr = train::load_dataset(a.train, a.train_labels, "--train-labels", a.class_index, kTool);
+  train::Dataset tr = train::load_dataset(a.train, a.train_labels, "--train-labels", a.class_index, a.clip_len, kTool);
   std::optional<train::Dataset> va;
-  if (!a.val.empty()) va.emplace(train::load_dataset(a.val, a.val_labels, "--val-labels", a.class_index, kTool));
+  if (!a.val.empty()) va.emplace(train::load_dataset(a.val, a.val_labels, "--val-labels", a.class_index, a.clip_len, kTool));
   for (const train::Dataset* d : {&tr, va ? &*va : nullptr})
     if (d != nullptr && d->skipped > 0)
       std::cerr << kTool << ": warning: " << d->skipped << " skipped of " << d->skipped + d->videos << " in '"
@@ -415,6 +416,9 @@ int main(int argc, char** argv) {
   app.add_option("--lr-step", a.lr_step, "Epochs per step of --schedule step")->capture_default_str();
   app.add_option("--lr-gamma", a.lr_gamma, "Factor of each step of --schedule step")->capture_default_str();
   app.add_option("--label-smoothing", a.label_smoothing, "Label smoothing of the cross-entropy")->capture_default_str();
+  app.add_option("--clip-len", a.clip_len, "Frames of a video's clip (its centre window)")
+      ->capture_default_str()
+      ->check(CLI::Range(1L, 100000L));
   app.add_option("--augment", a.augment, "none (crop and crop+flip need features per epoch)")->capture_default_str();
   app.add_flag("--no-shuffle", a.no_shuffle, "Keep the clips in order instead of a shuffle per epoch");
   app.add_option("--seed", a.seed, "Seed of the random weights and the shuffles")->capture_default_str();
@@ -435,6 +439,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+#ifdef R2PLUS1D_TRAIN_VIDEO
+    av_log_set_level(AV_LOG_QUIET);  // a bad video is reported once, as a skipped entry
+#endif
     return run(a);
   } catch (const r2plus1d::Error& e) {
     std::cerr << kTool << ": error: " << e.what() << "\n";

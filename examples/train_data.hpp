@@ -3,9 +3,12 @@
 // LABELS.npy (N,) int64, from a labelled list ("path label" per line, paths
 // relative to the list's folder; UCF101's 1-based lists with classInd.txt),
 // or from a directory with one subfolder per class. List and folder entries
-// are .npy files of one video's clips, (3, T, H, W) or (K, 3, T, H, W).
+// are videos (see train_video.hpp) or .npy files of one video's clips,
+// (3, T, H, W) or (K, 3, T, H, W).
 
 #include <r2plus1d/r2plus1d.hpp>
+
+#include "train_video.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -49,8 +52,14 @@ inline std::vector<std::string> read_class_index(const std::string& path) {
   return names;
 }
 
-/// Appends the clips of one .npy entry ((3, T, H, W) or (K, 3, T, H, W)) to `rows`.
-inline void append_entry(const std::string& path, std::vector<r2plus1d::Tensor<float, 5>>& rows) {
+/// Appends the clips of one entry to `rows`: an .npy file's ((3, T, H, W) or
+/// (K, 3, T, H, W)), or a video's centre clip of `clip_len` frames.
+inline void append_entry(const std::string& path, r2plus1d::index_t clip_len,
+                         std::vector<r2plus1d::Tensor<float, 5>>& rows) {
+  if (fs::path(path).extension() != ".npy") {
+    rows.push_back(video_centre_clip(path, clip_len));
+    return;
+  }
   const r2plus1d::io::NpyArray a = r2plus1d::io::read_npy(path);
   if (a.shape.size() == 4) {
     r2plus1d::Tensor<float, 4> c = r2plus1d::io::load_npy<float, 4>(path);
@@ -82,13 +91,13 @@ inline r2plus1d::Tensor<float, 5> concat(const std::vector<r2plus1d::Tensor<floa
 /// Labelled entries (path, label) read into a Dataset; an unreadable entry is
 /// skipped with a warning on stderr and counted.
 inline Dataset load_entries(const std::vector<std::pair<std::string, std::int64_t>>& entries, const std::string& what,
-                            const char* tool) {
+                            r2plus1d::index_t clip_len, const char* tool) {
   Dataset d;
   std::vector<r2plus1d::Tensor<float, 5>> rows;
   for (const auto& [path, label] : entries) {
     const std::size_t before = rows.size();
     try {
-      append_entry(path, rows);
+      append_entry(path, clip_len, rows);
     } catch (const r2plus1d::Error& e) {
       std::cerr << tool << ": warning: skipping '" << path << "': " << e.what() << "\n";
       ++d.skipped;
@@ -108,7 +117,8 @@ inline Dataset load_entries(const std::vector<std::pair<std::string, std::int64_
 /// A labelled list: "path label" per line (blank and '#' lines skipped). With
 /// `class_index` (or a classInd.txt beside the list) labels are 1-based, as
 /// UCF101's, and become 0-based; else they are 0-based already.
-inline Dataset load_list(const std::string& path, std::string class_index, const char* tool) {
+inline Dataset load_list(const std::string& path, std::string class_index, r2plus1d::index_t clip_len,
+                         const char* tool) {
   std::ifstream in(path);
   if (!in) throw r2plus1d::IoError("cannot open '" + path + "'");
   const fs::path dir = fs::path(path).parent_path();
@@ -144,13 +154,13 @@ inline Dataset load_list(const std::string& path, std::string class_index, const
     entries.emplace_back((dir / file).string(), v);
   }
   if (entries.empty()) throw r2plus1d::FormatError("'" + path + "': the list is empty");
-  Dataset d = load_entries(entries, "'" + path + "'", tool);
+  Dataset d = load_entries(entries, "'" + path + "'", clip_len, tool);
   d.class_names = names;
   return d;
 }
 
 /// A directory with one subfolder per class (sorted by name), .npy entries in each.
-inline Dataset load_folders(const std::string& path, const char* tool) {
+inline Dataset load_folders(const std::string& path, r2plus1d::index_t clip_len, const char* tool) {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(path))
     if (e.is_directory()) names.push_back(e.path().filename().string());
@@ -164,7 +174,7 @@ inline Dataset load_folders(const std::string& path, const char* tool) {
     for (const auto& f : files) entries.emplace_back(f, static_cast<std::int64_t>(c));
   }
   if (entries.empty()) throw r2plus1d::IoError("'" + path + "': no class folders with files");
-  Dataset d = load_entries(entries, "'" + path + "'", tool);
+  Dataset d = load_entries(entries, "'" + path + "'", clip_len, tool);
   d.class_names = names;
   return d;
 }
@@ -190,12 +200,12 @@ inline Dataset load_npy_clips(const std::string& clips, const std::string& label
 
 /// TRAIN or VAL as given: .npy clips (with `labels`), a directory, or a list.
 inline Dataset load_dataset(const std::string& path, const std::string& labels, const std::string& labels_flag,
-                            const std::string& class_index, const char* tool) {
+                            const std::string& class_index, r2plus1d::index_t clip_len, const char* tool) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return load_folders(path, tool);
+  if (fs::is_directory(path, ec)) return load_folders(path, clip_len, tool);
   if (!fs::exists(path, ec)) throw r2plus1d::IoError("cannot open '" + path + "': no such file");
   if (fs::path(path).extension() == ".npy") return load_npy_clips(path, labels, labels_flag);
-  return load_list(path, class_index, tool);
+  return load_list(path, class_index, clip_len, tool);
 }
 
 }  // namespace train
