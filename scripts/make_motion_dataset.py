@@ -9,7 +9,7 @@ direction.
 
 OUT gets classInd.txt (1 Left, 2 Right, 3 Up, 4 Down), trainlist01.txt and
 testlist01.txt ('path label' lines, labels 1-based as UCF101's, paths relative
-to OUT, four fifths of the videos for training), and one file per video:
+to OUT, the last fifth of each class's videos, at least one, for testing), and one file per video:
 <Class>/v_<Class>_gGG_cCC.npy, a (3, T, H, W) float32 clip already normalised
 as r2plus1d-train takes .npy clips, or with --format mp4 an H.264 video that
 ffmpeg writes (needs ffmpeg on PATH), preprocessed by r2plus1d-train itself.
@@ -53,7 +53,7 @@ def render(rng, label, frames, size):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out")
-    ap.add_argument("--videos", type=int, default=40, help="videos in all (a multiple of 4 keeps classes even)")
+    ap.add_argument("--videos", type=int, default=40, help="videos in all, rounded down to a multiple of 4")
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--size", type=int, default=112, help="frame height and width")
     ap.add_argument("--format", choices=["npy", "mp4"], default="npy")
@@ -67,7 +67,9 @@ def main(argv=None):
     with open(os.path.join(_mkdir(a.out), "classInd.txt"), "w") as f:
         f.write("".join("%d %s\n" % (i + 1, c) for i, c in enumerate(CLASSES)))
     train, test = [], []
-    for v in range(a.videos):
+    per_class = a.videos // 4
+    first_test = per_class - max(1, per_class // 5)  # the last fifth of each class's videos (at least one) is test
+    for v in range(4 * per_class):
         label = v % 4
         cls = CLASSES[label]
         group, clip = v // 4 // 5 + 1, v // 4 % 5 + 1
@@ -83,7 +85,7 @@ def main(argv=None):
             subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s",
                             "%dx%d" % (a.size, a.size), "-r", "25", "-i", "-", "-c:v", "libx264", "-pix_fmt",
                             "yuv420p", "-crf", "10", os.path.join(a.out, rel)], input=frames.tobytes(), check=True)
-        (test if clip == 5 else train).append("%s %d" % (rel, label + 1))
+        (test if v // 4 >= first_test else train).append("%s %d" % (rel, label + 1))
     for list_name, rows in (("trainlist01.txt", train), ("testlist01.txt", test)):
         with open(os.path.join(a.out, list_name), "w") as f:
             f.write("\n".join(rows) + "\n")
