@@ -137,6 +137,11 @@ def main():
         check("another seed shuffles otherwise",
               r3.returncode == 0 and open(p("d3/last.safetensors"), "rb").read() != b1, r3.stderr)
 
+        r4 = run(exe, *[v if v != "2" or det[i - 1] != "--threads" else "1" for i, v in enumerate(det)], "--seed", "7",
+                 "--output-dir", p("d4"))
+        check("--threads 1 gives the bytes of --threads 2",
+              r4.returncode == 0 and open(p("d4/last.safetensors"), "rb").read() == b1, r4.stderr)
+
     # --- resume: 2 epochs, then on to 4, equals 4 at once
     res = base + ["--batch", "2", "--seed", "3", "--optimizer", "adamw", "--lr", "0.01", "--schedule", "step",
                   "--lr-step", "1", "--lr-gamma", "0.7"]
@@ -193,6 +198,21 @@ def main():
     r = run(exe, *ucf_args, "--train", os.path.join(ucf, "clips"), "--output-dir", p("folders"))
     check("class folders: exit 0",
           r.returncode == 0 and open(p("folders/classes.txt")).read() == "Left\nRight\n", r.stderr)
+
+    # --- scripts/make_motion_dataset.py: its lists train as they are
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "make_motion_dataset.py")
+    import subprocess
+    g = subprocess.run([sys.executable, script, p("motion"), "--videos", "8", "--size", "32", "--frames", "8"],
+                       capture_output=True, text=True)
+    check("make_motion_dataset.py: exit 0", g.returncode == 0, g.stderr)
+    if g.returncode == 0:
+        mx = np.load(p("motion/Up/v_Up_g01_c01.npy"))
+        check("motion clips are (3, T, H, W) float32", mx.shape == (3, 8, 32, 32) and mx.dtype == np.float32,
+              str(mx.shape))
+        r = run(exe, *ucf_args, "--train", p("motion/trainlist01.txt"), "--val", p("motion/testlist01.txt"),
+                "--output-dir", p("motion_out"))
+        check("the motion dataset trains, 4 classes", r.returncode == 0 and open(
+            p("motion_out/classes.txt")).read() == "Left\nRight\nUp\nDown\n", r.stderr)
 
     # --- bad inputs: one error line, non-zero exit
     def bad(name, args, needle):
