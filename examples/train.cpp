@@ -267,7 +267,16 @@ int run(const Args& a) {
     }
     fs::create_directories(dir, ec);
     if (!fs::is_directory(dir, ec)) throw IoError("--output-dir: cannot create '" + dir + "'");
-    if (reader) {
+    if (reader && reader->contains(head_key) && reader->info(head_key).shape.at(0) != classes) {
+      if (!a.quiet)
+        std::cerr << kTool << ": '" << a.weights << "' has a " << reader->info(head_key).shape.at(0) << "-class head; "
+                  << "loading the rest, with a new " << classes << "-class head (seed " << a.seed << ")\n";
+      try {
+        model->load_backbone(*reader);
+      } catch (const StateDictError& e) {
+        throw StateDictError("'" + a.weights + "': " + e.what());
+      }
+    } else if (reader) {
       try {
         model->load(*reader);
       } catch (const StateDictError& e) {

@@ -8,6 +8,7 @@
 #include <r2plus1d/r2plus1d.hpp>
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <type_traits>
 #include <string>
@@ -33,6 +34,9 @@ class TrainModel {
   virtual r2plus1d::StateDict state_dict() = 0;
   /// Loads a whole network's weights (strict), as r2plus1d-extract does.
   virtual void load(const r2plus1d::io::SafetensorsReader& weights) = 0;
+  /// Loads all but the head from weights whose head has another class count
+  /// (strict on the rest), keeping the head as initialised: fine-tuning.
+  virtual void load_backbone(const r2plus1d::io::SafetensorsReader& weights) = 0;
 
   /// True when the logits depend on the trainable parameters only through
   /// features that do not change while training: then the loop computes
@@ -90,6 +94,25 @@ class HeadOnlyModel : public TrainModel {
   }
   r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
   void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
+  void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
+    const std::string prefix = head_name_ + ".";
+    auto is_head = [&](const std::string& name) { return name.rfind(prefix, 0) == 0; };
+    r2plus1d::StateDict dst;
+    for (const auto& e : net_.state_dict())
+      if (!is_head(e.name)) dst.add(e.name, e.ref);
+    struct WithoutHead {
+      const r2plus1d::io::SafetensorsReader& src;
+      std::function<bool(const std::string&)> is_head;
+      std::vector<r2plus1d::TensorInfo> infos() const {
+        std::vector<r2plus1d::TensorInfo> out;
+        for (auto& i : src.infos())
+          if (!is_head(i.name)) out.push_back(i);
+        return out;
+      }
+      void read(const std::string& name, const r2plus1d::TensorRef& ref) const { src.read(name, ref); }
+    };
+    r2plus1d::nn::load_state_dict_into(dst, WithoutHead{weights, is_head});
+  }
   r2plus1d::Tensor<float, 2> forward_eval_features(r2plus1d::TensorView<const float, 2> f) override {
     return head_(net_)(f);
   }

@@ -125,6 +125,18 @@ def main():
                     e = rel_err(np.load(p("logits.npy")), want(x).numpy())
                 check("its logits match torch's trained model within 1e-4", e <= TOL, "rel err %g" % e)
 
+    # --- weights with another head: the rest loads, the head is new
+    np.save(p("y3.npy"), (y % 3).numpy())
+    r = run(exe, *base[:-4], "--train-labels", p("y3.npy"), "--num-classes", "3", "--epochs", "1", "--output-dir",
+            p("ft"), "--no-shuffle")
+    check("--num-classes 3 on 5-class weights: exit 0", r.returncode == 0 and "5-class head" in r.stderr, r.stderr)
+    if r.returncode == 0:
+        sd = load_safetensors(p("ft/last.safetensors"))
+        init = clf.state_dict()
+        check("... the backbone loaded, a 3-class head",
+              all(torch.equal(sd[k], init[k]) for k in init if not k.startswith("linear.")) and
+              tuple(sd["linear.weight"].shape) == (3, 512))
+
     # --- determinism: the same shuffled command twice gives the same bytes
     det = base + ["--epochs", "3", "--batch", "2", "--optimizer", "adamw", "--lr", "0.01"]
     r1 = run(exe, *det, "--seed", "7", "--output-dir", p("d1"))
@@ -234,8 +246,8 @@ def main():
     np.save(p("y5.npy"), y[:5].numpy())
     bad("labels count != clips", base[:-4] + ["--train-labels", p("y5.npy"), "--threads", "2", "--output-dir",
                                               p("b4")], "5 labels for 6 clips")
-    bad("label out of range of --num-classes", base + ["--num-classes", "3", "--output-dir", p("b5")],
-        "out of range for 3 classes")
+    bad("label out of range of --num-classes", base + ["--num-classes", "4", "--output-dir", p("b5")],
+        "out of range for 4 classes")
     bad("no labels for .npy clips", ["--train", p("x.npy"), "--output-dir", p("b6")], "--train-labels")
     bad("--freeze other than the backbone", base + ["--freeze", "stem", "--output-dir", p("b7")],
         "training layers of the backbone needs")
