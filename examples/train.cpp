@@ -256,6 +256,9 @@ int run(const Args& a) {
   state.settings = settings;
   const std::string dir = a.output_dir;
   auto file = [&](const std::string& f) { return (fs::path(dir) / f).string(); };
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir, ec)) throw IoError("--output-dir: cannot create '" + dir + "'");
+  const train::DirLock lock(dir);
   if (a.resume && existed) {
     state = train::read_state(dir, settings);
     model->load(io::SafetensorsReader(file("last.safetensors")));
@@ -265,8 +268,6 @@ int run(const Args& a) {
                             "scheduler.safetensors", "log.csv", "classes.txt"})
         fs::remove(file(f), ec);
     }
-    fs::create_directories(dir, ec);
-    if (!fs::is_directory(dir, ec)) throw IoError("--output-dir: cannot create '" + dir + "'");
     if (reader && reader->contains(head_key) && reader->info(head_key).shape.at(0) != classes) {
       if (!a.quiet)
         std::cerr << kTool << ": '" << a.weights << "' has a " << reader->info(head_key).shape.at(0) << "-class head; "

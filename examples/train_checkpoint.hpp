@@ -9,7 +9,11 @@
 
 #include <r2plus1d/r2plus1d.hpp>
 
+#include <cerrno>
 #include <cstdint>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <iterator>
 #include <filesystem>
 #include <map>
@@ -26,6 +30,30 @@ inline const std::vector<std::string>& checkpoint_files() {
 }
 
 constexpr const char* kStateFile = "train_state.txt";
+
+/// An exclusive lock on DIR/.lock, held while the object lives (the OS drops
+/// it when the process ends): a second run on the same directory is refused.
+class DirLock {
+ public:
+  explicit DirLock(const std::string& dir) {
+    const std::string path = (std::filesystem::path(dir) / ".lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd_ < 0) throw r2plus1d::IoError("--output-dir: cannot create '" + path + "'" + extract::os_error(errno));
+    int rc;
+    while ((rc = ::flock(fd_, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    }
+    if (rc != 0) {
+      ::close(fd_);
+      throw r2plus1d::IoError("--output-dir: '" + dir + "' is in use by another r2plus1d-train");
+    }
+  }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+  ~DirLock() { ::close(fd_); }
+
+ private:
+  int fd_ = -1;
+};
 
 /// Where a run stands after a completed epoch.
 struct TrainState {

@@ -175,6 +175,11 @@ def main():
           r.returncode != 0 and "--resume" in r.stderr and "--overwrite" in r.stderr, r.stderr)
     r = run(exe, *res[:-2], "--lr-gamma", "0.5", "--epochs", "5", "--output-dir", p("part"), "--resume")
     check("--resume with other settings is refused", r.returncode != 0 and "lr-gamma" in r.stderr, r.stderr)
+    import fcntl
+    with open(p("part/.lock"), "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        r = run(exe, *res, "--epochs", "5", "--output-dir", p("part"), "--resume")
+        check("a directory another run holds is refused", r.returncode != 0 and "in use" in r.stderr, r.stderr)
     with open(p("part/optimizer.safetensors"), "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\0\1\2\3")
