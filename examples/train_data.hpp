@@ -116,7 +116,9 @@ inline Dataset load_entries(const std::vector<std::pair<std::string, std::int64_
 
 /// A labelled list: "path label" per line (blank and '#' lines skipped). With
 /// `class_index` (or a classInd.txt beside the list) labels are 1-based, as
-/// UCF101's, and become 0-based; else they are 0-based already.
+/// UCF101's, and become 0-based, and a line without a label (UCF101's
+/// testlist01.txt) takes the class its first folder names; else labels are
+/// 0-based already.
 inline Dataset load_list(const std::string& path, std::string class_index, r2plus1d::index_t clip_len,
                          const char* tool) {
   std::ifstream in(path);
@@ -134,7 +136,15 @@ inline Dataset load_list(const std::string& path, std::string class_index, r2plu
     std::string file, label;
     if (!(ss >> file) || file[0] == '#') continue;
     const std::string where = "'" + path + "' line " + std::to_string(lineno) + ": ";
-    if (!(ss >> label)) throw r2plus1d::FormatError(where + "expected 'path label', got '" + line + "'");
+    if (!(ss >> label)) {
+      // UCF101's testlist01.txt: no label, the class is the path's first folder.
+      const std::string folder = fs::path(file).begin()->string();
+      const auto it = std::find(names.begin(), names.end(), folder);
+      if (names.empty() || it == names.end() || folder == file)
+        throw r2plus1d::FormatError(where + "expected 'path label', got '" + line + "'" +
+                                    (names.empty() ? "" : " (and its folder names no class of '" + class_index + "')"));
+      label = std::to_string(it - names.begin() + 1);
+    }
     std::size_t used = 0;
     long v = -1;
     try {

@@ -212,6 +212,17 @@ def main():
         check("--val writes best.safetensors", os.path.exists(p("ucf_out/best.safetensors")))
         row = open(p("ucf_out/log.csv")).read().splitlines()[1].split(",")
         check("log.csv has val_acc and val_video_acc", row[5] != "" and row[6] != "", str(row))
+    with open(os.path.join(ucf, "testlist01.txt"), "w") as f:  # UCF101's test lists have no labels
+        f.write("\n".join(l.split()[0][len("clips/"):] for l in lines) + "\n")
+    shutil.copy(os.path.join(ucf, "classInd.txt"), os.path.join(ucf, "clips", "classInd.txt"))
+    shutil.copy(os.path.join(ucf, "testlist01.txt"), os.path.join(ucf, "clips", "testlist01.txt"))
+    r = run(exe, *ucf_args, "--train", os.path.join(ucf, "trainlist01.txt"), "--val",
+            os.path.join(ucf, "clips", "testlist01.txt"), "--output-dir", p("ucf_test"))
+    check("UCF101's unlabelled testlist01.txt: classes from the folders",
+          r.returncode == 0 and [l.split(",")[:7] for l in open(p("ucf_test/log.csv"))] ==
+          [l.split(",")[:7] for l in open(p("ucf_out/log.csv"))], r.stderr)
+    os.remove(os.path.join(ucf, "clips", "testlist01.txt"))
+    os.remove(os.path.join(ucf, "clips", "classInd.txt"))
     r = run(exe, *ucf_args, "--train", os.path.join(ucf, "clips"), "--output-dir", p("folders"))
     check("class folders: exit 0",
           r.returncode == 0 and open(p("folders/classes.txt")).read() == "Left\nRight\n", r.stderr)
