@@ -6,6 +6,7 @@
 // are videos (see train_video.hpp) or .npy files of one video's clips,
 // (3, T, H, W) or (K, 3, T, H, W).
 
+#include <r2plus1d/io/labelled_list.hpp>
 #include <r2plus1d/r2plus1d.hpp>
 
 #include "train_video.hpp"
@@ -13,10 +14,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -33,24 +31,6 @@ struct Dataset {
   std::vector<std::string> class_names;    ///< Empty when unknown
   std::int64_t skipped = 0;                ///< Entries skipped as unreadable
 };
-
-/// Class names of a classInd.txt ("1 ApplyEyeMakeup" per line, 1-based, in order).
-inline std::vector<std::string> read_class_index(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw r2plus1d::IoError("--class-index: cannot open '" + path + "'");
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream ss(line);
-    long n = 0;
-    std::string name;
-    if (!(ss >> n)) continue;
-    if (!(ss >> name) || n != static_cast<long>(names.size()) + 1)
-      throw r2plus1d::FormatError("'" + path + "': expected 'index name' lines numbered from 1, got '" + line + "'");
-    names.push_back(name);
-  }
-  if (names.empty()) throw r2plus1d::FormatError("'" + path + "': no classes");
-  return names;
-}
 
 /// Appends the clips of one entry to `rows`: an .npy file's ((3, T, H, W) or
 /// (K, 3, T, H, W)), or a video's centre clip of `clip_len` frames.
@@ -114,78 +94,16 @@ inline Dataset load_entries(const std::vector<std::pair<std::string, std::int64_
   return d;
 }
 
-/// A labelled list: "path label" per line (blank and '#' lines skipped). With
-/// `class_index` (or a classInd.txt beside the list) labels are 1-based, as
-/// UCF101's, and become 0-based, and a line without a label (UCF101's
-/// testlist01.txt) takes the class its first folder names; else labels are
-/// 0-based already.
-inline Dataset load_list(const std::string& path, std::string class_index, r2plus1d::index_t clip_len,
-                         const char* tool) {
-  std::ifstream in(path);
-  if (!in) throw r2plus1d::IoError("cannot open '" + path + "'");
-  const fs::path dir = fs::path(path).parent_path();
-  std::error_code ec;
-  if (class_index.empty() && fs::exists(dir / "classInd.txt", ec)) class_index = (dir / "classInd.txt").string();
-  std::vector<std::string> names;
-  if (!class_index.empty()) names = read_class_index(class_index);
+/// A labelled list or a directory of class folders (io::read_labelled_list:
+/// "path label" lines, UCF101's lists with classInd.txt, or one folder per
+/// class), its entries read into a Dataset.
+inline Dataset load_labelled(const std::string& path, const std::string& class_index, r2plus1d::index_t clip_len,
+                             const char* tool) {
+  const r2plus1d::io::LabelledList list = r2plus1d::io::read_labelled_list(path, class_index);
   std::vector<std::pair<std::string, std::int64_t>> entries;
-  long lineno = 0;
-  for (std::string line; std::getline(in, line);) {
-    ++lineno;
-    std::istringstream ss(line);
-    std::string file, label;
-    if (!(ss >> file) || file[0] == '#') continue;
-    const std::string where = "'" + path + "' line " + std::to_string(lineno) + ": ";
-    if (!(ss >> label)) {
-      // UCF101's testlist01.txt: no label, the class is the path's first folder.
-      const std::string folder = fs::path(file).begin()->string();
-      const auto it = std::find(names.begin(), names.end(), folder);
-      if (names.empty() || it == names.end() || folder == file)
-        throw r2plus1d::FormatError(where + "expected 'path label', got '" + line + "'" +
-                                    (names.empty() ? "" : " (and its folder names no class of '" + class_index + "')"));
-      label = std::to_string(it - names.begin() + 1);
-    }
-    std::size_t used = 0;
-    long v = -1;
-    try {
-      v = std::stol(label, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != label.size()) throw r2plus1d::FormatError(where + "unknown label '" + label + "'");
-    if (!names.empty()) {
-      if (v < 1 || v > static_cast<long>(names.size()))
-        throw r2plus1d::FormatError(where + "label " + label + " is outside 1.." + std::to_string(names.size()) +
-                                    " of '" + class_index + "'");
-      --v;
-    } else if (v < 0) {
-      throw r2plus1d::FormatError(where + "label " + label + " is negative");
-    }
-    entries.emplace_back((dir / file).string(), v);
-  }
-  if (entries.empty()) throw r2plus1d::FormatError("'" + path + "': the list is empty");
+  for (const auto& v : list.videos) entries.emplace_back(v.path, v.label);
   Dataset d = load_entries(entries, "'" + path + "'", clip_len, tool);
-  d.class_names = names;
-  return d;
-}
-
-/// A directory with one subfolder per class (sorted by name), .npy entries in each.
-inline Dataset load_folders(const std::string& path, r2plus1d::index_t clip_len, const char* tool) {
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(path))
-    if (e.is_directory()) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  std::vector<std::pair<std::string, std::int64_t>> entries;
-  for (std::size_t c = 0; c < names.size(); ++c) {
-    std::vector<std::string> files;
-    for (const auto& e : fs::directory_iterator(fs::path(path) / names[c]))
-      if (e.is_regular_file()) files.push_back(e.path().string());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) entries.emplace_back(f, static_cast<std::int64_t>(c));
-  }
-  if (entries.empty()) throw r2plus1d::IoError("'" + path + "': no class folders with files");
-  Dataset d = load_entries(entries, "'" + path + "'", clip_len, tool);
-  d.class_names = names;
+  d.class_names = list.classes;
   return d;
 }
 
@@ -212,10 +130,9 @@ inline Dataset load_npy_clips(const std::string& clips, const std::string& label
 inline Dataset load_dataset(const std::string& path, const std::string& labels, const std::string& labels_flag,
                             const std::string& class_index, r2plus1d::index_t clip_len, const char* tool) {
   std::error_code ec;
-  if (fs::is_directory(path, ec)) return load_folders(path, clip_len, tool);
-  if (!fs::exists(path, ec)) throw r2plus1d::IoError("cannot open '" + path + "': no such file");
-  if (fs::path(path).extension() == ".npy") return load_npy_clips(path, labels, labels_flag);
-  return load_list(path, class_index, clip_len, tool);
+  if (!fs::is_directory(path, ec) && fs::path(path).extension() == ".npy")
+    return load_npy_clips(path, labels, labels_flag);
+  return load_labelled(path, class_index, clip_len, tool);
 }
 
 }  // namespace train

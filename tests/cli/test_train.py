@@ -251,14 +251,14 @@ def main():
     with open(os.path.join(ucf, "bad_label.txt"), "w") as f:
         f.write(lines[0].split()[0] + " 3\n")
     bad("label outside classInd.txt", ucf_args + ["--train", os.path.join(ucf, "bad_label.txt"), "--output-dir",
-                                                  p("b1")], "outside 1..2")
+                                                  p("b1")], "label 3 is not one of the 2 classes")
     with open(os.path.join(ucf, "unknown.txt"), "w") as f:
         f.write(lines[0].split()[0] + " Left\n")
     bad("unknown label", ucf_args + ["--train", os.path.join(ucf, "unknown.txt"), "--output-dir", p("b2")],
         "unknown label 'Left'")
     with open(os.path.join(ucf, "empty.txt"), "w") as f:
         f.write("# nothing\n")
-    bad("empty list", ucf_args + ["--train", os.path.join(ucf, "empty.txt"), "--output-dir", p("b3")], "empty")
+    bad("empty list", ucf_args + ["--train", os.path.join(ucf, "empty.txt"), "--output-dir", p("b3")], "names no videos")
     np.save(p("y5.npy"), y[:5].numpy())
     bad("labels count != clips", base[:-4] + ["--train-labels", p("y5.npy"), "--threads", "2", "--output-dir",
                                               p("b4")], "5 labels for 6 clips")

@@ -89,7 +89,9 @@ TEST(LabelledList, ErrorsNameTheFileAndLine) {
   write(dir.file("none/l.txt"), "a.mp4\n");
   expect_error<FormatError>([&] { read_labelled_list(dir.file("none/l.txt")); }, "expected 'path label'");
   write(dir.file("none/neg.txt"), "a.mp4 -1\n");
-  expect_error<FormatError>([&] { read_labelled_list(dir.file("none/neg.txt")); }, "expected 'path label'");
+  expect_error<FormatError>([&] { read_labelled_list(dir.file("none/neg.txt")); }, "unknown label '-1' (expected a class number, from 0)");
+  write(dir.file("named.txt"), "A/a.avi Walk\n");
+  expect_error<FormatError>([&] { read_labelled_list(dir.file("named.txt")); }, "unknown label 'Walk' (expected a class number, 1 to 2)");
   write(dir.file("none/empty.txt"), "# nothing\n\n");
   expect_error<FormatError>([&] { read_labelled_list(dir.file("none/empty.txt")); }, "names no videos");
   write(dir.file("badind/classInd.txt"), "1 A\n3 C\n");

@@ -168,6 +168,9 @@ inline LabelledList read_labelled_list(const std::string& list, const std::strin
         throw FormatError(where + "'" + f[0] + "' has no label, and its first folder '" + cls +
                           "' is not a class of '" + index_path + "'");
       label = it->second;
+    } else if (f.size() >= 2) {
+      throw FormatError(where + "unknown label '" + f.back() + "' (expected a class number" +
+                        std::string(K > 0 ? ", 1 to " + std::to_string(K) : ", from 0") + ")");
     } else {
       throw FormatError(where + "expected 'path label'" +
                         std::string(K > 0 ? "" : " (a 0-based label; or give the class index for UCF101's lists)") +
