@@ -168,7 +168,7 @@ TEST_P(ModelGrads, Float) { check_case<float>(GetParam()); }
 TEST_P(ModelGrads, Double) { check_case<double>(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Train, ModelGrads,
-                         ::testing::Values("stconv_k3_train", "stconv_first_eval", "stconv_bias_train",
+                         ::testing::Values("stconv_k3_train", "stconv_first_eval", "stconv_bias_eval",
                                            "block_identity_train", "block_downsample_train", "block_downsample_eval",
                                            "layer_train", "net_train", "classifier_train", "classifier_eval",
                                            "classifier_frozen_train", "r2plus1d_18_train", "r2plus1d_18_eval",
