@@ -45,6 +45,7 @@
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/nn/linear.hpp"
 #include "r2plus1d/nn/sequential.hpp"
+#include "r2plus1d/nn/train_chain.hpp"
 
 // io: safetensors weights, .npy arrays, torchvision's video preprocessing,
 // clip sampling, crops and averaging for video-level evaluation

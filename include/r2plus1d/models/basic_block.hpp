@@ -7,6 +7,7 @@
 
 #include "r2plus1d/models/video_convs.hpp"
 #include "r2plus1d/ops/relu.hpp"
+#include "r2plus1d/ops/relu_backward.hpp"
 
 namespace r2plus1d::video {
 
@@ -78,6 +79,39 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// The plain forward for training, in the current mode, keeping what
+  /// backward needs (the block's output for its final ReLU).
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> out = conv1_.forward_train(x);
+    out = conv2_.forward_train(out.cview());
+    if (downsample_) {
+      const Tensor<T, 5> residual = downsample_->forward_train(x);
+      ops::add_relu_(out.view(), residual.cview());
+    } else {
+      ops::add_relu_(out.view(), x);
+    }
+    output_ = out;
+    return out;
+  }
+  /// The backward of the last forward_train from grad_output: through the
+  /// final ReLU, then conv2, conv1 and the shortcut, whose input gradients add
+  /// up (empty when `need_input_grad` is false). Adds the gradients of the
+  /// parameters whose requires_grad is set.
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (output_.numel() == 0 && grad_output.numel() != 0)
+      throw OptionError("BasicBlock: backward without a forward_train before it");
+    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_.cview());
+    output_ = Tensor<T, 5>();
+    Tensor<T, 5> gx = conv2_.backward(g.cview());
+    gx = conv1_.backward(gx.cview(), need_input_grad);
+    if (downsample_) {
+      const Tensor<T, 5> gs = downsample_->backward(g.cview(), need_input_grad);
+      if (need_input_grad) ops::add_(gx.view(), gs.cview());
+    } else if (need_input_grad) {
+      ops::add_(gx.view(), g.cview());
+    }
+    return gx;
+  }
   /// The intermediate channel count conv1 was built with (and conv2, unless
   /// BasicBlockOptions::conv2_midplanes_of_planes).
   index_t midplanes() const { return midplanes_; }
@@ -106,6 +140,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>> conv2_;
   nn::ReLU<T> relu_;
   std::optional<Downsample> downsample_;
+  Tensor<T, 5> output_;  // forward_train's output, for the final ReLU's backward
 };
 
 }  // namespace r2plus1d::video

@@ -23,6 +23,21 @@ class R2Plus1DClassifier : public nn::Module<R2Plus1DClassifier<T, Block>> {
   /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// The raw scores for training, in the current mode; the backbone runs its
+  /// ordinary forward (keeping nothing) when none of its parameters is
+  /// trainable, else its forward_train.
+  Tensor<T, 2> forward_train(TensorView<const T, 5> x) {
+    backbone_trained_ = res2plus1d_.has_trainable_parameters();
+    const Tensor<T, 2> f = backbone_trained_ ? res2plus1d_.forward_train(x) : res2plus1d_.forward(x);
+    return linear_.forward_train(f.cview());
+  }
+  /// The backward of the last forward_train from the scores' gradient (N,
+  /// num_classes): adds the gradients of the parameters whose requires_grad
+  /// is set, the backbone's only when forward_train trained it.
+  void backward(TensorView<const T, 2> grad_output) {
+    const Tensor<T, 2> g = linear_.backward(grad_output, backbone_trained_);
+    if (backbone_trained_) res2plus1d_.backward(g.cview());
+  }
   /// The 512-d features before the linear layer.
   Tensor<T, 2> features(TensorView<const T, 5> x) { return res2plus1d_(x); }
 
@@ -41,6 +56,7 @@ class R2Plus1DClassifier : public nn::Module<R2Plus1DClassifier<T, Block>> {
  private:
   R2Plus1DNet<T, Block> res2plus1d_;
   nn::Linear<T> linear_;
+  bool backbone_trained_ = false;
 };
 
 }  // namespace r2plus1d

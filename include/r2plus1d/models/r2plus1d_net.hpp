@@ -10,6 +10,7 @@
 #include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/models/spatio_temporal_res_layer.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
+#include "r2plus1d/nn/train_chain.hpp"
 
 namespace r2plus1d {
 
@@ -55,6 +56,27 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
     y = pool_(y.cview());
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
+  /// The features (N, 512) for training, in the current mode (training:
+  /// batch statistics, running ones updated as torch; eval: frozen BatchNorm).
+  /// conv1 to conv5 before the first that holds a trainable parameter run the
+  /// ordinary forward and keep nothing; the rest keep what backward needs.
+  Tensor<T, 2> forward_train(TensorView<const T, 5> x) {
+    check_clips("R2Plus1DNet", x.shape());
+    first_trained_ = nn::first_trainable(conv1_, conv2_, conv3_, conv4_, conv5_);
+    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, conv1_, conv2_, conv3_, conv4_, conv5_);
+    y = pool_.forward_train(y.cview());
+    return std::move(y).template reshape<2>({y.size(0), kFeatures});
+  }
+  /// The backward of the last forward_train from the features' gradient (N,
+  /// 512): adds the gradients of the parameters whose requires_grad is set
+  /// (torch's `.grad +=`), down to the first trained layer, and frees the
+  /// activations forward_train kept.
+  void backward(TensorView<const T, 2> grad_output) {
+    const TensorView<const T, 5> g(grad_output.data(), {grad_output.size(0), grad_output.size(1), 1, 1, 1});
+    if (first_trained_ >= 5) return;
+    const Tensor<T, 5> gp = pool_.backward(g);
+    nn::chain_backward<T>(gp.cview(), first_trained_, conv1_, conv2_, conv3_, conv4_, conv5_);
+  }
   /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
 
@@ -86,6 +108,7 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
   Layer conv2_, conv3_, conv4_, conv5_;
   nn::AdaptiveAvgPool3d<T> pool_;
   std::array<index_t, 4> layer_sizes_;
+  std::size_t first_trained_ = 0;  // the first of conv1..conv5 that forward_train trained
 };
 
 }  // namespace r2plus1d

@@ -102,6 +102,27 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
   /// forward(std::move(x)), which may write over x's storage.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
+  /// The plain forward for training, in the current mode (training: batch
+  /// statistics; eval: the running ones, frozen), keeping what backward needs.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = spatial_conv_.forward_train(x);
+    y = bn1_.forward_train(y.cview());
+    y = relu_.forward_train(y.cview());
+    y = temporal_conv_.forward_train(y.cview());
+    y = bn2_.forward_train(y.cview());
+    return relu2_.forward_train(y.cview());
+  }
+  /// The backward of the last forward_train from grad_output: adds the
+  /// gradients of the parameters whose requires_grad is set and returns the
+  /// input's gradient (empty when `need_input_grad` is false).
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    Tensor<T, 5> g = relu2_.backward(grad_output);
+    g = bn2_.backward(g.cview());
+    g = temporal_conv_.backward(g.cview());
+    g = relu_.backward(g.cview());
+    g = bn1_.backward(g.cview());
+    return spatial_conv_.backward(g.cview(), need_input_grad);
+  }
   /// The channels between the two convs (see intermediate_channels).
   index_t intermed_channels() const { return intermed_channels_; }
   /// The spatial conv, (1, kh, kw) (kernel_size itself for first_conv).
@@ -132,6 +153,7 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
   nn::Conv3d<T> temporal_conv_;
   nn::BatchNorm3d<T> bn2_;
   nn::ReLU<T> relu_;
+  nn::ReLU<T> relu2_;  // the second use of torch's one relu, with its own saved output
 };
 
 }  // namespace r2plus1d

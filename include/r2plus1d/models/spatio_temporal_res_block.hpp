@@ -6,6 +6,7 @@
 #include <string>
 
 #include "r2plus1d/models/spatio_temporal_conv.hpp"
+#include "r2plus1d/ops/relu_backward.hpp"
 
 namespace r2plus1d {
 
@@ -54,6 +55,47 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
+  /// The plain forward for training, in the current mode, keeping what
+  /// backward needs (the block's output for its final ReLU).
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> res = conv1_.forward_train(x);
+    res = bn1_.forward_train(res.cview());
+    res = relu_.forward_train(res.cview());
+    res = conv2_.forward_train(res.cview());
+    res = bn2_.forward_train(res.cview());
+    if (downsample_) {
+      const Tensor<T, 5> s = downsampleconv_->forward_train(x);
+      const Tensor<T, 5> shortcut = downsamplebn_->forward_train(s.cview());
+      ops::add_relu_(res.view(), shortcut.cview());
+    } else {
+      ops::add_relu_(res.view(), x);
+    }
+    output_ = res;
+    return res;
+  }
+  /// The backward of the last forward_train from grad_output: through the
+  /// final ReLU, then the residual branch and the shortcut, whose input
+  /// gradients add up (empty when `need_input_grad` is false). Adds the
+  /// gradients of the parameters whose requires_grad is set.
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (output_.numel() == 0 && grad_output.numel() != 0)
+      throw OptionError("SpatioTemporalResBlock: backward without a forward_train before it");
+    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_.cview());
+    output_ = Tensor<T, 5>();
+    Tensor<T, 5> gx = bn2_.backward(g.cview());
+    gx = conv2_.backward(gx.cview());
+    gx = relu_.backward(gx.cview());
+    gx = bn1_.backward(gx.cview());
+    gx = conv1_.backward(gx.cview(), need_input_grad);
+    if (downsample_) {
+      const Tensor<T, 5> gs = downsamplebn_->backward(g.cview());
+      const Tensor<T, 5> gsx = downsampleconv_->backward(gs.cview(), need_input_grad);
+      if (need_input_grad) ops::add_(gx.view(), gsx.cview());
+    } else if (need_input_grad) {
+      ops::add_(gx.view(), g.cview());
+    }
+    return gx;
+  }
   /// Whether the block downsamples (stride 2, and the shortcut conv).
   bool downsample() const { return downsample_; }
   ///@{
@@ -92,6 +134,7 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   nn::ReLU<T> relu_;
   SpatioTemporalConv<T> conv2_;
   nn::BatchNorm3d<T> bn2_;
+  Tensor<T, 5> output_;  // forward_train's output, for the final ReLU's backward
 };
 
 }  // namespace r2plus1d

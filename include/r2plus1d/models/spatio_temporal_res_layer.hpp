@@ -45,6 +45,18 @@ class SpatioTemporalResLayer : public nn::Module<SpatioTemporalResLayer<T, Block
   /// forward(std::move(x)), releasing x once the first block has read it.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
+  /// The blocks' forward_train in order (see SpatioTemporalResBlock).
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = block1_.forward_train(x);
+    return blocks_.empty() ? y : blocks_.forward_train(y.cview());
+  }
+  /// The blocks' backward in reverse order; returns the input's gradient
+  /// (empty when `need_input_grad` is false).
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (blocks_.empty()) return block1_.backward(grad_output, need_input_grad);
+    const Tensor<T, 5> g = blocks_.backward(grad_output);
+    return block1_.backward(g.cview(), need_input_grad);
+  }
   /// The number of blocks, block1 included.
   index_t layer_size() const { return 1 + static_cast<index_t>(blocks_.size()); }
   /// The first block, the one that may downsample.

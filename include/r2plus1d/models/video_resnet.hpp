@@ -12,6 +12,7 @@
 
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/models/basic_block.hpp"
+#include "r2plus1d/nn/train_chain.hpp"
 #include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/nn/init.hpp"
@@ -83,6 +84,29 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
 
+  /// The class scores for training, in the current mode (training: batch
+  /// statistics, running ones updated as torch; eval: frozen BatchNorm). The
+  /// stem and layers before the first that holds a trainable parameter run
+  /// the ordinary forward and keep nothing; the rest keep what backward needs.
+  Tensor<T, 2> forward_train(TensorView<const T, 5> x) {
+    check_clips("VideoResNet", x.shape());
+    first_trained_ = nn::first_trainable(stem_, layer1_, layer2_, layer3_, layer4_);
+    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, stem_, layer1_, layer2_, layer3_, layer4_);
+    y = avgpool_.forward_train(y.cview());
+    const Tensor<T, 2> f = std::move(y).template reshape<2>({y.size(0), kFeatures});
+    return fc_.forward_train(f.cview());
+  }
+  /// The backward of the last forward_train from the scores' gradient (N,
+  /// num_classes): adds the gradients of the parameters whose requires_grad is
+  /// set (torch's `.grad +=`), down to the first trained child, and frees the
+  /// activations forward_train kept.
+  void backward(TensorView<const T, 2> grad_output) {
+    const bool body = first_trained_ < 5;
+    const Tensor<T, 2> g = fc_.backward(grad_output, body);
+    if (!body) return;
+    const Tensor<T, 5> gp = avgpool_.backward(TensorView<const T, 5>(g.data(), {g.size(0), g.size(1), 1, 1, 1}));
+    nn::chain_backward<T>(gp.cview(), first_trained_, stem_, layer1_, layer2_, layer3_, layer4_);
+  }
   /// The number of class scores, fc's out_features.
   index_t num_classes() const { return fc_.options().out_features(); }
   /// The stem, Stem<T>.
@@ -140,6 +164,7 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   nn::ModuleList<BasicBlock<T, C4>> layer4_;
   nn::AdaptiveAvgPool3d<T> avgpool_;
   nn::Linear<T> fc_;
+  std::size_t first_trained_ = 0;  // the first of stem..layer4 that forward_train trained
 };
 
 /// R(2+1)D: R2Plus1dStem and Conv2Plus1D in every layer; r2plus1d_18 and r2plus1d_34 build it.

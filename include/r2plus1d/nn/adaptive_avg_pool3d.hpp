@@ -6,6 +6,7 @@
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/adaptive_avg_pool3d.hpp"
+#include "r2plus1d/ops/adaptive_avg_pool3d_backward.hpp"
 
 namespace r2plus1d::nn {
 
@@ -26,6 +27,17 @@ class AdaptiveAvgPool3d : public Module<AdaptiveAvgPool3d<T>> {
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) const { return forward(x); }
 
+  /// forward(x) for training: keeps only x's shape, which backward needs.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    input_shape_ = x.shape();
+    return forward(x);
+  }
+  /// The gradient of the last forward_train's input from grad_output, each
+  /// bin's gradient spread evenly over it (empty when `need_input_grad` is false).
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) const {
+    if (!need_input_grad) return Tensor<T, 5>();
+    return ops::adaptive_avg_pool3d_backward<T>(grad_output, input_shape_);
+  }
   /// The (d, h, w) output size it was built with.
   const Triple& output_size() const { return output_size_; }
 
@@ -35,6 +47,7 @@ class AdaptiveAvgPool3d : public Module<AdaptiveAvgPool3d<T>> {
 
  private:
   Triple output_size_;
+  Shape<5> input_shape_{};
 };
 
 }  // namespace r2plus1d::nn

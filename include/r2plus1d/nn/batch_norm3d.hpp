@@ -6,11 +6,13 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/batch_norm3d.hpp"
+#include "r2plus1d/ops/batch_norm3d_backward.hpp"
 #include "r2plus1d/ops/relu.hpp"
 #include "r2plus1d/core/parallel.hpp"
 
@@ -111,6 +113,67 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
   }
   /// forward(x).
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
+
+  /// forward(x) for training, the same output and running-statistics update,
+  /// keeping what backward needs: x, and in training mode (or without running
+  /// statistics) the batch mean and invstd. In eval mode with running
+  /// statistics the BatchNorm is frozen: its backward uses them.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    if (x.size(1) != options_.num_features())
+      throw ShapeError("BatchNorm3d: expected input with " + std::to_string(options_.num_features()) +
+                       " channels, got " + std::to_string(x.size(1)) + " (input " + format_shape<5>(x.shape()) + ")");
+    const bool tracking = options_.track_running_stats();
+    batch_stats_ = this->is_training() || !tracking;
+    if (!batch_stats_) {
+      saved_input_ = Tensor<T, 5>::from(x);
+      return forward(x);
+    }
+    if (x.size(0) * x.size(2) * x.size(3) * x.size(4) <= 1)
+      throw ShapeError("BatchNorm3d: expected more than 1 value per channel when training, got input " +
+                       format_shape<5>(x.shape()));
+    double factor = options_.momentum().value_or(0.0);
+    if (this->is_training() && tracking) {
+      num_batches_tracked_() += 1;
+      if (!options_.momentum()) factor = 1.0 / static_cast<double>(num_batches_tracked_());
+    }
+    const T* w = options_.affine() ? weight_.value().data() : nullptr;
+    const T* b = options_.affine() ? bias_.value().data() : nullptr;
+    T* rm = this->is_training() && tracking ? running_mean_.data() : nullptr;
+    T* rv = this->is_training() && tracking ? running_var_.data() : nullptr;
+    ops::BatchNorm3dTrainOutput<T> r = ops::batch_norm3d_train<T>(x, w, b, rm, rv, factor, options_.eps());
+    saved_input_ = Tensor<T, 5>::from(x);
+    saved_mean_ = std::move(r.mean);
+    saved_invstd_ = std::move(r.invstd);
+    return std::move(r.output);
+  }
+  /// The backward of the last forward_train from grad_output (the input's
+  /// shape): adds the weight and bias gradients (when affine and their
+  /// requires_grad is set) to weight_grad() and bias_grad(), and returns the
+  /// input's gradient (empty when `need_input_grad` is false), through the
+  /// batch statistics when forward_train used them. Frees what forward_train
+  /// kept; OptionError without a forward_train before.
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (saved_input_.numel() == 0) throw OptionError("BatchNorm3d: backward without a forward_train before it");
+    const bool affine = options_.affine();
+    T* gw = affine && weight_.requires_grad() ? weight_.grad().data() : nullptr;
+    T* gb = affine && bias_.requires_grad() ? bias_.grad().data() : nullptr;
+    // Zero-filled, so that accumulating into it (the parameters' mode) writes it.
+    Tensor<T, 5> grad = need_input_grad ? Tensor<T, 5>(saved_input_.shape()) : Tensor<T, 5>();
+    const T* w = affine ? weight_.value().data() : nullptr;
+    if (gw != nullptr || gb != nullptr || need_input_grad) {
+      if (batch_stats_)
+        ops::batch_norm3d_backward<T>(grad_output, saved_input_.cview(), w, saved_mean_.data(), saved_invstd_.data(),
+                                      grad.view(), gw, gb, ops::GradMode::kAccumulate);
+      else
+        ops::batch_norm3d_eval_backward<T>(grad_output, saved_input_.cview(), w, running_mean_.data(),
+                                           running_var_.data(), options_.eps(), grad.view(), gw, gb,
+                                           ops::GradMode::kAccumulate);
+    }
+    saved_input_ = Tensor<T, 5>();
+    saved_mean_ = Tensor<T, 1>();
+    saved_invstd_ = Tensor<T, 1>();
+    return grad;
+  }
 
   /// Whether forward is a fixed per-channel affine map (eval mode with running
   /// statistics), so it can fold into the preceding convolution.
@@ -246,6 +309,10 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
   Tensor<T, 1> running_mean_;
   Tensor<T, 1> running_var_;
   Tensor<std::int64_t, 0> num_batches_tracked_;
+  Tensor<T, 5> saved_input_;  // forward_train's input, mean and invstd, while backward needs them
+  Tensor<T, 1> saved_mean_;
+  Tensor<T, 1> saved_invstd_;
+  bool batch_stats_ = false;
 };
 
 }  // namespace r2plus1d::nn

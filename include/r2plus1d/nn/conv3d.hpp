@@ -10,6 +10,7 @@
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/conv3d.hpp"
+#include "r2plus1d/ops/conv3d_backward.hpp"
 
 namespace r2plus1d::nn {
 
@@ -122,6 +123,35 @@ class Conv3d : public Module<Conv3d<T>> {
     return ops::conv3d_fused<T>(x, weight_.value().cview(), params(), scale.data(), shift.data(), relu);
   }
 
+  /// forward(x) for training: keeps x for the weight gradient (only while the
+  /// weight requires_grad), for backward to use and free.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = forward(x);
+    saved_input_ = weight_.requires_grad() ? Tensor<T, 5>::from(x) : Tensor<T, 5>();
+    input_shape_ = x.shape();
+    trained_ = true;
+    return y;
+  }
+  /// The backward of the last forward_train from grad_output (its output's
+  /// shape): adds the weight and bias gradients (those whose requires_grad is
+  /// set) to weight_grad() and bias_grad(), as torch's `.grad +=`, and returns
+  /// the input's gradient (empty when `need_input_grad` is false). Frees what
+  /// forward_train kept; OptionError without a forward_train before.
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (!trained_) throw OptionError("Conv3d: backward without a forward_train before it");
+    trained_ = false;
+    if (saved_input_.numel() > 0 && weight_.requires_grad())
+      ops::conv3d_backward_weight<T>(saved_input_.cview(), grad_output, params(), weight_.grad().view(),
+                                     ops::GradMode::kAccumulate);
+    saved_input_ = Tensor<T, 5>();
+    if (has_bias() && bias_.requires_grad())
+      ops::conv3d_backward_bias<T>(grad_output, bias_.grad().view(), ops::GradMode::kAccumulate);
+    if (!need_input_grad) return Tensor<T, 5>();
+    Tensor<T, 5> grad = Tensor<T, 5>::empty(input_shape_);
+    ops::conv3d_backward_input<T>(grad_output, weight_.value().cview(), params(), grad.view());
+    return grad;
+  }
+
   ///@{
   /// The weight, (out_channels, in_channels / groups, kd, kh, kw).
   Tensor<T, 5>& weight() { return weight_.value(); }
@@ -192,6 +222,9 @@ class Conv3d : public Module<Conv3d<T>> {
   Conv3dOptions options_;
   Parameter<T, 5> weight_;
   Parameter<T, 1> bias_;
+  Tensor<T, 5> saved_input_;  // forward_train's input, while backward needs it
+  Shape<5> input_shape_{};
+  bool trained_ = false;
 };
 
 }  // namespace r2plus1d::nn

@@ -10,6 +10,7 @@
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/linear.hpp"
+#include "r2plus1d/ops/linear_backward.hpp"
 
 namespace r2plus1d::nn {
 
@@ -74,6 +75,35 @@ class Linear : public Module<Linear<T>> {
   /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 2> x) const { return forward(x); }
 
+  /// forward(x) for training: keeps x for the weight gradient (only while the
+  /// weight requires_grad), for backward to use and free.
+  Tensor<T, 2> forward_train(TensorView<const T, 2> x) {
+    Tensor<T, 2> y = forward(x);
+    saved_input_ = weight_.requires_grad() ? Tensor<T, 2>::from(x) : Tensor<T, 2>();
+    input_shape_ = x.shape();
+    trained_ = true;
+    return y;
+  }
+  /// The backward of the last forward_train from grad_output (N,
+  /// out_features): adds the weight and bias gradients (those whose
+  /// requires_grad is set) to weight_grad() and bias_grad() and returns the
+  /// input's gradient (empty when `need_input_grad` is false). Frees what
+  /// forward_train kept; OptionError without a forward_train before.
+  Tensor<T, 2> backward(TensorView<const T, 2> grad_output, bool need_input_grad = true) {
+    if (!trained_) throw OptionError("Linear: backward without a forward_train before it");
+    trained_ = false;
+    if (saved_input_.numel() > 0 && weight_.requires_grad())
+      ops::linear_backward_weight<T>(saved_input_.cview(), grad_output, weight_.grad().view(),
+                                     ops::GradMode::kAccumulate);
+    saved_input_ = Tensor<T, 2>();
+    if (has_bias() && bias_.requires_grad())
+      ops::linear_backward_bias<T>(grad_output, bias_.grad().view(), ops::GradMode::kAccumulate);
+    if (!need_input_grad) return Tensor<T, 2>();
+    Tensor<T, 2> grad = Tensor<T, 2>::empty(input_shape_);
+    ops::linear_backward_input<T>(grad_output, weight_.value().cview(), grad.view());
+    return grad;
+  }
+
   ///@{
   /// The weight, (out_features, in_features).
   Tensor<T, 2>& weight() { return weight_.value(); }
@@ -125,6 +155,9 @@ class Linear : public Module<Linear<T>> {
   LinearOptions options_;
   Parameter<T, 2> weight_;
   Parameter<T, 1> bias_;
+  Tensor<T, 2> saved_input_;  // forward_train's input, while backward needs it
+  Shape<2> input_shape_{};
+  bool trained_ = false;
 };
 
 }  // namespace r2plus1d::nn

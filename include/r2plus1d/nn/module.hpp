@@ -279,6 +279,13 @@ class Module {
     return found == 1;
   }
 
+  /// Whether any parameter has requires_grad (false for a module without
+  /// parameters): whether backward has anything to compute in it.
+  bool has_trainable_parameters() {
+    bool any = false;
+    for_each_parameter([&any](const std::string&, auto& p) { any = any || p.requires_grad(); });
+    return any;
+  }
   /// The parameters with requires_grad, named and in named_parameters() order:
   /// what an optimizer takes (as torch's `filter(lambda p: p.requires_grad,
   /// m.parameters())`). T is the modules' element type; another fails to compile.

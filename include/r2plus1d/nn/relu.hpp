@@ -5,6 +5,7 @@
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/relu.hpp"
+#include "r2plus1d/ops/relu_backward.hpp"
 
 namespace r2plus1d::nn {
 
@@ -36,9 +37,30 @@ class ReLU : public Module<ReLU<T>> {
     return forward(x.cview());
   }
 
+  /// forward(x) on an (N, C, D, H, W) tensor for training: keeps the output,
+  /// which is all backward needs.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = ops::relu<T, 5>(x);
+    saved_output_ = y;
+    return y;
+  }
+  /// The gradient of the last forward_train's input from grad_output: grad
+  /// where the output is positive, else 0 (empty when `need_input_grad` is
+  /// false). Frees the kept output; OptionError without a forward_train before.
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (saved_output_.numel() == 0 && grad_output.numel() != 0)
+      throw OptionError("ReLU: backward without a forward_train before it");
+    Tensor<T, 5> grad;
+    if (need_input_grad) grad = ops::relu_backward<T, 5>(grad_output, saved_output_.cview());
+    saved_output_ = Tensor<T, 5>();
+    return grad;
+  }
   /// Lists nothing: ReLU has no parameters, buffers or children.
   template <class V>
   void visit(V&) {}
+
+ private:
+  Tensor<T, 5> saved_output_;  // forward_train's output, while backward needs it
 };
 
 }  // namespace r2plus1d::nn

@@ -65,6 +65,24 @@ class Sequential : public Module<Sequential<T, Ms...>> {
   /// forward(std::move(x)), which may reuse x's storage.
   Tensor<T, 5> operator()(Tensor<T, 5>&& x) { return forward(std::move(x)); }
 
+  /// The plain forward for training: each module's forward_train in order,
+  /// each keeping what its backward needs.
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    Tensor<T, 5> y = std::get<0>(modules_).forward_train(x);
+    train_rest(y, std::make_index_sequence<N - 1>{});
+    return y;
+  }
+  /// The modules' backward in reverse order, from grad_output; returns the
+  /// input's gradient (empty when `need_input_grad` is false).
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if constexpr (N == 1) {
+      return std::get<0>(modules_).backward(grad_output, need_input_grad);
+    } else {
+      Tensor<T, 5> g = std::get<N - 1>(modules_).backward(grad_output, true);
+      backward_rest(g, need_input_grad, std::make_index_sequence<N - 1>{});
+      return g;
+    }
+  }
   /// The I-th module.
   template <std::size_t I>
   auto& get() {
@@ -130,6 +148,15 @@ class Sequential : public Module<Sequential<T, Ms...>> {
     }
     next = I + 1;
   }
+  template <std::size_t... I>
+  void train_rest(Tensor<T, 5>& y, std::index_sequence<I...>) {
+    ((y = std::get<I + 1>(modules_).forward_train(y.cview())), ...);
+  }
+  // Modules N - 2 down to 0, the last one told whether its input needs a gradient.
+  template <std::size_t... I>
+  void backward_rest(Tensor<T, 5>& g, bool need_input_grad, std::index_sequence<I...>) {
+    ((g = std::get<N - 2 - I>(modules_).backward(g.cview(), N - 2 - I > 0 || need_input_grad)), ...);
+  }
   template <class V, std::size_t... I>
   void visit_all(V& v, std::index_sequence<I...>) {
     (v.child(std::to_string(I), std::get<I>(modules_)), ...);
@@ -182,6 +209,25 @@ class ModuleList : public Module<ModuleList<M>> {
     return y;
   }
 
+  /// The modules' forward_train in order; an empty list returns a copy of x.
+  template <class T>
+  Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
+    if (modules_.empty()) return Tensor<T, 5>::from(x);
+    Tensor<T, 5> y = modules_.front().forward_train(x);
+    for (std::size_t i = 1; i < modules_.size(); ++i) y = modules_[i].forward_train(y.cview());
+    return y;
+  }
+  /// The modules' backward in reverse order, from grad_output; returns the
+  /// input's gradient (empty when `need_input_grad` is false; a copy of
+  /// grad_output for an empty list).
+  template <class T>
+  Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    if (modules_.empty()) return need_input_grad ? Tensor<T, 5>::from(grad_output) : Tensor<T, 5>();
+    if (modules_.size() == 1) return modules_.front().backward(grad_output, need_input_grad);
+    Tensor<T, 5> g = modules_.back().backward(grad_output, true);
+    for (std::size_t i = modules_.size() - 1; i-- > 0;) g = modules_[i].backward(g.cview(), i > 0 || need_input_grad);
+    return g;
+  }
   /// Lists the modules as children "0", "1", ... for the Module base (see module.hpp).
   template <class V>
   void visit(V& v) {

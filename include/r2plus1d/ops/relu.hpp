@@ -63,4 +63,21 @@ void add_relu_(TensorView<T, R> y, TensorView<const T, R> x) {
   });
 }
 
+/// y = y + x in place, element-wise (shapes must be equal): e.g. the two
+/// gradients of a tensor that feeds both branches of a residual block.
+template <class T, int R>
+void add_(TensorView<T, R> y, TensorView<const T, R> x) {
+  if (y.shape() != x.shape())
+    throw ShapeError("add_: " + format_shape<R>(y.shape()) + " and " + format_shape<R>(x.shape()) +
+                     " differ in shape");
+  T* py = y.data();
+  const T* px = x.data();
+  const index_t n = y.numel();
+  const index_t blocks = (n + detail::kEltwiseBlock - 1) / detail::kEltwiseBlock;
+  parallel_for(0, blocks, [&](index_t b) {
+    const index_t end = std::min(n, (b + 1) * detail::kEltwiseBlock);
+    for (index_t i = b * detail::kEltwiseBlock; i < end; ++i) py[i] += px[i];
+  });
+}
+
 }  // namespace r2plus1d::ops
