@@ -319,7 +319,7 @@ int run(const Args& a) {
     return 0;
   }
   if (!model->caches_features())
-    throw OptionError("training on clips needs the network's backward (only the head-only path is built)");
+    throw OptionError("r2plus1d-train trains on cached features only (--freeze backbone)");
   const Tensor<float, 2> train_f = cache_features(*model, tr.clips, a.batch, "train", a.quiet);
   std::optional<Tensor<float, 2>> val_f;
   if (va) val_f.emplace(cache_features(*model, va->clips, a.batch, "val", a.quiet));

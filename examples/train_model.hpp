@@ -138,8 +138,8 @@ inline std::unique_ptr<TrainModel> make_train_model(const std::string& arch, con
   using namespace r2plus1d;
   if (freeze != "backbone")
     throw OptionError("--freeze " + freeze +
-                      ": training layers of the backbone needs the network's backward, which r2plus1d-train does "
-                      "not have yet; --freeze backbone trains the head on cached features");
+                      ": r2plus1d-train trains the head on cached features only (--freeze backbone); training "
+                      "layers of the backbone is the models' forward_train and backward in C++ (README, Training)");
   if (arch == "seed") {
     using Net = R2Plus1DClassifier<float>;
     return std::make_unique<HeadOnlyModel<Net, nn::Linear<float>>>(Net(classes, layers, gen), "linear",

@@ -266,7 +266,7 @@ def main():
         "out of range for 4 classes")
     bad("no labels for .npy clips", ["--train", p("x.npy"), "--output-dir", p("b6")], "--train-labels")
     bad("--freeze other than the backbone", base + ["--freeze", "stem", "--output-dir", p("b7")],
-        "training layers of the backbone needs")
+        "trains the head on cached features only")
     xn = x.clone()
     xn[2] = float("nan")
     nan_args = ["--arch", "seed", "--layers", "1,1,1,1", "--train", p("xn.npy"), "--train-labels", p("y.npy"),
