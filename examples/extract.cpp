@@ -22,6 +22,7 @@
 #include <r2plus1d/io/video.hpp>
 #endif
 
+#include "cli_layers.hpp"
 #include "extract_dataset.hpp"
 #include "extract_eval.hpp"
 #include "extract_files.hpp"
@@ -97,26 +98,7 @@ struct Args {
   long num_classes = 0;  // 0: from the weights, else 400
 };
 
-std::array<r2plus1d::index_t, 4> parse_layers(const std::string& s) {
-  std::array<r2plus1d::index_t, 4> out{};
-  std::stringstream ss(s);
-  std::string item;
-  std::size_t n = 0;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long v = 0;
-    try {
-      v = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (n >= 4 || used != item.size() || item.empty() || v < 1)
-      throw r2plus1d::OptionError("--layers: expected four positive integers like 2,2,2,2, got '" + s + "'");
-    out[n++] = v;
-  }
-  if (n != 4) throw r2plus1d::OptionError("--layers: expected four positive integers like 2,2,2,2, got '" + s + "'");
-  return out;
-}
+using cli::parse_layers;
 
 // A deterministic clip with structure in space and time: coloured waves that
 // drift from frame to frame, roughly in the range of normalised video.

@@ -17,6 +17,7 @@
 
 #include <r2plus1d/r2plus1d.hpp>
 
+#include "cli_layers.hpp"
 #include "extract_files.hpp"
 #include "train_checkpoint.hpp"
 #include "train_data.hpp"
@@ -70,26 +71,7 @@ struct Args {
   bool quiet = false;
 };
 
-std::array<index_t, 4> parse_layers(const std::string& s) {
-  std::array<index_t, 4> out{};
-  std::stringstream ss(s);
-  std::string item;
-  std::size_t n = 0;
-  while (std::getline(ss, item, ',')) {
-    std::size_t used = 0;
-    long v = 0;
-    try {
-      v = std::stol(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (n >= 4 || used != item.size() || item.empty() || v < 1)
-      throw r2plus1d::OptionError("--layers: expected four positive integers like 2,2,2,2, got '" + s + "'");
-    out[n++] = v;
-  }
-  if (n != 4) throw r2plus1d::OptionError("--layers: expected four positive integers like 2,2,2,2, got '" + s + "'");
-  return out;
-}
+using cli::parse_layers;
 
 // The settings a resumed run must share with the one it continues.
 std::string settings_text(const Args& a, index_t classes) {

@@ -14,7 +14,6 @@ and for <s> in f32, f64 (the same values run in float32 and in float64 torch):
 The metadata key "cases" holds a JSON list with each case's name and options."""
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -25,31 +24,17 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 
-from convert_checkpoint import save_safetensors  # noqa: E402
+sys.path.insert(0, HERE)
+
+from gen_primitives import Writer as PrimitivesWriter, triple  # noqa: E402,F401
 
 SEED = 20240923
 SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
 
 
-def triple(v):
-    return [v, v, v] if isinstance(v, int) else list(v)
-
-
-class Writer:
-    """Collects the tensors and case descriptions of one op's file."""
-
-    def __init__(self, op):
-        self.op = op
-        self.tensors = {}
-        self.cases = []
-
-    def put(self, name, t):
-        assert name not in self.tensors, name
-        self.tensors[name] = t.detach().clone().contiguous()
-
-    def save(self, out_dir):
-        meta = {"cases": json.dumps(self.cases), "torch": torch.__version__, "op": self.op}
-        save_safetensors(self.tensors, os.path.join(out_dir, "backward_%s.safetensors" % self.op), metadata=meta)
+def Writer(op):
+    """gen_primitives' Writer for this generator's `backward_<op>` files."""
+    return PrimitivesWriter(op, "backward")
 
 
 def grads(fn, inputs, grad_output, dtype):

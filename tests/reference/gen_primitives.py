@@ -36,10 +36,12 @@ def triple(v):
 
 
 class Writer:
-    """Collects the tensors and case descriptions of one op's file."""
+    """Collects the tensors and case descriptions of one op's file,
+    `<prefix>_<op>.safetensors`."""
 
-    def __init__(self, op):
+    def __init__(self, op, prefix="primitives"):
         self.op = op
+        self.prefix = prefix
         self.tensors = {}
         self.cases = []
 
@@ -49,7 +51,7 @@ class Writer:
 
     def save(self, out_dir):
         meta = {"cases": json.dumps(self.cases), "torch": torch.__version__, "op": self.op}
-        save_safetensors(self.tensors, os.path.join(out_dir, "primitives_%s.safetensors" % self.op), metadata=meta)
+        save_safetensors(self.tensors, os.path.join(out_dir, "%s_%s.safetensors" % (self.prefix, self.op)), metadata=meta)
 
 
 def run_case(w, name, make_module, inputs, train, case_meta, randomize=None):
