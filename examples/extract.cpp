@@ -396,8 +396,10 @@ r2plus1d::Tensor<float, 2> run_video_file(const std::string& path, const Args& a
   const index_t expected = (a.clips_per_video > 0 ? a.clips_per_video : per_step) * a.crops;
   Rows rows;
   const index_t clips_before = st.clips;
+  const double rate = a.fps > 0 ? a.fps : info.fps;  // of the sampled stream; unknown: <= 0
   const extract::ClipBatch run = [&](const Tensor<float, 5>& x, std::vector<extract::ClipRecord> recs) {
     rows.add(timed_forward(forward, x.cview(), st));
+    for (auto& r : recs) r.fps = rate;
     records.insert(records.end(), recs.begin(), recs.end());
     progress.update(done_videos, st.clips, expected, st.clips - clips_before);
   };
@@ -609,9 +611,12 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
                                ? run_npy(input, a, forward, st, records)
                                : run_video_file(input, a, forward, st, records, progress, done + skipped + failed);
       if (a.video_level) {
-        // One row per video, and one index row: that of its first clip.
+        // One row per video, and one index row: the start of its first clip, the end of its last.
         y = io::average_clips(y, scores);
-        records.resize(1);
+        extract::ClipRecord whole = records.front();
+        for (const auto& r : records)
+          if (r.end_frame > whole.end_frame) whole.end_frame = r.end_frame, whole.end_time = r.end_time;
+        records.assign(1, whole);
       }
       if (ledger) {
         // The rows first (staged), then the output, then the rows committed: an output counts as done only with its rows.
@@ -755,7 +760,8 @@ int main(int argc, char** argv) {
                  "--logits; default: a summary on stdout");
   app.add_option("--output-dir", a.output_dir,
                  "Directory for one features file per input (named after it) and index.csv (video, output, clip, "
-                 "start_frame, start_time in seconds); inputs whose file exists are skipped, and a run with other "
+                 "start_frame, start_time, end_frame, end_time in seconds, fps: a clip's first and last frames and "
+                 "the rate it was sampled at); inputs whose file exists are skipped, and a run with other "
                  "settings than those recorded there is refused");
   app.add_option("--format", a.format, "Features file format: npy, or csv (text, one clip per line)")
       ->capture_default_str();

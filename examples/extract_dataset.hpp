@@ -86,7 +86,8 @@ class ClipSampler {
       for (index_t ch = 0; ch < 3; ++ch)
         std::copy_n(clip[static_cast<std::size_t>(t)]->data.data() + ch * plane, plane,
                     c.data() + (ch * clip_len_ + t) * plane);
-    records_.push_back({next_, clip[0]->source, clip[0]->time});
+    // The last frame of the clip (that of a padded clip is its last frame, repeated).
+    records_.push_back({next_, clip[0]->source, clip[0]->time, clip.back()->source, clip.back()->time});
     if (static_cast<index_t>(pending_.size()) == batch_) run_batch();
   }
 

@@ -22,11 +22,14 @@ namespace extract {
 namespace fs = std::filesystem;
 using r2plus1d::index_t;
 
-/// One row of the index: where clip `clip` of `video` starts.
+/// One row of the index: where clip `clip` of `video` starts and ends.
 struct ClipRecord {
   index_t clip = 0;
   index_t start_frame = -1;  ///< in the video's own frames; -1 for .npy clips
   double start_time = -1;    ///< seconds; -1 for .npy clips
+  index_t end_frame = -1;    ///< the video's frame shown last in the clip (inclusive); -1 for .npy clips
+  double end_time = -1;      ///< the time of that frame, seconds; -1 for .npy clips
+  double fps = -1;           ///< the rate the clip was sampled at (--fps or the video's); -1 for .npy clips
 };
 
 /// A CSV field, quoted when it holds a comma, quote, CR or LF (RFC 4180).
@@ -78,15 +81,25 @@ inline std::vector<std::vector<std::string>> parse_csv(const std::string& text) 
   return out;
 }
 
-constexpr const char* kIndexHeader = "video,output,clip,start_frame,start_time";
-constexpr std::size_t kIndexFields = 5;
+constexpr const char* kIndexHeader = "video,output,clip,start_frame,start_time,end_frame,end_time,fps";
+constexpr std::size_t kIndexFields = 8;
+// The index of earlier versions: its first five fields, without the clip's end and rate.
+constexpr const char* kOldIndexHeader = "video,output,clip,start_frame,start_time";
+constexpr std::size_t kOldIndexFields = 5;
 
-/// The rows of index CSV text: its records of five fields after the header.
+/// The rows of index CSV text: its records of eight fields after the header.
+/// Rows of the earlier five-field form (an index or rows file written by an
+/// earlier version) are read too, their end_frame, end_time and fps left
+/// empty: what those were is not recorded anywhere.
 inline std::vector<std::vector<std::string>> index_records(const std::string& text) {
   std::vector<std::vector<std::string>> recs = parse_csv(text);
-  if (!recs.empty() && csv_line(recs.front()) == std::string(kIndexHeader) + "\n") recs.erase(recs.begin());
-  recs.erase(std::remove_if(recs.begin(), recs.end(), [](const auto& r) { return r.size() != kIndexFields; }),
+  if (!recs.empty() && (csv_line(recs.front()) == std::string(kIndexHeader) + "\n" ||
+                        csv_line(recs.front()) == std::string(kOldIndexHeader) + "\n"))
+    recs.erase(recs.begin());
+  recs.erase(std::remove_if(recs.begin(), recs.end(),
+                            [](const auto& r) { return r.size() != kIndexFields && r.size() != kOldIndexFields; }),
              recs.end());
+  for (auto& r : recs) r.resize(kIndexFields);
   return recs;
 }
 
@@ -105,19 +118,30 @@ inline bool is_index_name(const std::string& name) {
   return of != std::string::npos && digits(mid.substr(0, of)) && digits(mid.substr(of + 4));
 }
 
-/// The index rows of one output: video, output, clip, start_frame, start_time.
+/// "%.6f" of `v`, the form of the index's times and rates.
+inline std::string index_number(double v) {
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.6f", v);
+  return buf;
+}
+
+/// The index rows of one output: video, output, clip, start_frame,
+/// start_time, end_frame, end_time, fps (the last five empty for .npy clips).
 inline std::string index_rows(const std::string& video, const std::string& output,
                               const std::vector<ClipRecord>& records) {
   std::string s;
-  char buf[96];
   for (const auto& r : records) {
-    std::string frame, time;
+    std::string frame, time, end_frame, end_time, fps;
     if (r.start_frame >= 0) {
-      std::snprintf(buf, sizeof buf, "%.6f", r.start_time);
       frame = std::to_string(r.start_frame);
-      time = buf;
+      time = index_number(r.start_time);
     }
-    s += csv_line({video, output, std::to_string(r.clip), frame, time});
+    if (r.end_frame >= 0) {
+      end_frame = std::to_string(r.end_frame);
+      end_time = index_number(r.end_time);
+    }
+    if (r.fps > 0) fps = index_number(r.fps);
+    s += csv_line({video, output, std::to_string(r.clip), frame, time, end_frame, end_time, fps});
   }
   return s;
 }

@@ -107,7 +107,8 @@ class UniformClipSampler {
             std::copy_n(f.data.data() + ch * plane, plane, c + (ch * clip_len_ + t) * plane);
         }
         const Frame& f0 = frames_[order_[static_cast<std::size_t>(s)]];
-        records.push_back({static_cast<index_t>(first + i), f0.source, f0.time});
+        const Frame& f1 = frames_[order_[static_cast<std::size_t>(std::min(s + clip_len_ - 1, n - 1))]];
+        records.push_back({static_cast<index_t>(first + i), f0.source, f0.time, f1.source, f1.time});
       }
       run_(x, std::move(records));
     }

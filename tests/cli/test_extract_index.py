@@ -314,6 +314,45 @@ def main():
     finally:
         fs.close()
 
+    # --- the index's columns: a clip's first and last frames, times and rate, empty for .npy clips
+    out = p("columns")
+    r = E("--output-dir", out, *abc)
+    with open(os.path.join(out, "index.csv"), newline="") as f:
+        header = f.readline().strip()
+    check("index.csv header: video,output,clip,start_frame,start_time,end_frame,end_time,fps",
+          header == "video,output,clip,start_frame,start_time,end_frame,end_time,fps", header)
+    rows = index_rows(out) or []
+    check(".npy clips: the frame, time and fps fields empty", len(rows) == 6 and all(
+        r_[k] == "" for r_ in rows for k in ("start_frame", "start_time", "end_frame", "end_time", "fps")), str(rows))
+
+    # --- an output directory of an earlier version (index and rows in five fields) resumes
+    out = p("old_index")
+    r = E("--output-dir", out, *abc)
+    old = "video,output,clip,start_frame,start_time"
+
+    def five(path):
+        with open(path, newline="") as f:
+            recs = list(csv.reader(f))
+        with open(path, "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerows([old.split(",")] + [rec[:5] for rec in recs[1:]])
+    five(os.path.join(out, "index.csv"))
+    rows_dir = os.path.join(out, ".r2plus1d-extract", "rows")
+    for n in os.listdir(rows_dir):
+        five(os.path.join(rows_dir, n))
+    r = E("--output-dir", out, *abc)
+    rows = index_rows(out) or []
+    check("five-field index and rows (an earlier version's): resumed, nothing recomputed, the index in eight fields",
+          r.returncode == 0 and r.stderr.count("skipped '") == 3 and complete(out) and
+          list(rows[0]) == ["video", "output", "clip", "start_frame", "start_time", "end_frame", "end_time", "fps"],
+          r.stderr + str(rows[:1]))
+    r = E("--merge", out, *abc)
+    check("five-field rows: --merge counts them", r.returncode == 0 and "3 complete" in r.stderr, r.stderr)
+    shutil.rmtree(rows_dir)
+    five(os.path.join(out, "index.csv"))
+    r = E("--output-dir", out, *abc)
+    check("five-field index without rows files: adopted, nothing recomputed",
+          r.returncode == 0 and r.stderr.count("skipped '") == 3 and complete(out) and
+          os.path.isfile(os.path.join(rows_dir, "b.npy.csv")), r.stderr)
     # --- directories are read recursively, keeping the tree in the output names
     coll = p("coll")
     os.makedirs(os.path.join(coll, "sub"))

@@ -83,6 +83,11 @@ def main():
               [round(float(r_["start_time"]), 3) for r_ in rows] == [0.0, 0.48, 0.96], str(rows))
         check("index names the video and its output",
               all(r_["video"] == p("a.mkv") and r_["output"] == p("out", "a.npy") for r_ in rows), str(rows))
+        check("index end frames 7, 19, 31: a clip's last frame (inclusive), end_frame - start_frame + 1 = clip-len",
+              [r_["end_frame"] for r_ in rows] == ["7", "19", "31"], str(rows))
+        check("index fps 25, end times those of the last frames (start_time + 7/25)",
+              all(r_["fps"] == "25.000000" and abs(float(r_["end_time"]) - float(r_["start_time"]) - 7 / 25) < 2e-6
+                  for r_ in rows), str(rows))
         check("no carriage returns on a non-terminal stderr", "\r" not in r.stderr, repr(r.stderr))
 
     # --- --fps 12.5 on a 25 fps video takes every other frame

@@ -64,8 +64,12 @@ def main():
         check("video-level probabilities match torch within 1e-4", e <= TOL, "rel err %g" % e)
         check("they sum to 1", abs(float(y.sum()) - 1) < 1e-5, str(y.sum()))
         rows = read_index(p("out", "index.csv"))
-        check("index: one row for the video, its first clip's", len(rows) == 1 and rows[0]["clip"] == "0" and
-              rows[0]["start_frame"] == "0" and rows[0]["output"] == p("out", "video_level.npy"), str(rows))
+        check("index: one row for the video, from its first clip's start", len(rows) == 1 and rows[0]["clip"] == "0"
+              and rows[0]["start_frame"] == "0" and rows[0]["output"] == p("out", "video_level.npy"), str(rows))
+        fps = float(rows[0]["fps"]) if rows and rows[0]["fps"] else 0
+        check("index: to its last clip's end (frame 42 + 7), at the video's rate",
+              rows and rows[0]["end_frame"] == "49" and fps > 0 and
+              abs(float(rows[0]["end_time"]) - float(rows[0]["start_time"]) - 49 / fps) < 1e-3, str(rows))
 
     # --- the same clips and crops without --video-level: one row of logits per clip and crop
     r = run(exe, *clf, "--clips-per-video", "5", "--crops", "3", "--logits", "--output-dir", p("rows"), video)
@@ -115,6 +119,15 @@ def main():
         check("index: one row per video", sorted(os.path.basename(r_["video"]) for r_ in rows) ==
               ["b.mkv", "c.mkv", "video_level.mkv"], str(rows))
         check("the short video's padding is said on stderr", "c.mkv' has 3 frame(s) at --fps" in r.stderr, r.stderr)
+        by = {os.path.basename(r_["video"]): r_ for r_ in rows}
+        # b.mkv: 20 frames at 30 fps, 10 at 15; the last clip ends on sampled frame 9, source frame 18.
+        # c.mkv: 6 frames, 3 at 15 fps, one padded clip ending on its last, source frame 4. (Matroska's times are
+        # in milliseconds.)
+        check("--fps 15: fps 15 in the index, the end the last clip's last source frame and its time",
+              all(r_["fps"] == "15.000000" for r_ in rows) and
+              by["b.mkv"]["end_frame"] == "18" and abs(float(by["b.mkv"]["end_time"]) - 18 / 30) < 1e-3 and
+              by["c.mkv"]["end_frame"] == "4" and abs(float(by["c.mkv"]["end_time"]) - 4 / 30) < 1e-3, str(rows))
+
 
     # --- the new settings are recorded: a rerun with others is refused, the same one resumes
     r = run(exe, *clf, "--clips-per-video", "5", "--crops", "10", "--video-level", "--logits", "--output-dir",

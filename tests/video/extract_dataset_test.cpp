@@ -53,6 +53,8 @@ TEST(ExtractDataset, ClipsEveryStepFrames) {
     EXPECT_EQ(r.records[k].clip, static_cast<index_t>(k));
     EXPECT_EQ(r.records[k].start_frame, 100 + 12 * static_cast<index_t>(k));
     EXPECT_DOUBLE_EQ(r.records[k].start_time, 6.0 * static_cast<double>(k));
+    EXPECT_EQ(r.records[k].end_frame, 100 + 12 * static_cast<index_t>(k) + 7);  // the last frame, inclusive
+    EXPECT_DOUBLE_EQ(r.records[k].end_time, 6.0 * static_cast<double>(k) + 3.5);
     for (index_t t = 0; t < 8; ++t) EXPECT_EQ(r.first_values[k][static_cast<std::size_t>(t)], float(12 * k + t));
   }
 }
@@ -86,18 +88,24 @@ TEST(ExtractDataset, UniformClips) {
   for (std::size_t k = 0; k < 5; ++k) {
     EXPECT_EQ(r.records[k].clip, static_cast<index_t>(k));
     EXPECT_EQ(r.records[k].start_frame, 100 + 8 * static_cast<index_t>(k));
+    EXPECT_EQ(r.records[k].end_frame, 100 + 8 * static_cast<index_t>(k) + 7);
+    EXPECT_DOUBLE_EQ(r.records[k].end_time, 8.0 * static_cast<double>(k) + 7);
     for (index_t t = 0; t < 8; ++t) EXPECT_EQ(r.first_values[k][static_cast<std::size_t>(t)], float(8 * k + t));
   }
   // Frames repeated by resampling (each source frame twice) are kept once and counted twice.
   const Sampled twice = sample_uniform(10, 4, 2, 4, 2, &padded);  // starts 0, 6
   ASSERT_EQ(twice.records.size(), 2u);
   EXPECT_EQ(twice.records[1].start_frame, 103);
+  EXPECT_EQ(twice.records[1].end_frame, 104);  // sampled frames 6..9 show source frames 3, 3, 4, 4
+  EXPECT_DOUBLE_EQ(twice.records[1].end_time, 8.0);
   EXPECT_EQ(twice.first_values[1], (std::vector<float>{3, 3, 4, 4}));
   // Shorter than one clip: one clip, padded with the last frame.
   const Sampled short_ = sample_uniform(3, 8, 5, 4, 1, &padded);
   EXPECT_EQ(padded, 3);
   ASSERT_EQ(short_.records.size(), 1u);
   EXPECT_EQ(short_.first_values[0], (std::vector<float>{0, 1, 2, 2, 2, 2, 2, 2}));
+  EXPECT_EQ(short_.records[0].end_frame, 102);  // a padded clip ends on its last frame
+
 }
 
 TEST(ExtractDataset, CropsOfEachClipInOrder) {
@@ -127,6 +135,14 @@ TEST(ExtractDataset, OverlappingClips) {
   const Sampled r = sample(10, 4, 2, 8);
   ASSERT_EQ(r.records.size(), 4u);  // 0, 2, 4, 6
   EXPECT_EQ(r.first_values[3], (std::vector<float>{6, 7, 8, 9}));
+  EXPECT_EQ(r.records[3].end_frame, 109);
+  // Shorter than one clip: one clip, padded, ending on the last frame pushed.
+  index_t padded = -1;
+  const Sampled short_ = sample(3, 8, 8, 4, &padded);
+  EXPECT_EQ(padded, 3);
+  ASSERT_EQ(short_.records.size(), 1u);
+  EXPECT_EQ(short_.records[0].end_frame, 102);
+  EXPECT_DOUBLE_EQ(short_.records[0].end_time, 1.0);
 }
 
 TEST(ExtractDataset, ShortStreamIsPaddedWithItsLastFrame) {

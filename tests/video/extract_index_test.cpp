@@ -46,14 +46,23 @@ TEST(ExtractIndex, CsvReadsWhatItWrites) {
 }
 
 TEST(ExtractIndex, RowsOfVideosAndClips) {
-  EXPECT_EQ(extract::index_rows("a,1.mp4", "out/a.npy", {{0, 0, 0.0}, {1, 16, 0.64}}),
-            "\"a,1.mp4\",out/a.npy,0,0,0.000000\n\"a,1.mp4\",out/a.npy,1,16,0.640000\n");
-  EXPECT_EQ(extract::index_rows("c.npy", "c.npy", {{0, -1, -1}}), "c.npy,c.npy,0,,\n");
+  EXPECT_EQ(extract::index_rows("a,1.mp4", "out/a.npy", {{0, 0, 0.0, 15, 0.6, 25}, {1, 16, 0.64, 31, 1.24, 25}}),
+            "\"a,1.mp4\",out/a.npy,0,0,0.000000,15,0.600000,25.000000\n"
+            "\"a,1.mp4\",out/a.npy,1,16,0.640000,31,1.240000,25.000000\n");
+  EXPECT_EQ(extract::index_rows("c.npy", "c.npy", {{0, -1, -1}}), "c.npy,c.npy,0,,,,,\n");
 }
 
 TEST(ExtractIndex, IndexRecordsAreTheRowsAfterTheHeader) {
-  const std::string text = std::string(extract::kIndexHeader) + "\nvideo,video.npy,0,,\n1.2,3.4\na,a.npy,0,0,0.000000\n";
-  EXPECT_EQ(extract::index_records(text), (Rows{{"video", "video.npy", "0", "", ""}, {"a", "a.npy", "0", "0", "0.000000"}}));
+  const std::string text = std::string(extract::kIndexHeader) +
+                           "\nvideo,video.npy,0,,,,,\n1.2,3.4\na,a.npy,0,0,0.000000,15,0.600000,25.000000\n";
+  EXPECT_EQ(extract::index_records(text), (Rows{{"video", "video.npy", "0", "", "", "", "", ""},
+                                               {"a", "a.npy", "0", "0", "0.000000", "15", "0.600000", "25.000000"}}));
+}
+
+TEST(ExtractIndex, FiveFieldRowsOfEarlierVersionsAreReadWithoutTheirEnds) {
+  const std::string text = "video,output,clip,start_frame,start_time\na,a.npy,1,16,0.640000\nc.npy,c.npy,0,,\n";
+  EXPECT_EQ(extract::index_records(text), (Rows{{"a", "a.npy", "1", "16", "0.640000", "", "", ""},
+                                               {"c.npy", "c.npy", "0", "", "", "", "", ""}}));
 }
 
 TEST(ExtractIndex, AnOutputCountsAsDoneOnlyWithItsRows) {
@@ -82,8 +91,8 @@ TEST(ExtractIndex, TheIndexIsRebuiltFromTheRowsOfOutputsThatExist) {
   fs::remove(dir + "/gone.npy");
   const std::string index = dir + "/index.csv";
   EXPECT_EQ(ledger.write_index(index, nullptr), 2u);
-  EXPECT_EQ(slurp(index), std::string(extract::kIndexHeader) + "\na.npy.mp4,a.npy,0,0,0.000000\n"
-                                                               "b.npy.mp4,b.npy,0,0,0.000000\n");
+  EXPECT_EQ(slurp(index), std::string(extract::kIndexHeader) + "\na.npy.mp4,a.npy,0,0,0.000000,,,\n"
+                                                               "b.npy.mp4,b.npy,0,0,0.000000,,,\n");
   const std::vector<std::string> shard = {"b.npy"};
   EXPECT_EQ(ledger.write_index(dir + "/index.0-of-2.csv", &shard), 1u);
   const std::vector<std::string> none;
