@@ -30,6 +30,7 @@
 #include "extract_inputs.hpp"
 #include "extract_merge.hpp"
 #include "extract_output_dir.hpp"
+#include "extract_outputs.hpp"
 #include "extract_video_level.hpp"
 
 #include <algorithm>
@@ -188,6 +189,15 @@ std::string arch_hint(const r2plus1d::io::SafetensorsReader& reader, const Args&
 
 using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
 
+// What the outputs say beside their numbers (--format csv's header).
+extract::OutputRows output_rows(const Args& a) {
+  extract::OutputRows o;
+  o.format = a.format;
+  o.scores = a.logits || a.topk > 0;
+  o.video_level = a.video_level;
+  return o;
+}
+
 int run_dataset(const Args& a, const ForwardFn& forward);
 int run_merge(const Args& a);
 
@@ -224,7 +234,7 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
 
   const char* what = scores ? (a.video_level ? " mean class probabilities" : " class scores") : " features";
   if (!a.output.empty()) {
-    extract::write_features(a.output, y, a.format == "csv");
+    extract::write_output(a.output, y, output_rows(a));
     if (!a.quiet) std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << what << " to " << a.output << "\n";
   }
   if (a.topk > 0)
@@ -515,7 +525,7 @@ void evaluate(const Args& a, const std::vector<extract::Input>& inputs, const st
       continue;
     }
     eval.add(inputs[i].path, labels.label(inputs[i].path, a.labels),
-             extract::load_scores(ledger.output_path(names[i]), a.format == "csv"), a.video_level);
+             extract::load_scores(ledger.output_path(names[i]), a.format), a.video_level);
   }
   const std::string path = (std::filesystem::path(a.output_dir.empty() ? a.merge : a.output_dir) / file).string();
   nlohmann::json j = eval.json(not_evaluated);
@@ -618,12 +628,13 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
           if (r.end_frame > whole.end_frame) whole.end_frame = r.end_frame, whole.end_time = r.end_time;
         records.assign(1, whole);
       }
+      const extract::OutputRows rows_out = output_rows(a);
       if (ledger) {
         // The rows first (staged), then the output, then the rows committed: an output counts as done only with its rows.
         extract::make_parent_dirs(out);
         const std::string staged = ledger->stage(name, extract::index_rows(input, out, records));
         try {
-          extract::write_features(out, y, a.format == "csv");
+          extract::write_output(out, y, rows_out);
         } catch (...) {
           std::error_code ec;
           std::filesystem::remove(staged, ec);
@@ -631,7 +642,7 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
         }
         ledger->commit(staged, name);
       } else if (!out.empty()) {
-        extract::write_features(out, y, a.format == "csv");
+        extract::write_output(out, y, rows_out);
       } else {
         progress.clear();
         if (a.topk == 0)
@@ -707,7 +718,7 @@ int run_merge(const Args& a) {
                       "the directory against");
   const std::vector<extract::Input> inputs = extract::expand_inputs(given);
   const extract::MergeReport rep = extract::merge_output_dir(
-      a.merge, inputs, [&](const extract::Input& in) { return output_name(in, a.format); }, a.format == "csv");
+      a.merge, inputs, [&](const extract::Input& in) { return output_name(in, a.format); }, a.format);
   if (a.labelled) {
     std::vector<std::string> names;
     std::set<std::string> complete(rep.complete.begin(), rep.complete.end());
@@ -763,7 +774,7 @@ int main(int argc, char** argv) {
                  "start_frame, start_time, end_frame, end_time in seconds, fps: a clip's first and last frames and "
                  "the rate it was sampled at); inputs whose file exists are skipped, and a run with other "
                  "settings than those recorded there is refused");
-  app.add_option("--format", a.format, "Features file format: npy, or csv (text, one clip per line)")
+  app.add_option("--format", a.format, "Features file format: npy, or csv (a header line, then one clip per line)")
       ->capture_default_str();
   app.add_option("--clip-len", a.clip_len, "Frames per clip")->capture_default_str()->check(CLI::Range(1L, 100000L));
   CLI::Option* step = app.add_option("--step", a.step, "Frames from one clip's start to the next's")

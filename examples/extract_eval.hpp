@@ -140,32 +140,6 @@ class Evaluation {
 
 namespace extract {
 
-/// The (rows, classes) scores of an output as write_features wrote it.
-inline r2plus1d::Tensor<float, 2> load_scores(const std::string& path, bool csv) {
-  if (!csv) return r2plus1d::io::load_npy<float, 2>(path);
-  const std::optional<std::string> text = read_file(path);
-  if (!text) throw r2plus1d::IoError("cannot read '" + path + "'");
-  std::vector<float> values;
-  index_t rows = 0, cols = 0;
-  for (std::size_t at = 0; at < text->size();) {
-    const std::size_t end = std::min(text->find('\n', at), text->size());
-    index_t n = 0;
-    for (std::size_t f = at; f < end;) {
-      const std::size_t comma = std::min(text->find(',', f), end);
-      values.push_back(std::strtof(text->substr(f, comma - f).c_str(), nullptr));
-      ++n;
-      f = comma + 1;
-    }
-    if (rows > 0 && n != cols) throw r2plus1d::FormatError("'" + path + "' has lines of different lengths");
-    cols = n;
-    ++rows;
-    at = end + 1;
-  }
-  r2plus1d::Tensor<float, 2> y = r2plus1d::Tensor<float, 2>::empty({rows, cols});
-  std::copy(values.begin(), values.end(), y.data());
-  return y;
-}
-
 /// The labels of a run's inputs, by canonical path, from a labelled list.
 class LabelMap {
  public:

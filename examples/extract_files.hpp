@@ -122,18 +122,6 @@ inline std::string file_fingerprint(const std::string& path) {
   return hex;
 }
 
-/// (clips, D) features as CSV text, one clip per line.
-inline std::string features_csv(const r2plus1d::Tensor<float, 2>& y) {
-  std::string s;
-  char buf[32];
-  for (r2plus1d::index_t n = 0; n < y.size(0); ++n)
-    for (r2plus1d::index_t k = 0; k < y.size(1); ++k) {
-      std::snprintf(buf, sizeof buf, k + 1 < y.size(1) ? "%.9g," : "%.9g\n", double(y(n, k)));
-      s += buf;
-    }
-  return s;
-}
-
 /// Syncs the file `path` to its disk.
 inline void sync_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -142,17 +130,6 @@ inline void sync_file(const std::string& path) {
   const int e = errno;
   ::close(fd);
   if (rc != 0) throw r2plus1d::IoError("cannot write '" + path + "'" + os_error(e));
-}
-
-/// Writes (clips, D) features as .npy or as CSV text, through a temporary
-/// file renamed into place, and syncs them.
-inline void write_features(const std::string& path, const r2plus1d::Tensor<float, 2>& y, bool csv) {
-  if (csv) {
-    write_file(path, features_csv(y));
-  } else {
-    r2plus1d::io::save_npy<float, 2>(path, y.cview());
-    sync_file(path);
-  }
 }
 
 }  // namespace extract

@@ -10,6 +10,7 @@
 #include "extract_index.hpp"
 #include "extract_inputs.hpp"
 #include "extract_output_dir.hpp"
+#include "extract_outputs.hpp"
 
 #include <r2plus1d/r2plus1d.hpp>
 
@@ -64,35 +65,15 @@ inline void check_no_shard_running(const OutputDir& dir) {
   }
 }
 
-// The clips of a features file as write_features writes it, or an error.
-inline r2plus1d::index_t clips_of(const std::string& path, bool csv) {
-  if (!csv) return r2plus1d::io::load_npy<float, 2>(path).size(0);
-  const std::optional<std::string> text = read_file(path);
-  if (!text) throw r2plus1d::IoError("cannot read '" + path + "'");
-  r2plus1d::index_t lines = 0;
-  std::size_t fields = 0;
-  for (std::size_t at = 0; at < text->size();) {
-    const std::size_t end = text->find('\n', at);
-    if (end == std::string::npos) throw r2plus1d::IoError("'" + path + "' ends inside a line: it was cut");
-    const std::size_t n = static_cast<std::size_t>(std::count(text->begin() + static_cast<std::ptrdiff_t>(at),
-                                                              text->begin() + static_cast<std::ptrdiff_t>(end), ',')) +
-                          1;
-    if (lines > 0 && n != fields) throw r2plus1d::IoError("'" + path + "' has lines of different lengths");
-    fields = n;
-    ++lines;
-    at = end + 1;
-  }
-  return lines;
-}
-
 }  // namespace detail
 
 /// Checks and merges the output directory `dir` of a run over `inputs`
 /// (the run's inputs, in its order), whose output names `name_of` gives;
-/// `csv` is the run's --format. Writes DIR/index.csv and DIR/incomplete.txt
+/// `format` is the run's --format. Writes DIR/index.csv and DIR/incomplete.txt
 /// (or removes an earlier incomplete.txt when nothing is left to run).
 inline MergeReport merge_output_dir(const std::string& dir, const std::vector<Input>& inputs,
-                                    const std::function<std::string(const Input&)>& name_of, bool csv) {
+                                    const std::function<std::string(const Input&)>& name_of,
+                                    const std::string& format) {
   std::error_code ec;
   if (!fs::is_directory(fs::path(dir) / kMetaDir, ec))
     throw r2plus1d::IoError("--merge: '" + dir + "' is not an output directory of r2plus1d-extract (no " + kMetaDir +
@@ -136,7 +117,7 @@ inline MergeReport merge_output_dir(const std::string& dir, const std::vector<In
     try {
       const std::optional<std::string> kept = read_file(ledger.rows_path(name));
       const auto recs = index_records(kept ? *kept : "");
-      const r2plus1d::index_t clips = detail::clips_of(ledger.output_path(name), csv);
+      const r2plus1d::index_t clips = rows_of(ledger.output_path(name), format);
       if (static_cast<std::size_t>(clips) != recs.size())
         throw r2plus1d::IoError("'" + name + "' holds " + std::to_string(clips) + " clip(s) but its index rows " +
                                 std::to_string(recs.size()));

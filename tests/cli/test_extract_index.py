@@ -160,7 +160,7 @@ def main():
         rows = index_rows(out) or []
         check("input index.npy: the index is an index%s" % (" after --overwrite" if rerun else ""),
               len(rows) == 4 and {r_["video"] for r_ in rows} == {p("index.npy"), odd}, str(rows))
-        feats = np.loadtxt(os.path.join(out, "index.npy.csv"), delimiter=",", ndmin=2) \
+        feats = np.loadtxt(os.path.join(out, "index.npy.csv"), delimiter=",", ndmin=2, skiprows=1) \
             if os.path.exists(os.path.join(out, "index.npy.csv")) else np.zeros((0, 0))
         check("input index.npy: its features in index.npy.csv", feats.shape == (2, 512), str(feats.shape))
     r = E("--format", "csv", "--output-dir", out, odd)
@@ -324,6 +324,35 @@ def main():
     rows = index_rows(out) or []
     check(".npy clips: the frame, time and fps fields empty", len(rows) == 6 and all(
         r_[k] == "" for r_ in rows for k in ("start_frame", "start_time", "end_frame", "end_time", "fps")), str(rows))
+
+    # --- --format csv: a header line naming the columns; the rows read back as the .npy's
+    out_csv = p("csv_header")
+    r = E("--format", "csv", "--output-dir", out_csv, *abc)
+    with open(os.path.join(out_csv, "c.csv")) as f:
+        lines = f.read().splitlines()
+    check("--format csv: exit 0, a header f0..f511 then one line per clip",
+          r.returncode == 0 and lines[0] == ",".join("f%d" % k for k in range(512)) and len(lines) == 4, lines[0][:80])
+    t = np.loadtxt(os.path.join(out_csv, "c.csv"), delimiter=",", ndmin=2, skiprows=1)
+    check("--format csv: the rows equal the .npy's", t.shape == (3, 512) and
+          np.array_equal(t.astype(np.float32), np.load(os.path.join(out, "c.npy"))), str(t.shape))
+    r = E("--format", "csv", "--logits", "--num-classes", "3", "--output-dir", p("csv_logits"), p("a.npy"))
+    with open(p("csv_logits", "a.csv")) as f:
+        first = f.readline().strip()
+    check("--format csv --logits: the header names logit0..", r.returncode == 0 and first == "logit0,logit1,logit2",
+          first)
+    r = E("--merge", out_csv, "--format", "csv", *abc)
+    check("--merge of --format csv outputs: exit 0, the header not counted as a clip",
+          r.returncode == 0 and "3 complete" in r.stderr and "index.csv has 6 row(s)" in r.stderr, r.stderr)
+    with open(os.path.join(out_csv, "b.csv"), "a") as f:
+        f.write(",".join(["0"] * 512) + "\n")
+    r = E("--merge", out_csv, "--format", "csv", *abc)
+    check("--merge: a csv output with a row more than its index rows is failed (exit 3)",
+          r.returncode == 3 and "b.csv' holds 3 clip(s) but its index rows 2" in r.stderr, r.stderr)
+    with open(os.path.join(out_csv, "a.csv"), "w") as f:  # an output of an earlier version: no header
+        f.write(",".join(["0.5"] * 512) + "\n")
+    r = E("--merge", out_csv, "--format", "csv", p("a.npy"))
+    check("--merge: a csv output without a header (an earlier version's) still counts its rows",
+          r.returncode == 0 and "1 complete" in r.stderr, r.stderr)
 
     # --- an output directory of an earlier version (index and rows in five fields) resumes
     out = p("old_index")

@@ -117,6 +117,14 @@ def main():
                 c["name"] = CLASSES[c["label"]]
         check("%s: the same evaluation" % what, same(got, want), json.dumps(got))
 
+    for fmt in ("csv",):
+        for extra in ([], ["--topk", "2"]):
+            out = p("out_%s%s" % (fmt, "_topk" if extra else ""))
+            r = run(exe, *NET, "--format", fmt, *extra, "--labels", p("ucf", "trainlist.txt"), "--output-dir", out)
+            got = load_eval(os.path.join(out, "evaluation.json")) if r.returncode == 0 else {}
+            check("--format %s%s: the same evaluation, read back from its outputs" % (fmt, " --topk 2" if extra else ""),
+                  r.returncode == 0 and same(got, want), r.stderr + json.dumps(got))
+
     r = run(exe, *NET, "--labels", p("ucf", "trainlist.txt"), "--output-dir", p("out"))
     check("a resumed run (all skipped) evaluates the outputs there", r.returncode == 0 and
           same(load_eval(p("out", "evaluation.json")), want), r.stderr)

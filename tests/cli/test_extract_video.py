@@ -118,7 +118,10 @@ def main():
     r = run(exe, *common, "--clip-len", "8", "--format", "csv", "--output", p("short.csv"), p("short.mkv"))
     check("--format csv: exit 0", r.returncode == 0, r.stderr)
     if r.returncode == 0 and os.path.exists(p("short.npy")):
-        t = np.loadtxt(p("short.csv"), delimiter=",", ndmin=2)
+        with open(p("short.csv")) as f:
+            header = f.readline().strip()
+        check("--format csv: a header line f0..f511", header == ",".join("f%d" % k for k in range(512)), header[:80])
+        t = np.loadtxt(p("short.csv"), delimiter=",", ndmin=2, skiprows=1)
         check("--format csv equals the .npy", t.shape == (1, 512) and np.array_equal(t.astype(np.float32),
                                                                                        np.load(p("short.npy"))), "")
 
