@@ -189,12 +189,16 @@ std::string arch_hint(const r2plus1d::io::SafetensorsReader& reader, const Args&
 
 using ForwardFn = std::function<r2plus1d::Tensor<float, 2>(r2plus1d::TensorView<const float, 5>)>;
 
-// What the outputs say beside their numbers (--format csv's header).
-extract::OutputRows output_rows(const Args& a) {
+// What the outputs of `input` say beside their numbers (--format csv and jsonl).
+extract::OutputRows output_rows(const Args& a, const std::string& input) {
   extract::OutputRows o;
   o.format = a.format;
   o.scores = a.logits || a.topk > 0;
   o.video_level = a.video_level;
+  o.full_scores = a.logits || a.labelled.has_value();
+  o.topk = a.topk > 0 ? a.topk : 5;
+  o.crops = a.crops;
+  o.input = input;
   return o;
 }
 
@@ -234,7 +238,9 @@ int run_model(Model& model, const r2plus1d::io::SafetensorsReader* reader, const
 
   const char* what = scores ? (a.video_level ? " mean class probabilities" : " class scores") : " features";
   if (!a.output.empty()) {
-    extract::write_output(a.output, y, output_rows(a));
+    extract::OutputRows o = output_rows(a, a.input);
+    for (index_t n = 0; n < y.size(0); ++n) o.records.push_back({n});
+    extract::write_output(a.output, y, o);
     if (!a.quiet) std::cerr << kTool << ": wrote " << format_shape<2>(y.shape()) << what << " to " << a.output << "\n";
   }
   if (a.topk > 0)
@@ -268,7 +274,8 @@ int run(const Args& a) {
     throw OptionError("--arch: unknown architecture '" + a.arch +
                       "' (expected seed, r2plus1d_18, r2plus1d_34, r3d_18 or mc3_18)");
   if (a.threads > 0) set_num_threads(a.threads);
-  if (a.format != "npy" && a.format != "csv") throw OptionError("--format: expected npy or csv, got '" + a.format + "'");
+  if (!extract::is_format(a.format))
+    throw OptionError("--format: expected npy, csv or jsonl, got '" + a.format + "'");
   if (!a.merge.empty()) return run_merge(a);
   if (a.shard_count > 0 && a.shard.empty()) throw OptionError("--shard-count goes with --shard auto");
   const bool dataset = !a.inputs.empty();
@@ -628,7 +635,8 @@ int run_dataset(const Args& a, const ForwardFn& forward) {
           if (r.end_frame > whole.end_frame) whole.end_frame = r.end_frame, whole.end_time = r.end_time;
         records.assign(1, whole);
       }
-      const extract::OutputRows rows_out = output_rows(a);
+      extract::OutputRows rows_out = output_rows(a, input);
+      rows_out.records = records;
       if (ledger) {
         // The rows first (staged), then the output, then the rows committed: an output counts as done only with its rows.
         extract::make_parent_dirs(out);
@@ -774,7 +782,10 @@ int main(int argc, char** argv) {
                  "start_frame, start_time, end_frame, end_time in seconds, fps: a clip's first and last frames and "
                  "the rate it was sampled at); inputs whose file exists are skipped, and a run with other "
                  "settings than those recorded there is refused");
-  app.add_option("--format", a.format, "Features file format: npy, or csv (a header line, then one clip per line)")
+  app.add_option("--format", a.format,
+                 "Output format: npy, csv (a header line, then one clip per line) or jsonl (one JSON object per "
+                 "clip: its input, clip, frames, times and fps, then its features, or with --logits/--topk its top "
+                 "classes and, with --logits, all its scores)")
       ->capture_default_str();
   app.add_option("--clip-len", a.clip_len, "Frames per clip")->capture_default_str()->check(CLI::Range(1L, 100000L));
   CLI::Option* step = app.add_option("--step", a.step, "Frames from one clip's start to the next's")

@@ -8,6 +8,7 @@ read recursively. Prints 'N passed, N failed' and exits non-zero on any
 failure."""
 
 import csv
+import json
 import fcntl
 import os
 import shutil
@@ -41,6 +42,17 @@ def index_rows(out, name="index.csv"):
         return None
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def jsonl(path):
+    """The objects of a JSON Lines file, each line parsed on its own; NaN and
+    Infinity, which JSON has not, are refused."""
+    def bad(name):
+        raise ValueError("not JSON: " + name)
+    with open(path, "rb") as f:
+        text = f.read()
+    assert text.endswith(b"\n"), "the last line is not ended"
+    return [json.loads(line.decode("utf-8"), parse_constant=bad) for line in text.split(b"\n")[:-1]]
 
 
 def errors(r):
@@ -264,7 +276,7 @@ def main():
     if not fs.ok:
         print("skip full disk: needs root and mount -t tmpfs")
     try:
-        for fmt in ("npy", "csv") if fs.ok else ():
+        for fmt in ("npy", "csv", "jsonl") if fs.ok else ():
             silent, said, index_err = [], True, False
             for free in range(0, 12):
                 out = os.path.join(fs.path, "out")
@@ -354,6 +366,80 @@ def main():
     check("--merge: a csv output without a header (an earlier version's) still counts its rows",
           r.returncode == 0 and "1 complete" in r.stderr, r.stderr)
 
+    # --- --format jsonl: one object per clip, the values of the .npy outputs and of the index rows
+    out_j = p("jsonl")
+    r = E("--format", "jsonl", "--output-dir", out_j, *abc)
+    check("--format jsonl: exit 0, one .jsonl per input", r.returncode == 0 and all(
+        os.path.isfile(os.path.join(out_j, n + ".jsonl")) for n in "abc"), r.stderr)
+    rows = index_rows(out_j) or []
+    ok, why = len(rows) == 6, str(len(rows))
+    for n, path in zip("abc", abc):
+        objs = jsonl(os.path.join(out_j, n + ".jsonl"))
+        want = np.load(os.path.join(out, n + ".npy"))
+        mine = [r_ for r_ in rows if r_["video"] == path]
+        if len(objs) != want.shape[0] or len(mine) != len(objs):
+            ok, why = False, "%s: %d objects, %d rows" % (n, len(objs), want.shape[0])
+            continue
+        for k, o in enumerate(objs):
+            if list(o) != ["input", "clip", "start_frame", "end_frame", "start_time", "end_time", "fps", "features"]:
+                ok, why = False, str(list(o))
+            elif o["input"] != path or o["clip"] != k or str(o["clip"]) != mine[k]["clip"] or \
+                    mine[k]["output"] != os.path.join(out_j, n + ".jsonl"):
+                ok, why = False, "%s %s" % (o["input"], mine[k])
+            elif any(o[f] is not None for f in ("start_frame", "end_frame", "start_time", "end_time", "fps")):
+                ok, why = False, "non-null frame fields for .npy clips: %s" % o
+            elif not np.array_equal(np.array(o["features"], np.float32), want[k]):
+                ok, why = False, "%s clip %d: features differ from the .npy's" % (n, k)
+    check("--format jsonl: every line an object whose input, clip and features are the .npy's and the index's",
+          ok, why)
+    r = E("--merge", out_j, "--format", "jsonl", *abc)
+    check("--merge of --format jsonl outputs: exit 0, all complete",
+          r.returncode == 0 and "3 complete" in r.stderr and "index.csv has 6 row(s)" in r.stderr, r.stderr)
+    with open(os.path.join(out_j, "c.jsonl"), "rb+") as f:
+        f.truncate(os.path.getsize(os.path.join(out_j, "c.jsonl")) - 10)
+    with open(os.path.join(out_j, "b.jsonl"), "a") as f:
+        f.write("not json\n")
+    r = E("--merge", out_j, "--format", "jsonl", *abc)
+    check("--merge: a cut and a damaged jsonl output are failed (exit 3)", r.returncode == 3 and
+          "c.jsonl' ends inside a line" in r.stderr and "b.jsonl' line 3: not JSON" in r.stderr, r.stderr)
+
+    r = E("--format", "jsonl", "--topk", "2", "--logits", "--num-classes", "4", "--output-dir", p("jsonl_top"),
+          p("b.npy"))
+    r2 = E("--logits", "--num-classes", "4", "--output-dir", p("npy_top"), p("b.npy"))
+    objs = jsonl(p("jsonl_top", "b.jsonl")) if r.returncode == 0 else []
+    want = np.load(p("npy_top", "b.npy")) if r2.returncode == 0 else np.zeros((0, 4))
+    ok = len(objs) == 2 and want.shape == (2, 4)
+    for o, w in zip(objs, want):
+        pr = np.exp(w.astype(np.float64) - w.max())
+        pr /= pr.sum()
+        order = np.argsort(-w)[:2]
+        ok &= "features" not in o and np.array_equal(np.array(o["logits"], np.float32), w)
+        ok &= [t["index"] for t in o["topk"]] == list(order) and [t["label"] for t in o["topk"]] == \
+            ["class %d" % c for c in order] and np.allclose([t["prob"] for t in o["topk"]], pr[order], rtol=1e-6)
+    check("--format jsonl --topk 2 --logits: the top 2 classes with their softmax probabilities, and the logits",
+          ok, str(objs)[:300])
+    r = E("--format", "jsonl", "--topk", "3", "--num-classes", "4", "--output-dir", p("jsonl_topk"), p("a.npy"))
+    objs = jsonl(p("jsonl_topk", "a.jsonl")) if r.returncode == 0 else []
+    check("--format jsonl --topk 3 alone: three classes, no logits, no features",
+          len(objs) == 1 and len(objs[0]["topk"]) == 3 and "logits" not in objs[0] and "features" not in objs[0],
+          str(objs)[:300])
+
+    # --- a path with quotes, a backslash, a newline and bytes that are not UTF-8 stays valid JSON
+    odd_j = p('q"uo\\te\nline\tx.npy')
+    raw = os.fsencode(p("raw")) + b"\xff\xfe.npy"
+    clips(odd_j, 1, seed=4)
+    clips(os.fsdecode(raw), 1, seed=5)
+    r = E("--format", "jsonl", "--output-dir", p("jsonl_odd"), odd_j, os.fsdecode(raw))
+    names = sorted(n for n in os.listdir(p("jsonl_odd")) if n.endswith(".jsonl")) if r.returncode == 0 else []
+    try:
+        objs = {os.path.basename(o["input"]): o for n in names for o in jsonl(p("jsonl_odd", n))}
+        ok = r.returncode == 0 and len(names) == 2 and objs.get(os.path.basename(odd_j), {}).get("input") == odd_j \
+            and objs.get("raw\ufffd\ufffd.npy") is not None
+    except ValueError as e:
+        ok, objs = False, str(e)
+    check("--format jsonl: an input with quotes, a backslash, control characters and non-UTF-8 bytes: valid JSON "
+          "(the bytes as U+FFFD)", ok, "%s %s" % (r.stderr, objs))
+
     # --- an output directory of an earlier version (index and rows in five fields) resumes
     out = p("old_index")
     r = E("--output-dir", out, *abc)
@@ -382,6 +468,10 @@ def main():
     check("five-field index without rows files: adopted, nothing recomputed",
           r.returncode == 0 and r.stderr.count("skipped '") == 3 and complete(out) and
           os.path.isfile(os.path.join(rows_dir, "b.npy.csv")), r.stderr)
+    r = E("--format", "json", "--output-dir", p("bad_format"), p("a.npy"))
+    check("--format json: refused, one error line naming the formats",
+          r.returncode == 1 and len(errors(r)) == 1 and "npy, csv or jsonl" in errors(r)[0], r.stderr)
+
     # --- directories are read recursively, keeping the tree in the output names
     coll = p("coll")
     os.makedirs(os.path.join(coll, "sub"))

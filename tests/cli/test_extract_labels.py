@@ -117,7 +117,7 @@ def main():
                 c["name"] = CLASSES[c["label"]]
         check("%s: the same evaluation" % what, same(got, want), json.dumps(got))
 
-    for fmt in ("csv",):
+    for fmt in ("csv", "jsonl"):
         for extra in ([], ["--topk", "2"]):
             out = p("out_%s%s" % (fmt, "_topk" if extra else ""))
             r = run(exe, *NET, "--format", fmt, *extra, "--labels", p("ucf", "trainlist.txt"), "--output-dir", out)

@@ -9,6 +9,7 @@ exits non-zero on any failure."""
 
 import csv
 import json
+import json
 import os
 import re
 import subprocess
@@ -38,6 +39,14 @@ def decode(ffmpeg, path):
 def read_index(path):
     with open(path, newline="") as f:
         return list(csv.DictReader(f))
+
+
+def jsonl(path):
+    """The objects of a JSON Lines file (NaN and Infinity, which JSON has not, refused)."""
+    def bad(name):
+        raise ValueError("not JSON: " + name)
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line, parse_constant=bad) for line in f.read().split("\n")[:-1]]
 
 
 def main():
@@ -88,6 +97,19 @@ def main():
         check("index fps 25, end times those of the last frames (start_time + 7/25)",
               all(r_["fps"] == "25.000000" and abs(float(r_["end_time"]) - float(r_["start_time"]) - 7 / 25) < 2e-6
                   for r_ in rows), str(rows))
+        # The same clips as JSON Lines: their features those of the .npy, their frames and times the index's.
+        r = run(exe, *common, "--clip-len", "8", "--step", "12", "--batch", "2", "--format", "jsonl", "--output-dir",
+                p("out_jsonl"), p("a.mkv"))
+        check("video --format jsonl: exit 0", r.returncode == 0, r.stderr)
+        objs = jsonl(p("out_jsonl", "a.jsonl")) if r.returncode == 0 else []
+        jrows = read_index(p("out_jsonl", "index.csv")) if r.returncode == 0 else []
+        fields = ("start_frame", "end_frame", "start_time", "end_time", "fps")
+        check("video --format jsonl: one object per clip, features equal to the .npy's, frames, times and fps the "
+              "index's", len(objs) == 3 and len(jrows) == 3 and all(
+                  o["input"] == p("a.mkv") and o["clip"] == k and
+                  np.array_equal(np.array(o["features"], np.float32), y[k]) and
+                  all(float(o[f]) == float(jrows[k][f]) for f in fields) and
+                  jrows[k]["output"] == p("out_jsonl", "a.jsonl") for k, o in enumerate(objs)), str(objs)[:400])
         check("no carriage returns on a non-terminal stderr", "\r" not in r.stderr, repr(r.stderr))
 
     # --- --fps 12.5 on a 25 fps video takes every other frame
@@ -100,6 +122,14 @@ def main():
         check("--fps 12.5 gives 2 clips", y.shape == (2, 512), str(y.shape))
         check("--fps 12.5 features match torch on every other frame",
               y.shape == want.shape and rel_err(y, want) <= TOL, "")
+        r = run(exe, *common, "--clip-len", "8", "--step", "8", "--fps", "12.5", "--format", "jsonl", "--output",
+                p("half.jsonl"), p("a.mkv"))
+        objs = jsonl(p("half.jsonl")) if r.returncode == 0 else []
+        check("--fps 12.5 --format jsonl: source frames 0-14 and 16-30 at 12.5 fps, end times those frames' times",
+              [(o["start_frame"], o["end_frame"], o["fps"]) for o in objs] == [(0, 14, 12.5), (16, 30, 12.5)] and
+              all(abs(o["end_time"] - o["end_frame"] / 25) < 2e-6 for o in objs) and
+              all(np.array_equal(np.array(o["features"], np.float32), y[k]) for k, o in enumerate(objs)),
+              r.stderr + str([(o["start_frame"], o["end_frame"], o["fps"], o["end_time"]) for o in objs]))
 
     # --- a short video is padded with its last frame, and says so
     make_video(ffmpeg, p("short.mkv"), 5)

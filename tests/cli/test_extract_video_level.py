@@ -8,6 +8,7 @@ video, and the new flags' errors and their place in the output directory's
 settings. Prints 'N passed, N failed' and exits non-zero on any failure."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,21 @@ def main():
         check("index: to its last clip's end (frame 42 + 7), at the video's rate",
               rows and rows[0]["end_frame"] == "49" and fps > 0 and
               abs(float(rows[0]["end_time"]) - float(rows[0]["start_time"]) - 49 / fps) < 1e-3, str(rows))
+        # The same as JSON Lines: one object for the video, the probabilities of the .npy and its top classes.
+        r = run(exe, *clf, "--clips-per-video", "5", "--crops", "3", "--video-level", "--logits", "--batch", "4",
+                "--format", "jsonl", "--output-dir", p("out_jsonl"), video)
+        with open(p("out_jsonl", "video_level.jsonl"), encoding="utf-8") as f:
+            objs = [json.loads(l, parse_constant=lambda c: None) for l in f.read().split("\n")[:-1]]
+        o = objs[0] if len(objs) == 1 else {}
+        order = list(np.argsort(-y[0], kind="stable")[:5])
+        check("--video-level --format jsonl: one object, its probs the .npy's, its top 5 classes in order",
+              r.returncode == 0 and len(objs) == 1 and np.array_equal(np.array(o["probs"], np.float32), y[0]) and
+              [t["index"] for t in o["topk"]] == order and
+              np.array_equal(np.array([t["prob"] for t in o["topk"]], np.float32), y[0][order]) and
+              (o["start_frame"], o["end_frame"]) == (0, 49) and o["fps"] == float(rows[0]["fps"]),
+              r.stderr + str(objs)[:400])
+        r = run(exe, "--merge", p("out_jsonl"), "--format", "jsonl", video)
+        check("--merge of the jsonl output: exit 0, complete", r.returncode == 0 and "1 complete" in r.stderr, r.stderr)
 
     # --- the same clips and crops without --video-level: one row of logits per clip and crop
     r = run(exe, *clf, "--clips-per-video", "5", "--crops", "3", "--logits", "--output-dir", p("rows"), video)
@@ -84,6 +100,17 @@ def main():
         check("index: a row per clip and crop, clip numbers and starts repeated per crop",
               [(r_["clip"], r_["start_frame"]) for r_ in rows] ==
               [(str(k), str(s)) for k, s in enumerate(starts) for _ in range(3)], str(rows))
+        r = run(exe, *clf, "--clips-per-video", "5", "--crops", "3", "--logits", "--format", "jsonl", "--output-dir",
+                p("rows_jsonl"), video)
+        objs = []
+        if r.returncode == 0:
+            with open(p("rows_jsonl", "video_level.jsonl"), encoding="utf-8") as f:
+                objs = [json.loads(l) for l in f.read().split("\n")[:-1]]
+        check("--crops 3 --format jsonl: an object per clip and crop, clip and crop numbered, the logits the .npy's",
+              len(objs) == 15 and [(o["clip"], o["crop"], o["start_frame"], o["end_frame"]) for o in objs] ==
+              [(k, c, s, s + 7) for k, s in enumerate(starts) for c in range(3)] and
+              all(np.array_equal(np.array(o["logits"], np.float32), y[n]) for n, o in enumerate(objs)),
+              r.stderr + str(objs)[:300])
 
     # --- ten crops of one clip: torchvision's TenCrop of the 128x171 resize
     r = run(exe, *clf, "--clips-per-video", "1", "--crops", "10", "--logits", "--output", p("ten.npy"), video)
@@ -127,7 +154,6 @@ def main():
               all(r_["fps"] == "15.000000" for r_ in rows) and
               by["b.mkv"]["end_frame"] == "18" and abs(float(by["b.mkv"]["end_time"]) - 18 / 30) < 1e-3 and
               by["c.mkv"]["end_frame"] == "4" and abs(float(by["c.mkv"]["end_time"]) - 4 / 30) < 1e-3, str(rows))
-
 
     # --- the new settings are recorded: a rerun with others is refused, the same one resumes
     r = run(exe, *clf, "--clips-per-video", "5", "--crops", "10", "--video-level", "--logits", "--output-dir",
