@@ -2,9 +2,11 @@
 // input and loss through forward_train and backward here and through torch
 // (tests/reference/gen_model_grads.py), in float and double, in training mode
 // (batch statistics, running statistics after) and eval mode (frozen
-// BatchNorm). Every parameter's gradient and the input's are within 1e-4 of
-// max |torch's| in float and 1e-10 in double (parity.hpp); frozen parameters
-// get no gradient; three SGD steps land on torch's parameters.
+// BatchNorm). Every parameter's gradient and the input's are within 1e-10 of
+// max |torch's| in double and 1e-4 in float (parity.hpp), except where torch's
+// own float result is more than 1e-4 from its double one: there ours must be
+// as close to the double result as torch's float (matches_float); frozen
+// parameters get no gradient; three SGD steps land on torch's parameters.
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -114,6 +116,50 @@ void set_up(Model& model, const io::SafetensorsReader& ref) {
     model.freeze(prefix);
 }
 
+// max |a - b| / max |b|, over b's elements.
+template <class A>
+double relative_error(const A* a, const double* b, index_t n) {
+  double scale = 0.0, worst = 0.0;
+  for (index_t i = 0; i < n; ++i) {
+    scale = std::max(scale, std::abs(b[i]));
+    worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]));
+  }
+  return scale > 0.0 ? worst / scale : worst;
+}
+
+// How far torch's own float result may be from its double one before a case
+// counts as amplifying float rounding, and how much farther from the double
+// result than torch's float ours may then be.
+constexpr double kFloatConditioned = 1e-4;
+constexpr double kFloatVersusTorch = 1.5;
+
+// Whether our float `got` matches the reference's `key` (with "f32" / "f64"
+// in place of "%s"). Where torch's float result is within 1e-4 of max |its
+// double one|, ours must be within 1e-4 of max |torch's float| (parity.hpp).
+// Where it is not, the case amplifies float rounding (BatchNorm on few values
+// per channel, ReLU masks that a rounding flips: two float computations differ
+// as much as either differs from the exact result), and ours must be as
+// close to torch's double result as torch's float is, within
+// kFloatVersusTorch.
+::testing::AssertionResult matches_float(TensorView<const float, 1> got, const io::SafetensorsReader& ref,
+                                         const std::string& key, const std::string& what) {
+  const auto with = [&](const char* s) {
+    std::string k = key;
+    return k.replace(k.find("%s"), 2, s);
+  };
+  const Tensor<float, 1> f32 = flat_tensor<float>(ref, with("f32"));
+  const Tensor<double, 1> f64 = flat_tensor<double>(ref, with("f64"));
+  const index_t n = f64.numel();
+  const double torch_error = relative_error(f32.data(), f64.data(), n);
+  if (torch_error <= kFloatConditioned || got.numel() != n)
+    return test::matches_reference<float, 1>(got, f32.cview(), "train/float", what);
+  const double ours_error = relative_error(got.data(), f64.data(), n);
+  test::parity_registry().record("train/float-amplified (ours / torch's float error)", ours_error / torch_error);
+  if (ours_error <= kFloatVersusTorch * torch_error) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << what << ": " << ours_error << " of max |torch's double| from it, torch's float "
+                                       << torch_error << ", allowed " << kFloatVersusTorch << " times that";
+}
+
 template <class T>
 void check_case(const std::string& name) {
   const io::SafetensorsReader ref(reference_file(name));
@@ -126,8 +172,18 @@ void check_case(const std::string& name) {
         Tensor<T, 5> dx;
         auto y = train_step<T>(model, ref, dx);
         using Out = decltype(y);
-        const Out want = ref.tensor<T, Out::rank>("output_" + suffix);
-        EXPECT_TRUE((test::matches_reference<T, Out::rank>(y.cview(), want.cview(), group, name + " output")));
+        // The reference's `key` ("%s" for f32 / f64) against `n` values of ours.
+        const auto matches = [&](const T* got, index_t n, const std::string& key, const std::string& what) {
+          const TensorView<const T, 1> ours(got, {n});
+          if constexpr (std::is_same_v<T, float>) {
+            return matches_float(ours, ref, key, name + " " + what);
+          } else {
+            std::string k = key;
+            const Tensor<T, 1> want = flat_tensor<T>(ref, k.replace(k.find("%s"), 2, suffix));
+            return test::matches_reference<T, 1>(ours, want.cview(), group, name + " " + what);
+          }
+        };
+        EXPECT_TRUE(matches(y.data(), y.numel(), "output_%s", "output"));
 
         // Exactly torch's gradients: the frozen parameters' are absent.
         const auto grads = nn::prefixed(ref, "grad_" + suffix + ".");
@@ -135,16 +191,9 @@ void check_case(const std::string& name) {
         for (const auto& i : grads.infos()) torch_keys.push_back(i.name);
         const StateDict ours = model.named_gradients();
         ASSERT_EQ(ours.keys(), torch_keys);
-        for (const auto& e : ours) {
-          const index_t n = e.ref.numel();
-          const Tensor<T, 1> expected = flat_tensor<T>(ref, "grad_" + suffix + "." + e.name);
-          const TensorView<const T, 1> got(e.ref.template data_as<T>(), {n});
-          EXPECT_TRUE((test::matches_reference<T, 1>(got, expected.cview(), group, name + " grad " + e.name)));
-        }
-        if constexpr (Out::rank == 5) {
-          const Tensor<T, 5> want_dx = ref.tensor<T, 5>("input_grad_" + suffix);
-          EXPECT_TRUE((test::matches_reference<T, 5>(dx.cview(), want_dx.cview(), group, name + " input grad")));
-        }
+        for (const auto& e : ours)
+          EXPECT_TRUE(matches(e.ref.template data_as<T>(), e.ref.numel(), "grad_%s." + e.name, "grad " + e.name));
+        if constexpr (Out::rank == 5) EXPECT_TRUE(matches(dx.data(), dx.numel(), "input_grad_%s", "input grad"));
         if (ref.metadata().at("mode") == "train") {
           for (const auto& e : model.named_buffers()) {
             const std::string key = "after_" + suffix + "." + e.name;
@@ -152,9 +201,7 @@ void check_case(const std::string& name) {
             if (e.ref.dtype == DType::I64) {
               EXPECT_EQ(*e.ref.template data_as<std::int64_t>(), (ref.tensor<std::int64_t, 0>(key)())) << key;
             } else {
-              const Tensor<T, 1> after = ref.tensor<T, 1>(key);
-              const TensorView<const T, 1> got(e.ref.template data_as<T>(), {e.ref.shape[0]});
-              EXPECT_TRUE((test::matches_reference<T, 1>(got, after.cview(), group, name + " " + e.name)));
+              EXPECT_TRUE(matches(e.ref.template data_as<T>(), e.ref.shape[0], "after_%s." + e.name, e.name));
             }
           }
         }
@@ -170,28 +217,31 @@ TEST_P(ModelGrads, Double) { check_case<double>(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Train, ModelGrads,
                          ::testing::Values("stconv_k3_train", "stconv_first_eval", "stconv_bias_eval",
                                            "block_identity_train", "block_downsample_train", "block_downsample_eval",
-                                           "layer_train", "net_train", "classifier_eval", "mc3_18_train"),
+                                           "layer_train", "net_train", "classifier_eval", "r2plus1d_18_eval",
+                                           "r3d_18_train", "mc3_18_train"),
                          [](const auto& info) { return info.param; });
 
-// Checked in double only. classifier_train: its training-mode BatchNorm on
-// few values per channel makes the float gradients flag-sensitive (1.4e-4 of
-// max |torch's| at -O1, within 1e-4 at -O3). The others: in float, built with -O3, these land 1e-3 to 4e-1
-// of max |torch's| from torch's gradients below r2plus1d_18's layer2.0 (its
-// input gradient is 1e-2 off; at -O2 float matches torch to 3e-6), a
-// discrepancy not yet resolved.
+// Checked in double only: in training mode with BatchNorm on few values per
+// channel, our float gradients of these land 1e-4 to 3e-2 of max |torch's|
+// from torch's float ones where torch's float is within 1e-4 of its double
+// result, the largest from r2plus1d_18's layer2 and layer3 down; the layers
+// run alone on the same inputs match, and which convolution algorithm shows it
+// moves with R2PLUS1D_CONV_ALGORITHMS, so the cause is a data-dependent loss
+// of precision in a float convolution gradient not yet found.
 class ModelGradsDouble : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelGradsDouble, Double) { check_case<double>(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Train, ModelGradsDouble,
-                         ::testing::Values("classifier_train", "classifier_frozen_train", "r2plus1d_18_train", "r2plus1d_18_eval",
-                                           "r2plus1d_18_frozen_train", "r3d_18_train"),
+                         ::testing::Values("classifier_train", "classifier_frozen_train", "r2plus1d_18_train",
+                                           "r2plus1d_18_frozen_train"),
                          [](const auto& info) { return info.param; });
 
 // Three SGD steps (momentum 0.9, weight decay 1e-4) of r2plus1d_18 in
 // training mode on one clip, each zero_grad, forward_train, cross_entropy,
-// backward, step: torch's parameters afterwards (double only, as
-// ModelGradsDouble's r2plus1d_18 cases).
+// backward, step: torch's parameters afterwards, in double (in float three
+// steps of this clip diverge: torch's own float parameters end up to 2e-1 of
+// max |its double ones| away).
 template <class T>
 void check_sgd() {
   const std::string name = "r2plus1d_18_sgd";
@@ -214,9 +264,13 @@ void check_sgd() {
     opt.step();
   }
   for (const auto& e : model.named_parameters()) {
-    const Tensor<T, 1> want = flat_tensor<T>(ref, "param_" + suffix + "." + e.name);
     const TensorView<const T, 1> got(e.ref.template data_as<T>(), {e.ref.numel()});
-    EXPECT_TRUE((test::matches_reference<T, 1>(got, want.cview(), group, name + " " + e.name)));
+    if constexpr (std::is_same_v<T, float>) {
+      EXPECT_TRUE(matches_float(got, ref, "param_%s." + e.name, name + " " + e.name));
+    } else {
+      const Tensor<T, 1> want = flat_tensor<T>(ref, "param_" + suffix + "." + e.name);
+      EXPECT_TRUE((test::matches_reference<T, 1>(got, want.cview(), group, name + " " + e.name)));
+    }
   }
 }
 
