@@ -185,7 +185,7 @@ inline std::unique_ptr<TrainModel> make_train_model(const std::string& arch, con
   using namespace r2plus1d;
   const bool head_only = freeze.size() == 1 && freeze[0] == "backbone";
   std::vector<std::string> frozen;
-  for (const auto& f : freeze) {
+  for (const auto& f : head_only ? std::vector<std::string>{} : freeze) {
     if (f == "none") continue;
     if (f == "backbone")
       throw OptionError("--freeze backbone trains the head alone, on cached features: give it alone");
