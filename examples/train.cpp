@@ -5,10 +5,12 @@
 //   r2plus1d-train --arch r2plus1d_18 --weights r2plus1d_18.safetensors
 //                  --train trainlist01.txt --val testlist01.txt --output-dir run/
 //
-// The backbone is frozen (--freeze backbone, the default and for now the only
-// choice): each clip's features are computed once, in eval mode, and kept in
-// memory, and the epochs train the linear head on them (cross-entropy, SGD or
-// AdamW, a StepLR or cosine schedule). After every epoch DIR holds
+// With the backbone frozen (--freeze backbone, the default) each clip's
+// features are computed once, in eval mode, and kept in memory, and the epochs
+// train the linear head on them; with --freeze none or parameter prefixes the
+// whole network trains (BatchNorm on batch statistics), its frozen leading
+// layers run without keeping activations. Cross-entropy, SGD or AdamW, a
+// StepLR or cosine schedule. After every epoch DIR holds
 // last.safetensors (the whole network, torch's keys), optimizer.safetensors,
 // scheduler.safetensors, log.csv and train_state.txt, from which --resume
 // continues bit for bit; best.safetensors is the best on --val.
@@ -50,7 +52,7 @@ struct Args {
   std::string weights;
   std::string train, val, train_labels, val_labels, class_index;
   std::string output_dir;
-  std::string freeze = "backbone";
+  std::vector<std::string> freeze{"backbone"};
   long epochs = 10;
   index_t batch = 32;
   std::string optimizer = "sgd";
@@ -73,13 +75,20 @@ struct Args {
 
 using cli::parse_layers;
 
+// `v` joined by commas.
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
 // The settings a resumed run must share with the one it continues.
 std::string settings_text(const Args& a, index_t classes) {
   std::ostringstream s;
   s.precision(17);
   s << "arch=" << a.arch << "\n";
   if (a.arch == "seed") s << "layers=" << a.layers << "\n";
-  s << "num-classes=" << classes << "\nfreeze=" << a.freeze << "\ntrain=" << a.train << "\nbatch=" << a.batch
+  s << "num-classes=" << classes << "\nfreeze=" << join(a.freeze) << "\ntrain=" << a.train << "\nbatch=" << a.batch
     << "\noptimizer=" << a.optimizer << "\nlr=" << a.lr << "\nmomentum=" << a.momentum
     << "\nweight-decay=" << a.weight_decay << "\nclip-len=" << a.clip_len << "\nschedule=" << a.schedule << "\n";
   if (a.schedule == "step") s << "lr-step=" << a.lr_step << "\nlr-gamma=" << a.lr_gamma << "\n";
@@ -108,6 +117,32 @@ r2plus1d::Tensor<float, 2> cache_features(train::TrainModel& model, const r2plus
   if (!quiet) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cerr << " (" << s << " s)\n";
+  }
+  return out;
+}
+
+// Clips `idx` of `x`, a batch for the whole network's path.
+r2plus1d::Tensor<float, 5> gather_clips(const r2plus1d::Tensor<float, 5>& x, const std::vector<index_t>& idx) {
+  const index_t per = x.numel() / std::max<index_t>(x.size(0), 1);
+  r2plus1d::Tensor<float, 5> out =
+      r2plus1d::Tensor<float, 5>::empty({static_cast<index_t>(idx.size()), x.size(1), x.size(2), x.size(3), x.size(4)});
+  for (std::size_t i = 0; i < idx.size(); ++i)
+    std::copy(x.data() + idx[i] * per, x.data() + (idx[i] + 1) * per, out.data() + static_cast<index_t>(i) * per);
+  return out;
+}
+
+// Eval-mode logits of all clips, `batch` at a time.
+r2plus1d::Tensor<float, 2> eval_logits(train::TrainModel& model, const r2plus1d::Tensor<float, 5>& clips,
+                                       index_t batch) {
+  using namespace r2plus1d;
+  const index_t n = clips.size(0), per = clips.numel() / std::max<index_t>(n, 1);
+  Tensor<float, 2> out;
+  for (index_t b = 0; b < n; b += batch) {
+    const index_t m = std::min(batch, n - b);
+    const Tensor<float, 2> y = model.forward_eval(
+        TensorView<const float, 5>(clips.data() + b * per, {m, clips.size(1), clips.size(2), clips.size(3), clips.size(4)}));
+    if (b == 0) out = Tensor<float, 2>::empty({n, y.size(1)});
+    std::copy(y.data(), y.data() + y.numel(), out.data() + b * y.size(1));
   }
   return out;
 }
@@ -300,11 +335,14 @@ int run(const Args& a) {
     if (!a.quiet) std::cerr << kTool << ": '" << dir << "' has " << state.epoch << " epoch(s) already\n";
     return 0;
   }
-  if (!model->caches_features())
-    throw OptionError("r2plus1d-train trains on cached features only (--freeze backbone)");
-  const Tensor<float, 2> train_f = cache_features(*model, tr.clips, a.batch, "train", a.quiet);
+  // The head-only path trains on features computed once; the whole network on the clips.
+  const bool cached = model->caches_features();
+  Tensor<float, 2> train_f;
   std::optional<Tensor<float, 2>> val_f;
-  if (va) val_f.emplace(cache_features(*model, va->clips, a.batch, "val", a.quiet));
+  if (cached) {
+    train_f = cache_features(*model, tr.clips, a.batch, "train", a.quiet);
+    if (va) val_f.emplace(cache_features(*model, va->clips, a.batch, "val", a.quiet));
+  }
 
   const index_t n = tr.clips.size(0);
   const index_t steps_per_epoch = (n + a.batch - 1) / a.batch;
@@ -319,7 +357,8 @@ int run(const Args& a) {
       std::vector<index_t> idx(order.begin() + b0, order.begin() + b0 + m);
       Tensor<std::int64_t, 1> labels({m});
       for (index_t i = 0; i < m; ++i) labels(i) = tr.labels[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
-      const Tensor<float, 2> logits = model->forward_train_features(gather(train_f, idx).cview());
+      const Tensor<float, 2> logits = cached ? model->forward_train_features(gather(train_f, idx).cview())
+                                             : model->forward_train(gather_clips(tr.clips, idx).cview());
       const auto ce = ops::cross_entropy(logits, labels, a.label_smoothing);
       if (!std::isfinite(ce.loss))
         throw Error("the loss is " + std::to_string(ce.loss) + " at epoch " + std::to_string(epoch + 1) + " step " +
@@ -337,7 +376,9 @@ int run(const Args& a) {
     sched_step();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double val_acc = std::nan(""), val_video = std::nan("");
-    if (va) std::tie(val_acc, val_video) = accuracy(model->forward_eval_features(val_f->cview()), *va);
+    if (va)
+      std::tie(val_acc, val_video) = accuracy(
+          cached ? model->forward_eval_features(val_f->cview()) : eval_logits(*model, va->clips, a.batch), *va);
 
     // The checkpoint: model, optimizer, schedule, best, log, then the state that names them.
     io::save_safetensors(file("last.safetensors"), model->state_dict());
@@ -394,7 +435,10 @@ int main(int argc, char** argv) {
   app.add_option("--class-index", a.class_index,
                  "classInd.txt ('1 name' lines): list labels are 1-based; default: classInd.txt beside the list");
   app.add_option("--output-dir", a.output_dir, "Directory for the checkpoints and log.csv")->required();
-  app.add_option("--freeze", a.freeze, "Frozen parameters: backbone (all but the head, trained on cached features)")
+  app.add_option("--freeze", a.freeze,
+                 "Frozen parameters: backbone (all but the head, which trains on features computed once), none "
+                 "(train the whole network), or parameter-name prefixes such as stem layer1 layer2 (the rest trains, "
+                 "BatchNorm on batch statistics)")
       ->capture_default_str();
   app.add_option("--epochs", a.epochs, "Epochs")->capture_default_str()->check(CLI::Range(1L, 1000000L));
   app.add_option("--batch", a.batch, "Clips per optimizer step")->capture_default_str()->check(CLI::Range(1L, 1L << 20));

@@ -56,6 +56,29 @@ class TrainModel {
   }
 };
 
+/// Loads `weights` into all of `net` but its head (`head_name.*`), strictly
+/// on the rest: a backbone under a head of another class count.
+template <class Net>
+void load_all_but_head(Net& net, const r2plus1d::io::SafetensorsReader& weights, const std::string& head_name) {
+  const std::string prefix = head_name + ".";
+  auto is_head = [&](const std::string& name) { return name.rfind(prefix, 0) == 0; };
+  r2plus1d::StateDict dst;
+  for (const auto& e : net.state_dict())
+    if (!is_head(e.name)) dst.add(e.name, e.ref);
+  struct WithoutHead {
+    const r2plus1d::io::SafetensorsReader& src;
+    std::function<bool(const std::string&)> is_head;
+    std::vector<r2plus1d::TensorInfo> infos() const {
+      std::vector<r2plus1d::TensorInfo> out;
+      for (auto& i : src.infos())
+        if (!is_head(i.name)) out.push_back(i);
+      return out;
+    }
+    void read(const std::string& name, const r2plus1d::TensorRef& ref) const { src.read(name, ref); }
+  };
+  r2plus1d::nn::load_state_dict_into(dst, WithoutHead{weights, is_head});
+}
+
 /// The head-only path: `Net` (R2Plus1DClassifier or a VideoResNet) with
 /// everything but its head (`head_name`, "linear" or "fc") frozen and the
 /// backbone in eval mode, the head trained with the linear gradients.
@@ -95,23 +118,7 @@ class HeadOnlyModel : public TrainModel {
   r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
   void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
   void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
-    const std::string prefix = head_name_ + ".";
-    auto is_head = [&](const std::string& name) { return name.rfind(prefix, 0) == 0; };
-    r2plus1d::StateDict dst;
-    for (const auto& e : net_.state_dict())
-      if (!is_head(e.name)) dst.add(e.name, e.ref);
-    struct WithoutHead {
-      const r2plus1d::io::SafetensorsReader& src;
-      std::function<bool(const std::string&)> is_head;
-      std::vector<r2plus1d::TensorInfo> infos() const {
-        std::vector<r2plus1d::TensorInfo> out;
-        for (auto& i : src.infos())
-          if (!is_head(i.name)) out.push_back(i);
-        return out;
-      }
-      void read(const std::string& name, const r2plus1d::TensorRef& ref) const { src.read(name, ref); }
-    };
-    r2plus1d::nn::load_state_dict_into(dst, WithoutHead{weights, is_head});
+    load_all_but_head(net_, weights, head_name_);
   }
   r2plus1d::Tensor<float, 2> forward_eval_features(r2plus1d::TensorView<const float, 2> f) override {
     return head_(net_)(f);
@@ -128,27 +135,75 @@ class HeadOnlyModel : public TrainModel {
   r2plus1d::Tensor<float, 2> cached_;  // the last batch's features, for backward
 };
 
+/// The whole-network path: `Net` in training mode (BatchNorm on each batch's
+/// statistics, its running statistics updated, as torch's model.train()), the
+/// parameters under the `frozen` prefixes left as they are; forward_train and
+/// backward are the model's own, which run the frozen layers before the first
+/// trained one without keeping anything.
+template <class Net>
+class FullModel : public TrainModel {
+ public:
+  /// Takes the network, its head's name and the prefixes to freeze (each
+  /// must name some parameter: Module::freeze throws otherwise).
+  FullModel(Net net, std::string head_name, const std::vector<std::string>& frozen)
+      : net_(std::move(net)), head_name_(std::move(head_name)) {
+    for (const auto& prefix : frozen) net_.freeze(prefix);
+    net_.train();
+  }
+  r2plus1d::Tensor<float, 2> forward_train(r2plus1d::TensorView<const float, 5> clips) override {
+    return net_.forward_train(clips);
+  }
+  void backward(r2plus1d::TensorView<const float, 2> grad_logits) override { net_.backward(grad_logits); }
+  r2plus1d::Tensor<float, 2> forward_eval(r2plus1d::TensorView<const float, 5> clips) override {
+    net_.eval();
+    r2plus1d::Tensor<float, 2> y = net_.forward(clips);
+    net_.train();
+    return y;
+  }
+  std::vector<r2plus1d::nn::NamedParameter<float>> trainable_parameters() override {
+    return net_.template trainable_parameters<float>();
+  }
+  r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
+  void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
+  void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
+    load_all_but_head(net_, weights, head_name_);
+  }
+
+ private:
+  Net net_;
+  std::string head_name_;
+};
+
 /// The network --arch names, with `classes` outputs, as a TrainModel for the
 /// parameters `freeze` leaves trainable: "backbone" (everything but the head)
-/// is the head-only path; any other choice needs the whole network's
-/// backward and is refused here, in this one place.
+/// is the head-only path on cached features; "none" trains every parameter,
+/// and parameter prefixes ("stem", "layer1", ...) freeze those: the whole
+/// network's path.
 inline std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const std::array<r2plus1d::index_t, 4>& layers,
-                                                    r2plus1d::index_t classes, const std::string& freeze,
+                                                    r2plus1d::index_t classes, const std::vector<std::string>& freeze,
                                                     r2plus1d::Generator& gen) {
   using namespace r2plus1d;
-  if (freeze != "backbone")
-    throw OptionError("--freeze " + freeze +
-                      ": r2plus1d-train trains the head on cached features only (--freeze backbone); training "
-                      "layers of the backbone is the models' forward_train and backward in C++ (README, Training)");
+  const bool head_only = freeze.size() == 1 && freeze[0] == "backbone";
+  std::vector<std::string> frozen;
+  for (const auto& f : head_only ? std::vector<std::string>{} : freeze) {
+    if (f == "none") continue;
+    if (f == "backbone")
+      throw OptionError("--freeze backbone trains the head alone, on cached features: give it alone");
+    frozen.push_back(f);
+  }
+  auto build = [&](auto net, const std::string& head_name, auto head) -> std::unique_ptr<TrainModel> {
+    using Net = decltype(net);
+    if (head_only)
+      return std::make_unique<HeadOnlyModel<Net, nn::Linear<float>>>(std::move(net), head_name, head);
+    return std::make_unique<FullModel<Net>>(std::move(net), head_name, frozen);
+  };
   if (arch == "seed") {
     using Net = R2Plus1DClassifier<float>;
-    return std::make_unique<HeadOnlyModel<Net, nn::Linear<float>>>(Net(classes, layers, gen), "linear",
-                                                                  [](Net& n) -> nn::Linear<float>& { return n.linear(); });
+    return build(Net(classes, layers, gen), "linear", +[](Net& n) -> nn::Linear<float>& { return n.linear(); });
   }
   auto video = [&](auto tag) -> std::unique_ptr<TrainModel> {
     using Net = typename decltype(tag)::type;
-    return std::make_unique<HeadOnlyModel<Net, nn::Linear<float>>>(Net({2, 2, 2, 2}, classes, gen), "fc",
-                                                                  [](Net& n) -> nn::Linear<float>& { return n.fc(); });
+    return build(Net({2, 2, 2, 2}, classes, gen), "fc", +[](Net& n) -> nn::Linear<float>& { return n.fc(); });
   };
   if (arch == "r2plus1d_18") return video(std::common_type<video::R2Plus1D18<float>>{});
   if (arch == "r3d_18") return video(std::common_type<video::R3D18<float>>{});
