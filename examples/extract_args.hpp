@@ -12,6 +12,7 @@
 #endif
 
 #include "cli_layers.hpp"
+#include "cli_parse.hpp"
 #include "extract_inputs.hpp"
 
 #include <array>
@@ -183,19 +184,8 @@ inline std::optional<int> parse_command_line(int argc, char** argv, Args& a, std
   app.add_option("--threads", a.threads, "Threads for all parallel work (default: all cores)")
       ->check(CLI::Range(1, 4096));
   app.add_option("--seed", a.seed, "Seed of the random weights used without --weights")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-    a.step_given = step->count() > 0;
-  } catch (const CLI::CallForVersion&) {
-    std::cout << kTool << ' ' << r2plus1d::kVersion << '\n';
-    return 0;
-  } catch (const CLI::Success&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << kTool << ": error: " << e.what() << " (see --help)\n";
-    return 2;
-  }
+  if (auto stop = cli::parse(app, argc, argv, kTool)) return stop;
+  a.step_given = step->count() > 0;
   return std::nullopt;
 }
 

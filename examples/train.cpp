@@ -20,6 +20,7 @@
 #include <r2plus1d/r2plus1d.hpp>
 
 #include "cli_layers.hpp"
+#include "cli_parse.hpp"
 #include "extract_files.hpp"
 #include "train_checkpoint.hpp"
 #include "train_data.hpp"
@@ -462,18 +463,7 @@ int main(int argc, char** argv) {
   app.add_flag("--resume", a.resume, "Continue the run in --output-dir from its last completed epoch");
   app.add_flag("--overwrite", a.overwrite, "Replace the run in --output-dir");
   app.add_flag("--quiet,-q", a.quiet, "Print only errors and warnings");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForVersion&) {
-    std::cout << kTool << ' ' << r2plus1d::kVersion << '\n';
-    return 0;
-  } catch (const CLI::Success&) {
-    std::cout << app.help();
-    return 0;
-  } catch (const CLI::ParseError& e) {
-    std::cerr << kTool << ": error: " << e.what() << " (see --help)\n";
-    return 2;
-  }
+  if (auto stop = cli::parse(app, argc, argv, kTool)) return *stop;
   try {
 #ifdef R2PLUS1D_TRAIN_VIDEO
     av_log_set_level(AV_LOG_QUIET);  // a bad video is reported once, as a skipped entry
