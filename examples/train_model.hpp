@@ -79,15 +79,38 @@ void load_all_but_head(Net& net, const r2plus1d::io::SafetensorsReader& weights,
   r2plus1d::nn::load_state_dict_into(dst, WithoutHead{weights, is_head});
 }
 
+/// What both paths share: the network, its head's name, and the parameters,
+/// state and loading that are the network's own.
+template <class Net>
+class NetModel : public TrainModel {
+ public:
+  std::vector<r2plus1d::nn::NamedParameter<float>> trainable_parameters() override {
+    return net_.template trainable_parameters<float>();
+  }
+  r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
+  void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
+  void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
+    load_all_but_head(net_, weights, head_name_);
+  }
+
+ protected:
+  NetModel(Net net, std::string head_name) : net_(std::move(net)), head_name_(std::move(head_name)) {}
+  Net net_;
+  std::string head_name_;
+};
+
 /// The head-only path: `Net` (R2Plus1DClassifier or a VideoResNet) with
 /// everything but its head (`head_name`, "linear" or "fc") frozen and the
 /// backbone in eval mode, the head trained with the linear gradients.
 template <class Net, class Head>
-class HeadOnlyModel : public TrainModel {
+class HeadOnlyModel : public NetModel<Net> {
+  using NetModel<Net>::net_;
+  using NetModel<Net>::head_name_;
+
  public:
   /// Takes the network and how to reach its head.
   HeadOnlyModel(Net net, std::string head_name, Head& (*head)(Net&))
-      : net_(std::move(net)), head_name_(std::move(head_name)), head_(head) {
+      : NetModel<Net>(std::move(net), std::move(head_name)), head_(head) {
     for (const auto& p : net_.template trainable_parameters<float>())
       if (p.name.rfind(head_name_ + ".", 0) != 0) net_.freeze(p.name);
     net_.eval();
@@ -112,14 +135,6 @@ class HeadOnlyModel : public TrainModel {
   r2plus1d::Tensor<float, 2> forward_eval(r2plus1d::TensorView<const float, 5> clips) override {
     return net_.forward(clips);
   }
-  std::vector<r2plus1d::nn::NamedParameter<float>> trainable_parameters() override {
-    return net_.template trainable_parameters<float>();
-  }
-  r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
-  void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
-  void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
-    load_all_but_head(net_, weights, head_name_);
-  }
   r2plus1d::Tensor<float, 2> forward_eval_features(r2plus1d::TensorView<const float, 2> f) override {
     return head_(net_)(f);
   }
@@ -129,8 +144,6 @@ class HeadOnlyModel : public TrainModel {
   }
 
  private:
-  Net net_;
-  std::string head_name_;
   Head& (*head_)(Net&);
   r2plus1d::Tensor<float, 2> cached_;  // the last batch's features, for backward
 };
@@ -141,12 +154,14 @@ class HeadOnlyModel : public TrainModel {
 /// backward are the model's own, which run the frozen layers before the first
 /// trained one without keeping anything.
 template <class Net>
-class FullModel : public TrainModel {
+class FullModel : public NetModel<Net> {
+  using NetModel<Net>::net_;
+
  public:
   /// Takes the network, its head's name and the prefixes to freeze (each
   /// must name some parameter: Module::freeze throws otherwise).
   FullModel(Net net, std::string head_name, const std::vector<std::string>& frozen)
-      : net_(std::move(net)), head_name_(std::move(head_name)) {
+      : NetModel<Net>(std::move(net), std::move(head_name)) {
     for (const auto& prefix : frozen) net_.freeze(prefix);
     net_.train();
   }
@@ -155,23 +170,13 @@ class FullModel : public TrainModel {
   }
   void backward(r2plus1d::TensorView<const float, 2> grad_logits) override { net_.backward(grad_logits); }
   r2plus1d::Tensor<float, 2> forward_eval(r2plus1d::TensorView<const float, 5> clips) override {
+    struct BackToTraining {  // also when forward throws
+      Net& net;
+      ~BackToTraining() { net.train(); }
+    } back{net_};
     net_.eval();
-    r2plus1d::Tensor<float, 2> y = net_.forward(clips);
-    net_.train();
-    return y;
+    return net_.forward(clips);
   }
-  std::vector<r2plus1d::nn::NamedParameter<float>> trainable_parameters() override {
-    return net_.template trainable_parameters<float>();
-  }
-  r2plus1d::StateDict state_dict() override { return net_.state_dict(); }
-  void load(const r2plus1d::io::SafetensorsReader& weights) override { net_.load_state_dict(weights); }
-  void load_backbone(const r2plus1d::io::SafetensorsReader& weights) override {
-    load_all_but_head(net_, weights, head_name_);
-  }
-
- private:
-  Net net_;
-  std::string head_name_;
 };
 
 /// The network --arch names, with `classes` outputs, as a TrainModel for the
