@@ -193,7 +193,9 @@ void check_case(const std::string& name) {
         ASSERT_EQ(ours.keys(), torch_keys);
         for (const auto& e : ours)
           EXPECT_TRUE(matches(e.ref.template data_as<T>(), e.ref.numel(), "grad_%s." + e.name, "grad " + e.name));
-        if constexpr (Out::rank == 5) EXPECT_TRUE(matches(dx.data(), dx.numel(), "input_grad_%s", "input grad"));
+        if constexpr (Out::rank == 5) {
+          EXPECT_TRUE(matches(dx.data(), dx.numel(), "input_grad_%s", "input grad"));
+        }
         if (ref.metadata().at("mode") == "train") {
           for (const auto& e : model.named_buffers()) {
             const std::string key = "after_" + suffix + "." + e.name;
