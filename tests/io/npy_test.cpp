@@ -140,14 +140,14 @@ TEST(Npy, ReportsMissingPathsAndDirectories) {
   expect_error<IoError>([&] { save_npy(dir.file("no/dir.npy"), TensorRef{DType::F32, &v, {1}}); }, "cannot write");
 }
 
-struct Malformed {
+struct MalformedNpy {
   const char* name;
   std::vector<std::uint8_t> bytes;
   std::type_index type;
   std::string message;
 };
 
-std::vector<Malformed> malformed_files() {
+std::vector<MalformedNpy> malformed_npy_files() {
   const std::type_index format = typeid(FormatError), dtype = typeid(DTypeError);
   std::vector<std::uint8_t> bad_magic = npy_file(dict("<f4", "(1,)"), 4);
   bad_magic[1] = 'X';
@@ -193,7 +193,7 @@ std::vector<Malformed> malformed_files() {
 }
 
 TEST(Npy, RejectsMalformedFilesInMemory) {
-  for (const Malformed& m : malformed_files()) {
+  for (const MalformedNpy& m : malformed_npy_files()) {
     SCOPED_TRACE(m.name);
     expect_error([&] { parse_npy(m.bytes); }, m.type, m.message);
     expect_error([&] { parse_npy(m.bytes); }, m.type, "npy: '<memory>': ");
@@ -203,7 +203,7 @@ TEST(Npy, RejectsMalformedFilesInMemory) {
 TEST(Npy, RejectsMalformedFilesOnDisk) {
   TempDir dir;
   const std::string path = dir.file("bad.npy");
-  for (const Malformed& m : malformed_files()) {
+  for (const MalformedNpy& m : malformed_npy_files()) {
     SCOPED_TRACE(m.name);
     write_bytes(path, m.bytes);
     expect_error([&] { read_npy(path); }, m.type, m.message);
