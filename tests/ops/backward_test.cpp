@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -135,6 +136,41 @@ void check_relu_case(const PrimitiveReference& ref, const nlohmann::json& c) {
   const Tensor<T, R> y = ops::relu<T, R>(x.cview());
   const Tensor<T, R> dx = ops::relu_backward<T, R>(dy.cview(), y.cview());
   expect_close<T, R>(dx.cview(), grad_ref<T, R>(ref, c, "grad_input").cview(), "grad_input");
+  // what nn::ReLU keeps in training: the mask of the output
+  const Tensor<T, R> dm = ops::relu_backward<T, R>(dy.cview(), ops::ReluMask::of<T, R>(y.cview()));
+  expect_close<T, R>(dm.cview(), grad_ref<T, R>(ref, c, "grad_input").cview(), "grad_input from the mask");
+}
+
+// The mask gives the output's gradient bit for bit: special values (NaN and
+// -0 outputs, infinities), lengths off a 64-bit word, several parallel blocks,
+// both thread counts, accumulation; a mask of another size is a ShapeError.
+TYPED_TEST(Backward, ReluMaskEqualsTheOutput) {
+  using T = TypeParam;
+  test::ThreadCountGuard guard;
+  for (const index_t n : {index_t(1), index_t(63), index_t(65), index_t(3 * 65536 + 77)}) {
+    Tensor<T, 1> y = test::random_tensor<T, 1>({n}, 5), g = test::random_tensor<T, 1>({n}, 6);
+    ops::relu_(y.view());
+    const T special[] = {std::numeric_limits<T>::quiet_NaN(), T(-0.0), std::numeric_limits<T>::infinity(), T(0)};
+    for (index_t i = 0; i < n; i += 7) y(i) = special[(i / 7) % 4];
+    for (const int threads : {1, 2}) {
+      set_num_threads(threads);
+      const ops::ReluMask mask = ops::ReluMask::of<T, 1>(y.cview());
+      ASSERT_TRUE(mask.recorded());
+      ASSERT_EQ(mask.numel(), n);
+      const Tensor<T, 1> want = ops::relu_backward<T, 1>(g.cview(), y.cview());
+      const Tensor<T, 1> got = ops::relu_backward<T, 1>(g.cview(), mask);
+      EXPECT_TRUE((test::bit_identical<T, 1>(got.cview(), want.cview()))) << n << " " << threads;
+      Tensor<T, 1> acc_want(Shape<1>{n}, T(1)), acc_got(Shape<1>{n}, T(1));
+      ops::relu_backward<T, 1>(g.cview(), y.cview(), acc_want.view(), ops::GradMode::kAccumulate);
+      ops::relu_backward<T, 1>(g.cview(), mask, acc_got.view(), ops::GradMode::kAccumulate);
+      EXPECT_TRUE((test::bit_identical<T, 1>(acc_got.cview(), acc_want.cview()))) << n << " " << threads;
+    }
+  }
+  const ops::ReluMask small = ops::ReluMask::of<T, 1>(Tensor<T, 1>({3}).cview());
+  EXPECT_THROW((ops::relu_backward<T, 1>(Tensor<T, 1>({4}).cview(), small)), ShapeError);
+  ops::ReluMask reset = small;
+  reset.reset();
+  EXPECT_FALSE(reset.recorded());
 }
 
 TYPED_TEST(Backward, ReluMatchesTorch) {

@@ -90,7 +90,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
     } else {
       ops::add_relu_(out.view(), x);
     }
-    output_ = out;
+    output_mask_ = ops::ReluMask::of<T, 5>(out.cview());
     return out;
   }
   /// The backward of the last forward_train from grad_output: through the
@@ -98,10 +98,10 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   /// up (empty when `need_input_grad` is false). Adds the gradients of the
   /// parameters whose requires_grad is set.
   Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
-    if (output_.numel() == 0 && grad_output.numel() != 0)
+    if (!output_mask_.recorded())
       throw OptionError("BasicBlock: backward without a forward_train before it");
-    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_.cview());
-    output_ = Tensor<T, 5>();
+    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_mask_);
+    output_mask_.reset();
     Tensor<T, 5> gx = conv2_.backward(g.cview());
     gx = conv1_.backward(gx.cview(), need_input_grad);
     if (downsample_) {
@@ -140,7 +140,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>> conv2_;
   nn::ReLU<T> relu_;
   std::optional<Downsample> downsample_;
-  Tensor<T, 5> output_;  // forward_train's output, for the final ReLU's backward
+  ops::ReluMask output_mask_;  // where forward_train's output is positive, for the final ReLU's backward
 };
 
 }  // namespace r2plus1d::video

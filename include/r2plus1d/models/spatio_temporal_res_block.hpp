@@ -70,7 +70,7 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
     } else {
       ops::add_relu_(res.view(), x);
     }
-    output_ = res;
+    output_mask_ = ops::ReluMask::of<T, 5>(res.cview());
     return res;
   }
   /// The backward of the last forward_train from grad_output: through the
@@ -78,10 +78,10 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   /// gradients add up (empty when `need_input_grad` is false). Adds the
   /// gradients of the parameters whose requires_grad is set.
   Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
-    if (output_.numel() == 0 && grad_output.numel() != 0)
+    if (!output_mask_.recorded())
       throw OptionError("SpatioTemporalResBlock: backward without a forward_train before it");
-    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_.cview());
-    output_ = Tensor<T, 5>();
+    const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_mask_);
+    output_mask_.reset();
     Tensor<T, 5> gx = bn2_.backward(g.cview());
     gx = conv2_.backward(gx.cview());
     gx = relu_.backward(gx.cview());
@@ -134,7 +134,7 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   nn::ReLU<T> relu_;
   SpatioTemporalConv<T> conv2_;
   nn::BatchNorm3d<T> bn2_;
-  Tensor<T, 5> output_;  // forward_train's output, for the final ReLU's backward
+  ops::ReluMask output_mask_;  // where forward_train's output is positive, for the final ReLU's backward
 };
 
 }  // namespace r2plus1d

@@ -37,22 +37,21 @@ class ReLU : public Module<ReLU<T>> {
     return forward(x.cview());
   }
 
-  /// forward(x) on an (N, C, D, H, W) tensor for training: keeps the output,
-  /// which is all backward needs.
+  /// forward(x) on an (N, C, D, H, W) tensor for training: keeps where the
+  /// output is positive (one bit per element), which is all backward needs.
   Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
     Tensor<T, 5> y = ops::relu<T, 5>(x);
-    saved_output_ = y;
+    mask_ = ops::ReluMask::of<T, 5>(y.cview());
     return y;
   }
   /// The gradient of the last forward_train's input from grad_output: grad
   /// where the output is positive, else 0 (empty when `need_input_grad` is
   /// false). Frees the kept output; OptionError without a forward_train before.
   Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
-    if (saved_output_.numel() == 0 && grad_output.numel() != 0)
-      throw OptionError("ReLU: backward without a forward_train before it");
+    if (!mask_.recorded()) throw OptionError("ReLU: backward without a forward_train before it");
     Tensor<T, 5> grad;
-    if (need_input_grad) grad = ops::relu_backward<T, 5>(grad_output, saved_output_.cview());
-    saved_output_ = Tensor<T, 5>();
+    if (need_input_grad) grad = ops::relu_backward<T, 5>(grad_output, mask_);
+    mask_.reset();
     return grad;
   }
   /// Lists nothing: ReLU has no parameters, buffers or children.
@@ -60,7 +59,7 @@ class ReLU : public Module<ReLU<T>> {
   void visit(V&) {}
 
  private:
-  Tensor<T, 5> saved_output_;  // forward_train's output, while backward needs it
+  ops::ReluMask mask_;  // where forward_train's output is positive, while backward needs it
 };
 
 }  // namespace r2plus1d::nn
