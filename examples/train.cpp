@@ -9,7 +9,9 @@
 // features are computed once, in eval mode, and kept in memory, and the epochs
 // train the linear head on them; with --freeze none or parameter prefixes the
 // whole network trains (BatchNorm on batch statistics), its frozen leading
-// layers run without keeping activations. Cross-entropy, SGD or AdamW, a
+// layers run without keeping activations, and --augment crop or crop+flip
+// draws a random window, crop and flip of every clip each epoch
+// (train_augment.hpp). Cross-entropy, SGD or AdamW, a
 // StepLR or cosine schedule. After every epoch DIR holds
 // last.safetensors (the whole network, torch's keys), optimizer.safetensors,
 // scheduler.safetensors, log.csv and train_state.txt, from which --resume
@@ -22,6 +24,7 @@
 #include "cli_layers.hpp"
 #include "cli_parse.hpp"
 #include "extract_files.hpp"
+#include "train_augment.hpp"
 #include "train_checkpoint.hpp"
 #include "train_data.hpp"
 #include "train_model.hpp"
@@ -66,6 +69,8 @@ struct Args {
   double label_smoothing = 0;
   std::string augment = "none";
   index_t clip_len = 16;
+  std::string resize = "128,171";
+  index_t crop = 0;  // 0: videos 112, .npy clips as they are
   bool no_shuffle = false;
   std::uint64_t seed = r2plus1d::Generator::kDefaultSeed;
   int threads = 0;
@@ -96,6 +101,10 @@ std::string settings_text(const Args& a, index_t classes) {
   if (a.schedule == "cosine") s << "epochs=" << a.epochs << "\n";  // T_max
   s << "label-smoothing=" << a.label_smoothing << "\nshuffle=" << (a.no_shuffle ? "no" : "yes") << "\nseed=" << a.seed
     << "\n";
+  // only where they differ from the defaults, so that runs from before these options resume
+  if (a.resize != "128,171") s << "resize=" << a.resize << "\n";
+  if (a.crop != 0) s << "crop=" << a.crop << "\n";
+  if (a.augment != "none") s << "augment=" << a.augment << "\n";
   return s.str();
 }
 
@@ -231,10 +240,19 @@ int run(const Args& a) {
     throw OptionError("--schedule: expected none, step or cosine, got '" + a.schedule + "'");
   if (a.augment != "none" && a.augment != "crop" && a.augment != "crop+flip")
     throw OptionError("--augment: expected none, crop or crop+flip, got '" + a.augment + "'");
-  if (a.augment != "none")
+  const bool augment = a.augment != "none";
+  if (augment && a.freeze.size() == 1 && a.freeze[0] == "backbone")
     throw OptionError("--augment " + a.augment +
-                      ": the head-only path trains on features computed once per clip, so there is nothing to "
-                      "augment; give --augment none");
+                      ": with --freeze backbone the head trains on features computed once per clip, so there is "
+                      "nothing to augment; give --freeze none (or layer prefixes) to train through the network, or "
+                      "--augment none");
+  train::Preprocess prep;
+  prep.clip_len = a.clip_len;
+  prep.crop = a.crop;
+  prep.resize = cli::parse_positive_list<2>(a.resize, "--resize", "128,171");
+  if (prep.video_crop() > std::min(prep.resize[0], prep.resize[1]))
+    throw OptionError("--crop " + std::to_string(prep.video_crop()) + " is larger than the --resize " + a.resize +
+                      " frames");
   if (a.resume && a.overwrite) throw OptionError("--resume and --overwrite: give one");
   const auto layers = parse_layers(a.layers);
   std::error_code ec;
@@ -242,9 +260,14 @@ int run(const Args& a) {
   if (existed && !a.resume && !a.overwrite)
     throw IoError("--output-dir '" + a.output_dir + "' exists; pass --resume to continue it or --overwrite to replace it");
 
-  train::Dataset tr = train::load_dataset(a.train, a.train_labels, "--train-labels", a.class_index, a.clip_len, kTool);
+  train::Dataset tr =
+      train::load_dataset(a.train, a.train_labels, "--train-labels", a.class_index, prep, augment, kTool);
+  if (augment && a.crop == 0 && std::find(tr.path.begin(), tr.path.end(), std::string()) != tr.path.end())
+    throw OptionError("--augment " + a.augment + " on .npy clips needs the crop size: give --crop S (the clips are " +
+                      std::to_string(tr.clips.size(3)) + "x" + std::to_string(tr.clips.size(4)) + ")");
   std::optional<train::Dataset> va;
-  if (!a.val.empty()) va.emplace(train::load_dataset(a.val, a.val_labels, "--val-labels", a.class_index, a.clip_len, kTool));
+  if (!a.val.empty())
+    va.emplace(train::load_dataset(a.val, a.val_labels, "--val-labels", a.class_index, prep, false, kTool));
   for (const train::Dataset* d : {&tr, va ? &*va : nullptr})
     if (d != nullptr && d->skipped > 0)
       std::cerr << kTool << ": warning: " << d->skipped << " skipped of " << d->skipped + d->videos << " in '"
@@ -345,6 +368,7 @@ int run(const Args& a) {
     if (va) val_f.emplace(cache_features(*model, va->clips, a.batch, "val", a.quiet));
   }
 
+  const train::Augment aug{augment, a.augment == "crop+flip", a.seed};
   const index_t n = tr.clips.size(0);
   const index_t steps_per_epoch = (n + a.batch - 1) / a.batch;
   for (std::int64_t epoch = state.epoch; epoch < a.epochs; ++epoch) {
@@ -358,8 +382,10 @@ int run(const Args& a) {
       std::vector<index_t> idx(order.begin() + b0, order.begin() + b0 + m);
       Tensor<std::int64_t, 1> labels({m});
       for (index_t i = 0; i < m; ++i) labels(i) = tr.labels[static_cast<std::size_t>(idx[static_cast<std::size_t>(i)])];
-      const Tensor<float, 2> logits = cached ? model->forward_train_features(gather(train_f, idx).cview())
-                                             : model->forward_train(gather_clips(tr.clips, idx).cview());
+      const Tensor<float, 2> logits =
+          cached    ? model->forward_train_features(gather(train_f, idx).cview())
+          : augment ? model->forward_train(train::augmented_batch(tr, idx, epoch, prep, aug).cview())
+                    : model->forward_train(gather_clips(tr.clips, idx).cview());
       const auto ce = ops::cross_entropy(logits, labels, a.label_smoothing);
       if (!std::isfinite(ce.loss))
         throw Error("the loss is " + std::to_string(ce.loss) + " at epoch " + std::to_string(epoch + 1) + " step " +
@@ -453,10 +479,19 @@ int main(int argc, char** argv) {
   app.add_option("--lr-step", a.lr_step, "Epochs per step of --schedule step")->capture_default_str();
   app.add_option("--lr-gamma", a.lr_gamma, "Factor of each step of --schedule step")->capture_default_str();
   app.add_option("--label-smoothing", a.label_smoothing, "Label smoothing of the cross-entropy")->capture_default_str();
-  app.add_option("--clip-len", a.clip_len, "Frames of a video's clip (its centre window)")
+  app.add_option("--clip-len", a.clip_len,
+                 "Frames of a video's clip: its centre window, or a random one each epoch with --augment")
       ->capture_default_str()
       ->check(CLI::Range(1L, 100000L));
-  app.add_option("--augment", a.augment, "none (crop and crop+flip need features per epoch)")->capture_default_str();
+  app.add_option("--resize", a.resize, "H,W the videos' frames are resized to before the crop")->capture_default_str();
+  app.add_option("--crop", a.crop,
+                 "Square crop of the resized frames (and of larger .npy clips): the centre one, or a random one each "
+                 "epoch with --augment; default: 112 for videos, .npy clips as they are")
+      ->check(CLI::Range(1L, 100000L));
+  app.add_option("--augment", a.augment,
+                 "none, crop (a random window and crop of each training clip each epoch) or crop+flip (and a "
+                 "horizontal flip of half of them); needs the whole network's path (--freeze none or prefixes)")
+      ->capture_default_str();
   app.add_flag("--no-shuffle", a.no_shuffle, "Keep the clips in order instead of a shuffle per epoch");
   app.add_option("--seed", a.seed, "Seed of the random weights and the shuffles")->capture_default_str();
   app.add_option("--threads", a.threads, "Threads (default: all cores)")->check(CLI::Range(1, 4096));

@@ -3,7 +3,7 @@ R2Plus1DClassifier (--layers 1,1,1,1) whose weights torch writes: one
 optimizer step (SGD with momentum and weight decay, AdamW) and three epochs
 against torch training the same head on the frozen backbone's features, two
 epochs of the whole network (all of it, and with its first layers frozen),
-determinism, --resume, the UCF101 list format, the checkpoint in
+--crop and --augment on that path, determinism, --resume, the UCF101 list format, the checkpoint in
 r2plus1d-extract --logits, and bad inputs (one-line error, non-zero exit).
 Prints 'N passed, N failed' and exits non-zero on any failure."""
 
@@ -114,7 +114,7 @@ def main():
     # double than FLOAT_VERSUS_TORCH times torch's float.
     FLOAT_VERSUS_TORCH = 1.5
 
-    def torch_full(frozen, epochs, batch, dtype):
+    def torch_full(frozen, epochs, batch, dtype, xin=x):
         import copy
         m = copy.deepcopy(clf).to(dtype)
         m.train()
@@ -122,7 +122,7 @@ def main():
             prm.requires_grad_(not any(name.startswith(f) for f in frozen))
         opt = torch.optim.SGD([q for q in m.parameters() if q.requires_grad], lr=0.05, momentum=0.9,
                               weight_decay=1e-3)
-        xd = x.to(dtype)
+        xd = xin.to(dtype)
         for _ in range(epochs):
             for b in range(0, len(y), batch):
                 loss = F.cross_entropy(m(xd[b:b + batch]), y[b:b + batch])
@@ -136,14 +136,19 @@ def main():
                    if want[k].dtype.is_floating_point)
 
     steps = 2 * ((len(y) + 2) // 3)
-    for what, frozen in (("none", []), ("res2plus1d.conv1 res2plus1d.conv2", ["res2plus1d.conv1", "res2plus1d.conv2"])):
-        out = p("full_" + str(len(frozen)))
-        r = run(exe, *base, "--output-dir", out, "--epochs", "2", "--batch", "3", "--no-shuffle", "--lr", "0.05",
-                "--momentum", "0.9", "--weight-decay", "1e-3", "--freeze", *(frozen or ["none"]))
+    full_args = ["--epochs", "2", "--batch", "3", "--no-shuffle", "--lr", "0.05", "--momentum", "0.9",
+                 "--weight-decay", "1e-3"]
+    centre = x[..., 4:28, 4:28]  # torchvision's CenterCrop(24) of 32x32 frames
+    for what, frozen, extra, xin in (
+            ("none", [], [], x),
+            ("res2plus1d.conv1 res2plus1d.conv2", ["res2plus1d.conv1", "res2plus1d.conv2"], [], x),
+            ("none --crop 24", [], ["--crop", "24"], centre)):
+        out = p("full_%d_%d" % (len(frozen), len(extra)))
+        r = run(exe, *base, "--output-dir", out, *full_args, *extra, "--freeze", *(frozen or ["none"]))
         check("--freeze %s: exit 0" % what, r.returncode == 0, r.stderr)
         if r.returncode == 0:
-            want32 = torch_full(frozen, 2, 3, torch.float32)
-            want64 = torch_full(frozen, 2, 3, torch.float64)
+            want32 = torch_full(frozen, 2, 3, torch.float32, xin)
+            want64 = torch_full(frozen, 2, 3, torch.float64, xin)
             sd = load_safetensors(os.path.join(out, "last.safetensors"))
             e_torch = worst(want32, want64)
             e_ours = worst(sd, want64)
@@ -166,6 +171,44 @@ def main():
             check("--freeze %s: every num_batches_tracked counts the %d steps, as torch's" % (what, steps),
                   counts and all(int(sd[k]) == int(want64[k]) == int(init[k]) + steps for k in counts),
                   str([(k, int(sd[k]), int(want64[k]), int(init[k])) for k in counts]))
+
+    # --- --augment on the whole network's path. Clips constant over each frame
+    # look the same under every crop and flip, so augmented training equals
+    # the centre crop's bit for bit: the batches hold the right clips in the
+    # right order. On varied clips: the same command gives the same bytes, the
+    # seed changes only the draws, and --resume draws what one run would.
+    flat = x[..., :1, :1].expand(-1, -1, -1, 32, 32).contiguous()
+    np.save(p("flat.npy"), flat.numpy())
+    flat_base = [v if v != p("x.npy") else p("flat.npy") for v in base]
+    aug = ["--freeze", "none", "--crop", "24"] + full_args
+    r1 = run(exe, *flat_base, *aug, "--output-dir", p("aug_flat_none"))
+    r2 = run(exe, *flat_base, *aug, "--augment", "crop+flip", "--output-dir", p("aug_flat"))
+    check("--augment crop+flip on clips constant over each frame: exit 0", r1.returncode == 0 and r2.returncode == 0,
+          r1.stderr + r2.stderr)
+    if r1.returncode == 0 and r2.returncode == 0:
+        check("... the weights of --augment none, bit for bit",
+              open(p("aug_flat_none/last.safetensors"), "rb").read() ==
+              open(p("aug_flat/last.safetensors"), "rb").read())
+    runs = {}
+    for name, extra in (("a7", ["--augment", "crop+flip", "--seed", "7"]), ("b7", ["--augment", "crop+flip", "--seed", "7"]),
+                        ("a8", ["--augment", "crop+flip", "--seed", "8"]), ("c7", ["--augment", "crop", "--seed", "7"]),
+                        ("n7", ["--seed", "7"]), ("n8", ["--seed", "8"])):
+        r = run(exe, *base, *aug, *extra, "--output-dir", p("aug_" + name))
+        runs[name] = open(p("aug_%s/last.safetensors" % name), "rb").read() if r.returncode == 0 else r.stderr
+    check("--augment: same command, identical last.safetensors", isinstance(runs["a7"], bytes) and
+          runs["a7"] == runs["b7"], str(runs["a7"])[:300])
+    check("--augment: another seed draws other crops", runs["a7"] != runs["a8"])
+    check("--augment crop differs from crop+flip and from none", len({runs["a7"], runs["c7"], runs["n7"]}) == 3)
+    check("--augment none: the seed does not matter when the weights are given", runs["n7"] == runs["n8"])
+    res_aug = base + aug[:-len(full_args)] + ["--batch", "3", "--no-shuffle", "--augment", "crop+flip", "--seed", "5"]
+    r = run(exe, *res_aug, "--epochs", "3", "--output-dir", p("aug_full"))
+    r1 = run(exe, *res_aug, "--epochs", "1", "--output-dir", p("aug_part"))
+    r2 = run(exe, *res_aug, "--epochs", "3", "--output-dir", p("aug_part"), "--resume")
+    check("--augment --resume after 1 of 3 epochs: identical last.safetensors",
+          r.returncode == 0 and r1.returncode == 0 and r2.returncode == 0 and
+          open(p("aug_full/last.safetensors"), "rb").read() == open(p("aug_part/last.safetensors"), "rb").read(),
+          r.stderr + r1.stderr + r2.stderr)
+
     r = run(exe, *base, "--output-dir", p("full_bad"), "--freeze", "layer9")
     check("--freeze of a prefix naming no parameter: one error line", r.returncode != 0 and
           r.stderr.strip().count("\n") == 0 and "layer9" in r.stderr, r.stderr)
@@ -333,6 +376,13 @@ def main():
     bad("label out of range of --num-classes", base + ["--num-classes", "4", "--output-dir", p("b5")],
         "out of range for 4 classes")
     bad("no labels for .npy clips", ["--train", p("x.npy"), "--output-dir", p("b6")], "--train-labels")
+    bad("--augment with the head-only path", base + ["--augment", "crop", "--crop", "24", "--output-dir", p("b10")],
+        "--freeze none")
+    bad("--augment on .npy clips without --crop", base + ["--augment", "crop", "--freeze", "none", "--output-dir",
+                                                          p("b11")], "give --crop S")
+    bad("--crop larger than the clips", base + ["--crop", "40", "--freeze", "none", "--output-dir", p("b12")],
+        "larger than the 32x32 clips")
+    bad("--resize of one number", base + ["--resize", "128", "--output-dir", p("b13")], "--resize: expected 2")
     xn = x.clone()
     xn[2] = float("nan")
     nan_args = ["--arch", "seed", "--layers", "1,1,1,1", "--train", p("xn.npy"), "--train-labels", p("y.npy"),

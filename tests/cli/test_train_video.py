@@ -2,7 +2,8 @@
 ffmpeg, in UCF101's list format (1-based labels, classInd.txt beside the
 list): one SGD step on each video's centre clip against torch (torchvision's
 preset on the same frames, the frozen seed backbone, the head's step), a short
-video padded with its last frame, and missing or corrupt videos skipped with a
+video padded with its last frame, --augment on the whole network's path
+(videos decoded again per batch), and missing or corrupt videos skipped with a
 warning and counted. Prints 'N passed, N failed' and exits non-zero on any
 failure."""
 
@@ -75,6 +76,28 @@ def main():
         print("parity[train video] worst relative error = %.3g" % e)
         check("one step on the videos' centre clips matches torch within 1e-4", e <= TOL, "rel err %g" % e)
         check("classes.txt from classInd.txt", open(p("out", "classes.txt")).read() == "MoveLeft\nMoveRight\n")
+
+    # --augment: with no room to move (every video shorter than the window,
+    # which starts at frame 0 and repeats the last one; the crop the whole
+    # resized frame) crop equals none bit for bit; with room, crop+flip is
+    # deterministic and differs from none.
+    settings = {"--epochs": "2", "--batch": "2"}
+    whole = [settings.get(common[i - 1], v) if i > 0 else v for i, v in enumerate(common)
+             if v != "--clip-len" and common[i - 1] != "--clip-len"]
+    whole += ["--freeze", "none", "--no-shuffle"]
+    fixed = ["--clip-len", "16", "--resize", "112,112", "--crop", "112"]
+    moving = ["--clip-len", "8"]
+    outs = {}
+    for name, extra in (("none", fixed), ("crop", fixed + ["--augment", "crop"]),
+                        ("flip1", moving + ["--augment", "crop+flip"]), ("flip2", moving + ["--augment", "crop+flip"]),
+                        ("centre", moving)):
+        r = run(exe, *whole, *extra, "--train", p("trainlist01.txt"), "--output-dir", p("aug_" + name))
+        outs[name] = open(p("aug_%s" % name, "last.safetensors"), "rb").read() if r.returncode == 0 else r.stderr
+    check("--augment crop on videos with no room to move equals --augment none",
+          isinstance(outs["crop"], bytes) and outs["crop"] == outs["none"], str(outs["crop"])[:300])
+    check("--augment crop+flip on videos: the same bytes twice, other than the centre clips'",
+          isinstance(outs["flip1"], bytes) and outs["flip1"] == outs["flip2"] and outs["flip1"] != outs["centre"],
+          str(outs["flip1"])[:300])
 
     with open(p("MoveLeft", "corrupt.mkv"), "wb") as f:
         f.write(b"\x1a\x45\xdf\xa3 not a video" * 20)
