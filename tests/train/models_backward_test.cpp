@@ -219,8 +219,7 @@ TEST_P(ModelGrads, Double) { check_case<double>(GetParam()); }
 INSTANTIATE_TEST_SUITE_P(Train, ModelGrads,
                          ::testing::Values("stconv_k3_train", "stconv_first_eval", "stconv_bias_eval",
                                            "block_identity_train", "block_downsample_train", "block_downsample_eval",
-                                           "layer_train", "net_train", "classifier_eval", "r2plus1d_18_eval",
-                                           "r3d_18_train", "mc3_18_train"),
+                                           "layer_train", "net_train", "classifier_eval", "mc3_18_train"),
                          [](const auto& info) { return info.param; });
 
 // Checked in double only: in training mode on this clip one float rounding
@@ -232,14 +231,20 @@ INSTANTIATE_TEST_SUITE_P(Train, ModelGrads,
 // float by 1e-4 to 3e-2 of max |grad| while torch's float stays within 1e-4
 // of its double, so matches_float's bound (torch's own float error) does not
 // cover it. The classifier cases miss by 1.0e-4 to 3.5e-2 in the same
-// pattern, not yet traced to their flip.
+// pattern, not yet traced to their flip. r2plus1d_18_eval and r3d_18_train do
+// so on some builds and not others: on an AMD EPYC (Zen 4), r2plus1d_18_eval's
+// float gradients are within 1e-4 of our own double ones built for AVX-512 at
+// -O2 and 0.9e-2 to 3.5e-2 away below layer2.0.conv1 built for AVX2, or at
+// CMake's -O3 for AVX-512; r3d_18_train's likewise below layer4.0.conv1 (2e-3
+// to 3e-2), while torch's float stays within 1e-5 of its double. A float check
+// there tests where one rounding falls, not the gradients.
 class ModelGradsDouble : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ModelGradsDouble, Double) { check_case<double>(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Train, ModelGradsDouble,
                          ::testing::Values("classifier_train", "classifier_frozen_train", "r2plus1d_18_train",
-                                           "r2plus1d_18_frozen_train"),
+                                           "r2plus1d_18_eval", "r2plus1d_18_frozen_train", "r3d_18_train"),
                          [](const auto& info) { return info.param; });
 
 // Three SGD steps (momentum 0.9, weight decay 1e-4) of r2plus1d_18 in
