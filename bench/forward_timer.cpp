@@ -23,6 +23,7 @@
 
 #include "conv_shapes.hpp"
 #include "fma_peak.hpp"
+#include "timer_args.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -38,24 +39,10 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+using r2plus1d::bench::median;
 
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-long parse_positive(const char* flag, const char* text) {
-  char* end = nullptr;
-  const long v = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || v < 1) {
-    std::fprintf(stderr, "r2plus1d_forward_timer: %s expects a positive integer, got '%s'\n", flag, text);
-    std::exit(2);
-  }
-  return v;
 }
 
 template <class Model>
@@ -120,8 +107,9 @@ double sgemm_gflops(int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, repeats = 5;
-  long batch = 1, t = 16, h = 112, w = 112;
+  r2plus1d::bench::TimerArgs args;
+  args.repeats = 5;
+  long t = 16, h = 112, w = 112;
   bool stages = false, sgemm = true, peak = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -130,12 +118,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     const bool has_value = i + 1 < argc;
-    if (a == "--threads" && has_value) {
-      threads = static_cast<int>(parse_positive("--threads", argv[++i]));
-    } else if (a == "--repeats" && has_value) {
-      repeats = static_cast<int>(parse_positive("--repeats", argv[++i]));
-    } else if (a == "--batch" && has_value) {
-      batch = parse_positive("--batch", argv[++i]);
+    if (r2plus1d::bench::parse_timer_arg("r2plus1d_forward_timer", i, argc, argv, args)) {
+      continue;
     } else if (a == "--stages") {
       stages = true;
     } else if (a == "--no-sgemm") {
@@ -154,6 +138,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const int threads = args.threads, repeats = args.repeats;
+  const long batch = args.batch;
   if (stages && batch != 1) {
     std::fprintf(stderr, "r2plus1d_forward_timer: --stages times one clip: --batch must be 1\n");
     return 2;

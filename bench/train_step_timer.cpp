@@ -17,6 +17,7 @@
 
 #include "conv_shapes.hpp"
 #include "fma_peak.hpp"
+#include "timer_args.hpp"
 
 #include <sys/resource.h>
 
@@ -33,22 +34,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 constexpr const char* kTool = "r2plus1d_train_step_timer";
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-long parse_positive(const char* flag, const char* text) {
-  char* end = nullptr;
-  const long v = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || v < 1) {
-    std::fprintf(stderr, "%s: %s expects a positive integer, got '%s'\n", kTool, flag, text);
-    std::exit(2);
-  }
-  return v;
-}
 
 // Conv GFLOP of one training step on `batch` clips of `t` x 112 x 112. Every
 // output size of r2plus1d_18 scales with T when T is a multiple of 8 (the
@@ -67,18 +52,15 @@ double step_gflop(long batch, long t) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, repeats = 3;
-  long batch = 8, t = 8, h = 112, w = 112;
+  r2plus1d::bench::TimerArgs args;
+  args.batch = 8;
+  long t = 8, h = 112, w = 112;
   bool peak = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
-    if (a == "--threads" && has_value) {
-      threads = static_cast<int>(parse_positive("--threads", argv[++i]));
-    } else if (a == "--repeats" && has_value) {
-      repeats = static_cast<int>(parse_positive("--repeats", argv[++i]));
-    } else if (a == "--batch" && has_value) {
-      batch = parse_positive("--batch", argv[++i]);
+    if (r2plus1d::bench::parse_timer_arg(kTool, i, argc, argv, args)) {
+      continue;
     } else if (a == "--no-peak") {
       peak = false;
     } else if (a == "--clip" && has_value) {
@@ -92,6 +74,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  const int threads = args.threads, repeats = args.repeats;
+  const long batch = args.batch;
   if (batch < 2) {
     std::fprintf(stderr, "%s: --batch must be at least 2 (BatchNorm in training mode needs more than one value)\n",
                  kTool);
@@ -124,7 +108,7 @@ int main(int argc, char** argv) {
     const fma::Peak fma_peak = peak ? fma::measure(loop, threads) : fma::Peak{};
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    const double gflop = step_gflop(batch, t), med = median(ms);
+    const double gflop = step_gflop(batch, t), med = bench::median(ms);
     std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": [",
                 threads, batch, t, h, w);
     for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.1f", i ? ", " : "", ms[i]);
