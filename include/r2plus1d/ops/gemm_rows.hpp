@@ -95,12 +95,15 @@ void gemm_rows(index_t m, index_t n, index_t k, const RowsA<T>& a, const T* b, c
       tiles.push_back({t, tail_offsets.data(), cq + whole, n - whole});
     }
   }
-  // Blocks of whole tiles holding about kRowsBlockBytes of B.
+  // Blocks of whole tiles holding about kRowsBlockBytes of B. The rows go in
+  // as few register tiles as mr allows, of even heights (64 rows as 8 tiles
+  // of 8, not 7 of 9 and one of 1, which loads B for a single row).
   const index_t per_block = std::max<index_t>(1, kRowsBlockBytes / (std::max<index_t>(1, k) * nr * index_t(sizeof(T))));
+  const index_t row_tiles = (m + mr - 1) / mr, short_rows = m / row_tiles, taller = m % row_tiles;
   for (std::size_t t0 = 0; t0 < tiles.size(); t0 += static_cast<std::size_t>(per_block)) {
     const std::size_t t1 = std::min(tiles.size(), t0 + static_cast<std::size_t>(per_block));
-    for (index_t r0 = 0; r0 < m; r0 += mr) {
-      const index_t rows = std::min(mr, m - r0);
+    for (index_t rt = 0, r0 = 0; rt < row_tiles; ++rt) {
+      const index_t rows = short_rows + (rt < taller ? 1 : 0);
       const RowsA<T> ar = a.from_row(r0);
       for (std::size_t t = t0; t < t1; ++t) {
         const Tile& tile = tiles[t];
@@ -108,6 +111,7 @@ void gemm_rows(index_t m, index_t n, index_t k, const RowsA<T>& a, const T* b, c
         T* out = tile.c + r0 * ldc;
         kernels.rows_tile(rows, vectors, k, ar, tile.b, tile.offsets, out, ldc, r0, tile.cols, epilogue);
       }
+      r0 += rows;
     }
   }
 }
