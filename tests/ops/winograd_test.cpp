@@ -9,8 +9,10 @@
 
 #include <r2plus1d/ops/conv3d.hpp>
 #include <r2plus1d/ops/conv_kernels.hpp>
+#include <r2plus1d/ops/kernels/rows_kernels.hpp>
 #include <r2plus1d/ops/winograd.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -66,6 +68,90 @@ TEST(WinogradTransforms, MatchTheDefinition) {
   check_tile_definition<WinogradF2, float>(4, test::sum_tolerance<float>(9));
   check_tile_definition<WinogradF4, float>(5, test::sum_tolerance<float>(9));
   check_tile_definition<WinogradF6, float>(6, 2 * test::sum_tolerance<float>(9));
+}
+
+// The tile-row transforms of every instruction set this CPU runs, through
+// its kernel table, against B^T d B and A^T M A (with the epilogue) in
+// double: tile rows of one tile to several vectors of tiles and a partial
+// one, and only the outputs asked for written.
+template <class F>
+void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
+  constexpr int a = F::alpha, m = F::m;
+  const ops::detail::RowsKernelSet<float>& kernels = ops::detail::rows_kernels_for<float>(isa);
+  const ops::detail::WinogradKernels<float>& wk = kernels.winograd<F>();
+  const index_t L = kernels.lanes;
+  Generator gen(seed);
+  for (const index_t tiles : {index_t(1), index_t(3), L - 1, L, L + 1, 2 * L + 5, index_t(37)}) {
+    if (tiles < 1) continue;
+    const std::string where = std::string(isa_name(isa)) + " " + F::name + ", " + std::to_string(tiles) + " tiles";
+    const index_t whole = (tiles + L - 1) / L * L;
+    // Input: alpha rows, readable up to tiles * m + 2 rounded up plus a vector.
+    const index_t row_len = whole * m + 2 + 2 * L;
+    std::vector<float> rows(static_cast<std::size_t>(a * row_len), 0.f);
+    for (index_t i = 0; i < a; ++i)
+      for (index_t j = 0; j < tiles * m + 2; ++j) rows[static_cast<std::size_t>(i * row_len + j)] = static_cast<float>(gen.uniform(-1.0, 1.0));
+    const float* row_of[a];
+    for (int i = 0; i < a; ++i) row_of[i] = rows.data() + i * row_len;
+    const index_t v_step = whole + 3;
+    std::vector<float> v(static_cast<std::size_t>(a * a * v_step), 7.f);
+    wk.tile_row_input(tiles, row_of, v.data(), v_step);
+    double worst = 0, scale = 0;
+    for (index_t s = 0; s < tiles; ++s)
+      for (int xi = 0; xi < a; ++xi)
+        for (int xj = 0; xj < a; ++xj) {
+          double want = 0;
+          for (int i = 0; i < a; ++i)
+            for (int j = 0; j < a; ++j)
+              want += F::BT[xi][i] * static_cast<double>(row_of[i][s * m + j]) * F::BT[xj][j];
+          worst = std::max(worst, std::abs(v[static_cast<std::size_t>((xi * a + xj) * v_step + s)] - want));
+          scale = std::max(scale, std::abs(want));
+        }
+    EXPECT_LE(worst, 1e-6 * scale) << "input transform, " << where;
+    for (int xi = 0; xi < a * a; ++xi)
+      for (index_t s = whole; s < v_step; ++s)
+        ASSERT_EQ(v[static_cast<std::size_t>(xi * v_step + s)], 7.f) << "input transform wrote past its vectors, " << where;
+
+    // Output: every row and column count the edges of a frame leave.
+    const index_t m_step = whole + 5;
+    std::vector<float> mm(static_cast<std::size_t>(a * a * m_step));
+    for (float& x : mm) x = static_cast<float>(gen.uniform(-1.0, 1.0));
+    const float scale_o[2] = {0.5f, -1.5f}, shift_o[2] = {0.25f, 0.125f};
+    for (index_t out_rows : {index_t(1), index_t(m - 1), index_t(m), index_t(m + 3)})
+      for (index_t out_cols : {tiles * m, tiles * m - 1, tiles * m - m + 1, tiles * m + 9}) {
+        if (out_rows < 1 || out_cols < 1) continue;
+        const ops::detail::RowsEpilogue<float> e{scale_o, shift_o, true};
+        const index_t ldy = tiles * m + 11;
+        std::vector<float> y(static_cast<std::size_t>((m + 1) * ldy), -9.f);
+        wk.tile_row_output(tiles, mm.data(), m_step, y.data(), ldy, out_rows, out_cols, e, 1);
+        double err = 0, mag = 0;
+        for (index_t r = 0; r < m + 1; ++r)
+          for (index_t c = 0; c < ldy; ++c) {
+            const float got = y[static_cast<std::size_t>(r * ldy + c)];
+            if (r >= std::min<index_t>(m, out_rows) || c >= std::min(tiles * m, out_cols)) {
+              ASSERT_EQ(got, -9.f) << "output transform wrote (" << r << ", " << c << "), " << where;
+              continue;
+            }
+            const index_t s = c / m, cc = c % m;
+            double want = 0;
+            for (int i = 0; i < a; ++i)
+              for (int j = 0; j < a; ++j)
+                want += F::AT[r][i] * static_cast<double>(mm[static_cast<std::size_t>((i * a + j) * m_step + s)]) * F::AT[cc][j];
+            want = std::max(0.0, want * scale_o[1] + shift_o[1]);
+            err = std::max(err, std::abs(got - want));
+            mag = std::max(mag, std::abs(want));
+          }
+        EXPECT_LE(err, 1e-6 * std::max(1.0, mag)) << "output transform, " << where;
+      }
+  }
+}
+
+TEST(WinogradTransforms, TileRowsOfEveryIsaMatchTheDefinition) {
+  for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512}) {
+    if (!isa_supported(isa)) continue;
+    check_tile_row_transforms<WinogradF2>(isa, 11);
+    check_tile_row_transforms<WinogradF4>(isa, 12);
+    check_tile_row_transforms<WinogradF6>(isa, 13);
+  }
 }
 
 // The direct convolution with a (1, 3, 3) kernel and stride 1, accumulated in

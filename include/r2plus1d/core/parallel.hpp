@@ -67,6 +67,25 @@ class Team {
   int rank_, size_;
 };
 
+/// The work items [0, count) of a parallel_region, each handed to whichever
+/// thread of the team asks first: for items of unequal cost (a short last
+/// block), which a fixed split would leave one thread waiting on. An item
+/// computes the same whichever thread takes it, so results keep their bits.
+class WorkQueue {
+ public:
+  /// A queue of the items [0, count).
+  explicit WorkQueue(index_t count) : count_(count) {}
+  /// Takes the next item into `item`; false once every item is taken.
+  bool next(index_t& item) {
+    item = next_.fetch_add(1, std::memory_order_relaxed);
+    return item < count_;
+  }
+
+ private:
+  std::atomic<index_t> next_{0};
+  index_t count_;
+};
+
 /// Calls f(team) once on each of up to min(max_threads, get_num_threads())
 /// threads; the team may be smaller than asked (always at least the caller).
 /// Work must be split by team.rank() and team.size(), which f reads; f must not throw.

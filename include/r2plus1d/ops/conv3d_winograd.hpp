@@ -34,6 +34,17 @@ inline constexpr index_t kWinogradItemColumnTiles = 4;
 /// 200 MB of resident memory on one clip.
 inline constexpr index_t kWinogradMinPositions = 784;
 
+/// The smallest stride of at least `n` values of T, in whole vectors of L
+/// (of at most 64 bytes), that is an odd number of 64-byte cache lines: 64
+/// rows that far apart fall in 64 different sets of an L1 cache of 64-byte
+/// lines indexed by address bits 6-11.
+template <class T>
+index_t winograd_unaliased_stride(index_t n, index_t L) {
+  index_t s = (n + L - 1) / L * L;
+  while ((s * static_cast<index_t>(sizeof(T))) % 128 != 64) s += L;
+  return s;
+}
+
 /// Whether g is a convolution conv3d_winograd computes: one group, a (1, 3, 3)
 /// kernel with every stride and dilation 1, no temporal padding.
 inline bool winograd_ok(const Conv3dGeometry& g) {
@@ -95,12 +106,18 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
   const index_t ntx = (OW + m - 1) / m, nty = (OH + m - 1) / m;
   const index_t threads = get_num_threads();
 
-  // Passes of tile rows (frame, ty) of one image; V(xi, c, tile) with tiles vs apart per (xi, c).
+  // Passes of tile rows (frame, ty) of one image; V(xi, c, tile) with tiles
+  // vs apart per (xi, c) and xs per xi: the input transform writes its alpha^2
+  // results xs apart, an odd number of cache lines (winograd_unaliased_stride;
+  // with 64 channels C * vs is a multiple of 4 KiB whenever vs is one of
+  // 16 floats, and all 36 stores of a tile fell in one L1 set: layer1's
+  // 64 -> 144 input transform took 2.6 times as long on an AMD Zen 5).
   const index_t rows_total = g.out_d * nty;
   const index_t row_bytes = a2 * C * ntx * static_cast<index_t>(sizeof(T));
   const index_t pass_rows = std::max<index_t>(1, std::min(rows_total, kWinogradPassBytes / row_bytes));
   const index_t vs = pass_rows * ntx + L;
-  T* const v = thread_workspace<T>(a2 * C * vs, kPackedB);
+  const index_t xs = winograd_unaliased_stride<T>(C * vs, L);
+  T* const v = thread_workspace<T>(a2 * xs, kPackedB);
   std::vector<index_t> offsets(static_cast<std::size_t>(C));
   for (index_t c = 0; c < C; ++c) offsets[static_cast<std::size_t>(c)] = c * vs;
   // An input row of a tile row, zero-padded: columns [-pw, ntx * m + 2 - pw).
@@ -121,15 +138,16 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
       col_blocks = (tiles + cols - 1) / cols;
       const index_t chans = ((M + ch_blocks - 1) / ch_blocks + mr - 1) / mr * mr;
       ch_blocks = (M + chans - 1) / chans;
-      const index_t items = col_blocks * ch_blocks, ms = cols + L, ds = tiles + L;
-      const index_t work = std::max((a + 1) * padded_len + a2 * ds, (a2 * chans + m * m) * ms);
+      const index_t items = col_blocks * ch_blocks, ms = cols + L;
+      const index_t work = std::max((a + 1) * padded_len, a2 * chans * ms);
+      WorkQueue queue(items);
 
       parallel_region(threads, [&](const Team& team) {
         T* const buf = thread_workspace<T>(work, kColumns);
-        // Input transform, split by channels: each tile row's inputs gathered, then all the pass's tiles.
+        // Input transform, split by channels, a tile row at a time from its
+        // input rows, zero-padded in the buffer.
         T* const padded = buf;
         T* const zero_row = buf + a * padded_len;
-        T* const d = buf + (a + 1) * padded_len;
         std::fill(zero_row, zero_row + padded_len, T(0));
         const T* row_of[a];
         for (index_t c = team.rank(); c < C; c += team.size()) {
@@ -147,33 +165,30 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
               const index_t lo = std::min(pw, row_len), hi = std::min(row_len, pw + W);
               std::fill(pr, pr + lo, T(0));
               if (hi > lo) std::copy(xf + ih * W + (lo - pw), xf + ih * W + (hi - pw), pr + lo);
-              std::fill(pr + std::max(lo, hi), pr + row_len, T(0));
+              std::fill(pr + std::max(lo, hi), pr + padded_len, T(0));
               row_of[i] = pr;
             }
-            wk.gather(ntx, row_of, d + r * ntx, ds);
+            wk.tile_row_input(ntx, row_of, v + c * vs + r * ntx, xs);  // spills into the next row's tiles
           }
-          wk.input(tiles, d, ds, v + c * vs, C * vs);
         }
         team.barrier();
         // The GEMMs and the output transform, per work item.
         T* const mm = buf;
-        T* const ys = buf + a2 * chans * ms;
-        for (index_t item = team.rank(); item < items; item += team.size()) {
+        for (index_t item = 0; queue.next(item);) {
           const index_t t0 = (item % col_blocks) * cols, nt = std::min(cols, tiles - t0);
           const index_t o0 = (item / col_blocks) * chans, no = std::min(chans, M - o0);
           for (index_t xi = 0; xi < a2; ++xi)
-            gemm_rows(no, nt, C, RowsA<T>::plain(u + (xi * M + o0) * C, C, C), v + xi * C * vs + t0,
+            gemm_rows(no, nt, C, RowsA<T>::plain(u + (xi * M + o0) * C, C, C), v + xi * xs + t0,
                       offsets.data(), mm + xi * chans * ms, ms);
-          for (index_t o = o0; o < o0 + no; ++o) {
-            wk.output(nt, mm + (o - o0) * ms, chans * ms, ys, ms, epilogue, o);
+          for (index_t o = o0; o < o0 + no; ++o)
             for (index_t t = t0; t < t0 + nt;) {  // by runs of one tile row
               const index_t r = t / ntx, tx = t % ntx, run = std::min(ntx - tx, t0 + nt - t);
               const index_t frame = (p0 + r) / nty, ty = (p0 + r) % nty;
-              wk.scatter(run, ys + (t - t0), ms, yn + o * ldy + frame * OH * OW + ty * m * OW + tx * m, OW,
-                         OH - ty * m, OW - tx * m);
+              wk.tile_row_output(run, mm + (o - o0) * ms + (t - t0), chans * ms,
+                                 yn + o * ldy + frame * OH * OW + ty * m * OW + tx * m, OW, OH - ty * m, OW - tx * m,
+                                 epilogue, o);
               t += run;
             }
-          }
         }
         team.barrier();  // the next pass overwrites v
       });

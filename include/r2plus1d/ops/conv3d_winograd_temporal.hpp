@@ -80,10 +80,11 @@ void conv3d_winograd_temporal(const Conv3dGeometry& g, const T* x, const T* w, c
   for (index_t c = 0; c < C; ++c) offsets[static_cast<std::size_t>(c)] = c * vs;
 
   const index_t items = g.batch * per_image;
-  parallel_region(std::min<index_t>(get_num_threads(), items), [&](const Team& team) {
+  WorkQueue queue(items);
+  parallel_region(std::min<index_t>(get_num_threads(), items), [&](const Team&) {
     T* const v = thread_workspace<T>(a * (C + M) * vs, kColumns);
     T* const mm = v + a * C * vs;
-    for (index_t item = team.rank(); item < items; item += team.size()) {
+    for (index_t item = 0; queue.next(item);) {
       const index_t n = item / per_image, k = (item % per_image) / runs, p0 = (item % runs) * run;
       const index_t count = std::min(run, P - p0);
       const T* in[a];

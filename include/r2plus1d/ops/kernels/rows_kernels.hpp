@@ -16,8 +16,8 @@ namespace r2plus1d::ops::detail {
 /// ISA the CPU may lack runs here.
 #define R2PLUS1D_WINOGRAD_KERNELS(ns, F) \
   WinogradKernels<T> {                   \
-    &ns::winograd_gather<T, F>, &ns::winograd_input_tiles<T, F>, &ns::winograd_output_tiles<T, F>, \
-        &ns::winograd_scatter<T, F>, &ns::winograd_rows_input<T, F>, &ns::winograd_rows_output<T, F> \
+    &ns::winograd_tile_row_input<T, F>, &ns::winograd_tile_row_output<T, F>, &ns::winograd_rows_input<T, F>, \
+        &ns::winograd_rows_output<T, F> \
   }
 #define R2PLUS1D_ROWS_KERNEL_SET(ns, isa)                                                                    \
   RowsKernelSet<T> {                                                                                         \

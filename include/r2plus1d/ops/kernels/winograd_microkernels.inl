@@ -158,6 +158,103 @@ void winograd_scatter(index_t tiles, const T* ys, index_t ys_step, T* y, index_t
   }
 }
 
+/// The input transform of one tile row of one channel: `tiles` consecutive
+/// tiles whose alpha input rows are rows[0..alpha) (zero-padded: tile s reads
+/// rows[i][s * m + j]; each row readable up to tiles * m + 2 rounded up to
+/// whole vectors, plus one vector), element xi of tile s to
+/// v[xi * v_step + s]. Written in whole vectors: v writable up to `tiles`
+/// rounded up. The same bits as winograd_gather then winograd_input_tiles.
+template <class T, class F>
+void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t v_step) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha, m = F::m;
+  if constexpr (m == 4 && a == 6 && HasInterleave4<W>::value) {
+    // B^T d first, on the rows as they lie: a tile's column j is column
+    // 4s + j of the tile row, so one combination of whole rows serves all
+    // its tiles. Then each combined row deinterleaved into one vector of
+    // tiles per column j (4-5 from the tile one on), and the row times B.
+    T t[a][5 * L];  // the columns of L tiles, 4L + 2, in whole vectors
+    for (index_t s0 = 0; s0 < tiles; s0 += L) {
+      const index_t nt = std::min(L, tiles - s0), span = 4 * nt + 2;
+      for (index_t q = 0; q < span; q += L) {
+        V in[a], out[a];
+        R2PLUS1D_UNROLL
+        for (int i = 0; i < a; ++i) in[i] = W::load(rows[i] + 4 * s0 + q);
+        winograd_matvec<T>(F::BT, in, out);
+        R2PLUS1D_UNROLL
+        for (int i = 0; i < a; ++i) W::store(t[i] + q, out[i]);
+      }
+      R2PLUS1D_UNROLL
+      for (int i = 0; i < a; ++i) {
+        V lo[4], hi[4], out[a];
+        W::deinterleave4(t[i], 4 * nt, lo);
+        W::deinterleave4(t[i] + 4, 4 * nt - 2, hi);
+        const V col[a] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]};
+        winograd_matvec<T>(F::BT, col, out);
+        R2PLUS1D_UNROLL
+        for (int j = 0; j < a; ++j) W::store(v + (i * a + j) * v_step + s0, out[j]);
+      }
+    }
+  } else {
+    T d[a * a * L];
+    for (index_t s0 = 0; s0 < tiles; s0 += L) {
+      const index_t nt = std::min(L, tiles - s0);
+      const T* from[a];
+      for (int i = 0; i < a; ++i) from[i] = rows[i] + m * s0;
+      winograd_gather<T, F>(nt, from, d, L);
+      winograd_input_tiles<T, F>(nt, d, L, v + s0, v_step);
+    }
+  }
+}
+
+/// The output transform of a run of `tiles` tiles of one tile row of output
+/// channel o, then the epilogue, into y: element xi of tile s at
+/// mm[xi * m_step + s] (readable up to `tiles` rounded up to whole vectors);
+/// tile s covers rows [0, m) and columns [s * m, s * m + m) of y (rows ldy
+/// apart), of which only rows below out_rows and columns below out_cols are
+/// written. The same bits as winograd_output_tiles then winograd_scatter.
+template <class T, class F>
+void winograd_tile_row_output(index_t tiles, const T* mm, index_t m_step, T* y, index_t ldy, index_t out_rows,
+                              index_t out_cols, const RowsEpilogue<T>& e, index_t o) {
+  using W = Vec<T>;
+  using V = typename W::V;
+  constexpr index_t L = W::L;
+  constexpr int a = F::alpha, m = F::m;
+  if constexpr (m == 4 && HasInterleave4<W>::value) {
+    // A^T M A per vector of tiles, each output row's four columns
+    // interleaved straight into y.
+    const index_t rows = std::min<index_t>(m, out_rows), cols = std::min(tiles * m, out_cols);
+    for (index_t s0 = 0; s0 * m < cols; s0 += L) {
+      V t[m][a];
+      R2PLUS1D_UNROLL
+      for (int j = 0; j < a; ++j) {  // t(:, j) = A^T M(:, j)
+        V col[a], out[m];
+        R2PLUS1D_UNROLL
+        for (int i = 0; i < a; ++i) col[i] = W::load(mm + (i * a + j) * m_step + s0);
+        winograd_matvec<T>(F::AT, col, out);
+        R2PLUS1D_UNROLL
+        for (int r = 0; r < m; ++r) t[r][j] = out[r];
+      }
+      for (index_t r = 0; r < rows; ++r) {  // row r of t A
+        V out[m];
+        winograd_matvec<T>(F::AT, t[r], out);
+        R2PLUS1D_UNROLL
+        for (int c = 0; c < m; ++c) out[c] = epilogue_row<T>(out[c], e, o);
+        W::interleave4(y + r * ldy + s0 * m, std::min(4 * L, cols - s0 * m), out);
+      }
+    }
+  } else {
+    T ys[m * m * L];
+    for (index_t s0 = 0; s0 < tiles; s0 += L) {
+      const index_t nt = std::min(L, tiles - s0);
+      winograd_output_tiles<T, F>(nt, mm + s0, m_step, ys, L, e, o);
+      winograd_scatter<T, F>(nt, ys, L, y + s0 * m, ldy, out_rows, out_cols - s0 * m);
+    }
+  }
+}
+
 /// The 1-D input transform of F along rows of values: out[xi][p] = sum_j
 /// B^T(xi, j) in[j][p] for p in [0, count), one position per vector lane;
 /// in[j] null reads zeros. Reads and writes exactly `count` values a row.
