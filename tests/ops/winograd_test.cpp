@@ -70,10 +70,11 @@ TEST(WinogradTransforms, MatchTheDefinition) {
   check_tile_definition<WinogradF6, float>(6, 2 * test::sum_tolerance<float>(9));
 }
 
-// The tile-row transforms of every instruction set this CPU runs, through
-// its kernel table, against B^T d B and A^T M A (with the epilogue) in
-// double: tile rows of one tile to several vectors of tiles and a partial
-// one, and only the outputs asked for written.
+// The Winograd kernels of every instruction set this CPU runs, through its
+// kernel table: the weights' transform against the one-kernel definition, and
+// the tile-row transforms against B^T d B and A^T M A (with the epilogue) in
+// double, on tile rows of one tile to several vectors of tiles and a partial
+// one, with only the outputs asked for written.
 template <class F>
 void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
   constexpr int a = F::alpha, m = F::m;
@@ -81,6 +82,23 @@ void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
   const ops::detail::WinogradKernels<float>& wk = kernels.winograd<F>();
   const index_t L = kernels.lanes;
   Generator gen(seed);
+  // The weights' transform, a block of kernels at a time: within one
+  // rounding of the one-kernel transform (both in double, rounded once).
+  for (const index_t count : {index_t(1), index_t(15), index_t(16), index_t(37)}) {
+    std::vector<float> g(static_cast<std::size_t>(9 * count)), u(static_cast<std::size_t>(a * a * (count + 2)), 7.f);
+    for (float& x : g) x = static_cast<float>(gen.uniform(-1.0, 1.0));
+    wk.weights(count, g.data(), u.data(), count + 2);
+    for (index_t k = 0; k < count; ++k) {
+      float want[a * a];
+      ops::winograd_kernel_transform<F>(g.data() + 9 * k, want, 1);
+      for (int xi = 0; xi < a * a; ++xi)
+        ASSERT_NEAR(u[static_cast<std::size_t>(xi * (count + 2) + k)], want[xi], 1.2e-7 * std::abs(want[xi]))
+            << isa_name(isa) << " " << F::name << " weights, kernel " << k << " of " << count << ", element " << xi;
+      }
+    for (int xi = 0; xi < a * a; ++xi)
+      for (index_t k = count; k < count + 2; ++k)
+        ASSERT_EQ(u[static_cast<std::size_t>(xi * (count + 2) + k)], 7.f) << "weights written past the kernels";
+  }
   for (const index_t tiles : {index_t(1), index_t(3), L - 1, L, L + 1, 2 * L + 5, index_t(37)}) {
     if (tiles < 1) continue;
     const std::string where = std::string(isa_name(isa)) + " " + F::name + ", " + std::to_string(tiles) + " tiles";
@@ -111,35 +129,37 @@ void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
       for (index_t s = whole; s < v_step; ++s)
         ASSERT_EQ(v[static_cast<std::size_t>(xi * v_step + s)], 7.f) << "input transform wrote past its vectors, " << where;
 
-    // Output: every row and column count the edges of a frame leave.
-    const index_t m_step = whole + 5;
-    std::vector<float> mm(static_cast<std::size_t>(a * a * m_step));
+    // Output: two channels, every row and column count the edges of a frame leave.
+    const index_t m_step = whole + 5, mm_channel = a * a * m_step + 7;
+    std::vector<float> mm(static_cast<std::size_t>(2 * mm_channel));
     for (float& x : mm) x = static_cast<float>(gen.uniform(-1.0, 1.0));
-    const float scale_o[2] = {0.5f, -1.5f}, shift_o[2] = {0.25f, 0.125f};
+    const float scale_o[3] = {9.f, 0.5f, -1.5f}, shift_o[3] = {9.f, 0.25f, 0.125f};
     for (index_t out_rows : {index_t(1), index_t(m - 1), index_t(m), index_t(m + 3)})
       for (index_t out_cols : {tiles * m, tiles * m - 1, tiles * m - m + 1, tiles * m + 9}) {
         if (out_rows < 1 || out_cols < 1) continue;
         const ops::detail::RowsEpilogue<float> e{scale_o, shift_o, true};
-        const index_t ldy = tiles * m + 11;
-        std::vector<float> y(static_cast<std::size_t>((m + 1) * ldy), -9.f);
-        wk.tile_row_output(tiles, mm.data(), m_step, y.data(), ldy, out_rows, out_cols, e, 1);
+        const index_t ldy = tiles * m + 11, y_channel = (m + 1) * ldy + 5;
+        std::vector<float> y(static_cast<std::size_t>(2 * y_channel), -9.f);
+        wk.tile_row_output(tiles, 2, mm.data(), m_step, mm_channel, y.data(), ldy, y_channel, out_rows, out_cols, e, 1);
         double err = 0, mag = 0;
-        for (index_t r = 0; r < m + 1; ++r)
-          for (index_t c = 0; c < ldy; ++c) {
-            const float got = y[static_cast<std::size_t>(r * ldy + c)];
-            if (r >= std::min<index_t>(m, out_rows) || c >= std::min(tiles * m, out_cols)) {
-              ASSERT_EQ(got, -9.f) << "output transform wrote (" << r << ", " << c << "), " << where;
-              continue;
+        for (index_t k = 0; k < 2; ++k)
+          for (index_t r = 0; r * ldy < y_channel; ++r)
+            for (index_t c = 0; c < ldy && r * ldy + c < y_channel; ++c) {
+              const float got = y[static_cast<std::size_t>(k * y_channel + r * ldy + c)];
+              if (r >= std::min<index_t>(m, out_rows) || c >= std::min(tiles * m, out_cols)) {
+                ASSERT_EQ(got, -9.f) << "output transform wrote (" << k << ", " << r << ", " << c << "), " << where;
+                continue;
+              }
+              const index_t s = c / m, cc = c % m;
+              double want = 0;
+              for (int i = 0; i < a; ++i)
+                for (int j = 0; j < a; ++j)
+                  want += F::AT[r][i] * static_cast<double>(mm[static_cast<std::size_t>(k * mm_channel + (i * a + j) * m_step + s)]) *
+                          F::AT[cc][j];
+              want = std::max(0.0, want * scale_o[1 + k] + shift_o[1 + k]);
+              err = std::max(err, std::abs(got - want));
+              mag = std::max(mag, std::abs(want));
             }
-            const index_t s = c / m, cc = c % m;
-            double want = 0;
-            for (int i = 0; i < a; ++i)
-              for (int j = 0; j < a; ++j)
-                want += F::AT[r][i] * static_cast<double>(mm[static_cast<std::size_t>((i * a + j) * m_step + s)]) * F::AT[cc][j];
-            want = std::max(0.0, want * scale_o[1] + shift_o[1]);
-            err = std::max(err, std::abs(got - want));
-            mag = std::max(mag, std::abs(want));
-          }
         EXPECT_LE(err, 1e-6 * std::max(1.0, mag)) << "output transform, " << where;
       }
   }

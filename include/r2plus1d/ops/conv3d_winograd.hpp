@@ -10,7 +10,7 @@
 ///
 /// Every output comes from its own tile's transforms and one in-order sum over
 /// the input channels per transformed element, so its bits depend neither on
-/// the threads nor on how the tiles are cut into passes and blocks.
+/// the threads nor on how the tiles are cut into blocks.
 
 #include <algorithm>
 #include <type_traits>
@@ -21,12 +21,10 @@
 
 namespace r2plus1d::ops::detail {
 
-/// Bytes of transformed inputs one pass holds (shared by the team).
-inline constexpr index_t kWinogradPassBytes = index_t(4) << 20;
-/// Output channels and tiles a work item of a pass aims at (in register
-/// tiles of the rows kernels: about 48 channels by 4 tiles of columns).
-inline constexpr index_t kWinogradItemChannels = 48;
-inline constexpr index_t kWinogradItemColumnTiles = 4;
+/// Bytes of transformed inputs a block of tiles aims at (one thread's, to
+/// stay in its L2 cache), and of the products of a block of output channels.
+inline constexpr index_t kWinogradBlockBytes = index_t(512) << 10;
+inline constexpr index_t kWinogradProductBytes = index_t(256) << 10;
 /// Fewest output positions per frame for Winograd (28x28: layer2's frames).
 /// On layer3's 14x14 frames it measured 1.2x faster than the direct
 /// algorithm, 2% of r2plus1d_18's time, but its transformed weights (576 x 256
@@ -75,24 +73,38 @@ void winograd_transform_weights(const T* w, index_t M, index_t C, T* u) {
   // (Each output channel's row of C values per xi transformed into a buffer
   // and copied whole: u's rows lie M * C apart, often a multiple of the
   // cache's set stride, so writing them a value at a time thrashes one set.)
+  const WinogradKernels<T>& wk = rows_kernels<T>().template winograd<F>();
   parallel_region(std::min<index_t>(get_num_threads(), M), [&](const Team& team) {
     std::vector<T> row(static_cast<std::size_t>(a2 * C));
     for (index_t o = team.rank(); o < M; o += team.size()) {
-      for (index_t c = 0; c < C; ++c) winograd_kernel_transform<F>(w + (o * C + c) * 9, row.data() + c, C);
+      wk.weights(C, w + o * C * 9, row.data(), C);
       for (index_t xi = 0; xi < a2; ++xi)
         std::copy(row.data() + xi * C, row.data() + (xi + 1) * C, u + (xi * M + o) * C);
     }
   });
 }
 
+/// The zero-padded run of an input row that tile_row_input reads for tiles
+/// [tx0, tx1) of a tile row: out[k] = row[tx0 * m - pw + k] where that lies
+/// in [0, W), else 0 (row null: all zeros), for k < len.
+template <class T>
+void winograd_padded_row(const T* row, index_t W, index_t from, index_t len, T* out) {
+  const index_t lo = std::clamp<index_t>(-from, 0, len), hi = row != nullptr ? std::clamp<index_t>(W - from, lo, len) : lo;
+  std::fill(out, out + lo, T(0));
+  if (hi > lo) std::copy(row + from + lo, row + from + hi, out + lo);
+  std::fill(out + hi, out + len, T(0));
+}
+
 /// epilogue(conv3d(x, w)) into y by F(m x m, 3x3), for winograd_ok(g), from
 /// the transformed weights u (winograd_transform_weights).
 ///
-/// An image's tile rows, over all its frames, go in passes of about
-/// kWinogradPassBytes of transformed inputs: the team transforms them, split
-/// by channels; then each work item (a block of the pass's tiles by a block of
-/// output channels) runs the alpha^2 GEMMs into its own buffer and the output
-/// transform from it.
+/// Each image's tiles, frame by frame and tile row by tile row, go in blocks
+/// of about kWinogradBlockBytes of transformed inputs (whole register tiles
+/// of columns), each block a work item of one thread from start to end: the
+/// input transform of all its channels, then per block of output channels the
+/// alpha^2 GEMMs into a buffer and the output transform from it. A block's
+/// transformed inputs and products stay in that thread's cache; only the
+/// weights are shared.
 template <class F, class T>
 void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u, const ConvEpilogue<T>& epilogue,
                                  T* y) {
@@ -103,97 +115,78 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
   const index_t C = g.in_channels, M = g.out_channels, H = g.in_h, W = g.in_w, OH = g.out_h, OW = g.out_w;
   const index_t ph = g.padding.h, pw = g.padding.w, ldy = g.out_cstride(), ldx = g.in_cstride();
   if (g.batch * g.out_plane() * M == 0) return;
-  const index_t ntx = (OW + m - 1) / m, nty = (OH + m - 1) / m;
-  const index_t threads = get_num_threads();
+  const index_t ntx = (OW + m - 1) / m, nty = (OH + m - 1) / m, per_image = g.out_d * nty * ntx;
+  const index_t size = static_cast<index_t>(sizeof(T));
 
-  // Passes of tile rows (frame, ty) of one image; V(xi, c, tile) with tiles
-  // vs apart per (xi, c) and xs per xi: the input transform writes its alpha^2
-  // results xs apart, an odd number of cache lines (winograd_unaliased_stride;
-  // with 64 channels C * vs is a multiple of 4 KiB whenever vs is one of
-  // 16 floats, and all 36 stores of a tile fell in one L1 set: layer1's
-  // 64 -> 144 input transform took 2.6 times as long on an AMD Zen 5).
-  const index_t rows_total = g.out_d * nty;
-  const index_t row_bytes = a2 * C * ntx * static_cast<index_t>(sizeof(T));
-  const index_t pass_rows = std::max<index_t>(1, std::min(rows_total, kWinogradPassBytes / row_bytes));
-  const index_t vs = pass_rows * ntx + L;
-  const index_t xs = winograd_unaliased_stride<T>(C * vs, L);
-  T* const v = thread_workspace<T>(a2 * xs, kPackedB);
+  // Blocks of tiles: as many whole register tiles as hold about
+  // kWinogradBlockBytes of V (at least one), evened out over the image.
+  const index_t fit = std::max<index_t>(1, kWinogradBlockBytes / (a2 * C * size * nr)) * nr;
+  const index_t blocks = (per_image + fit - 1) / fit;
+  const index_t block = std::min(per_image, ((per_image + blocks - 1) / blocks + L - 1) / L * L);
+  const index_t per_image_blocks = (per_image + block - 1) / block;
+  // V(xi, c, tile): tiles vs apart per (xi, c) and xs per xi, an odd number of
+  // cache lines (winograd_unaliased_stride; with 64 channels C * vs is a
+  // multiple of 4 KiB whenever vs is one of 16 floats, and all 36 stores of a
+  // tile fell in one L1 set: layer1's 64 -> 144 input transform took 2.6
+  // times as long on an AMD Zen 5). M(xi, o, tile) for `chans` output
+  // channels at a time, about kWinogradProductBytes.
+  const index_t vs = block + L, xs = winograd_unaliased_stride<T>(C * vs, L), ms = block + L;
+  const index_t chans = std::min(M, std::max<index_t>(1, kWinogradProductBytes / (a2 * ms * size * mr)) * mr);
   std::vector<index_t> offsets(static_cast<std::size_t>(C));
   for (index_t c = 0; c < C; ++c) offsets[static_cast<std::size_t>(c)] = c * vs;
-  // An input row of a tile row, zero-padded: columns [-pw, ntx * m + 2 - pw).
-  const index_t row_len = ntx * m + 2, padded_len = row_len + L;
+  // The input rows of a run of tiles, zero-padded: (tiles * m + 2) columns, in
+  // whole vectors and one more, which tile_row_input may read.
+  const index_t padded_len = (ntx * m + 2 + L - 1) / L * L + L;
+  const index_t work = a2 * xs + a2 * chans * ms + a * padded_len;
 
-  for (index_t n = 0; n < g.batch; ++n) {
-    const T* const xn = x + n * C * ldx;
-    T* const yn = y + n * M * ldy;
-    for (index_t p0 = 0; p0 < rows_total; p0 += pass_rows) {
-      const index_t rows = std::min(pass_rows, rows_total - p0), tiles = rows * ntx;
-      // Work items: column blocks (whole register tiles) by output-channel blocks (whole row tiles).
-      const index_t col_target = kWinogradItemColumnTiles * nr;
-      const index_t ch_target = std::max<index_t>(mr, kWinogradItemChannels / mr * mr);
-      index_t col_blocks = (tiles + col_target - 1) / col_target;
-      index_t ch_blocks = (M + ch_target - 1) / ch_target;
-      while (col_blocks * ch_blocks < 2 * threads && ch_blocks * mr < M) ++ch_blocks;
-      const index_t cols = ((tiles + col_blocks - 1) / col_blocks + nr - 1) / nr * nr;
-      col_blocks = (tiles + cols - 1) / cols;
-      const index_t chans = ((M + ch_blocks - 1) / ch_blocks + mr - 1) / mr * mr;
-      ch_blocks = (M + chans - 1) / chans;
-      const index_t items = col_blocks * ch_blocks, ms = cols + L;
-      const index_t work = std::max((a + 1) * padded_len, a2 * chans * ms);
-      WorkQueue queue(items);
-
-      parallel_region(threads, [&](const Team& team) {
-        T* const buf = thread_workspace<T>(work, kColumns);
-        // Input transform, split by channels, a tile row at a time from its
-        // input rows, zero-padded in the buffer.
-        T* const padded = buf;
-        T* const zero_row = buf + a * padded_len;
-        std::fill(zero_row, zero_row + padded_len, T(0));
-        const T* row_of[a];
-        for (index_t c = team.rank(); c < C; c += team.size()) {
-          for (index_t r = 0; r < rows; ++r) {
-            const index_t frame = (p0 + r) / nty, ty = (p0 + r) % nty;
-            const T* const xf = xn + c * ldx + frame * H * W;
-            for (index_t i = 0; i < a; ++i) {
-              const index_t ih = ty * m - ph + i;
-              if (ih < 0 || ih >= H) {
-                row_of[i] = zero_row;
-                continue;
-              }
-              // columns [-pw, W) of the input row at [0, pw + W), zeros around
-              T* const pr = padded + i * padded_len;
-              const index_t lo = std::min(pw, row_len), hi = std::min(row_len, pw + W);
-              std::fill(pr, pr + lo, T(0));
-              if (hi > lo) std::copy(xf + ih * W + (lo - pw), xf + ih * W + (hi - pw), pr + lo);
-              std::fill(pr + std::max(lo, hi), pr + padded_len, T(0));
-              row_of[i] = pr;
-            }
-            wk.tile_row_input(ntx, row_of, v + c * vs + r * ntx, xs);  // spills into the next row's tiles
+  const index_t items = g.batch * per_image_blocks;
+  WorkQueue queue(items);
+  parallel_region(std::min<index_t>(get_num_threads(), items), [&](const Team&) {
+    T* const v = thread_workspace<T>(work, kColumns);
+    T* const mm = v + a2 * xs;
+    T* const padded = mm + a2 * chans * ms;
+    const T* row_of[a];
+    for (index_t item = 0; queue.next(item);) {
+      const index_t n = item / per_image_blocks, t0 = (item % per_image_blocks) * block;
+      const index_t nt = std::min(block, per_image - t0);
+      const T* const xn = x + n * C * ldx;
+      T* const yn = y + n * M * ldy;
+      // Calls f(tile, frame, ty, tx, run) for each run of the block's tiles in one tile row, in order.
+      auto for_each_run = [&](auto&& f) {
+        for (index_t t = t0; t < t0 + nt;) {
+          const index_t r = t / ntx, tx = t % ntx, run = std::min(ntx - tx, t0 + nt - t);
+          f(t, r / nty, r % nty, tx, run);
+          t += run;
+        }
+      };
+      // The input transform of every channel, a run of a tile row at a time
+      // (each run's last vector spills into the next run's tiles, which
+      // overwrite it, or into the padding after the block).
+      for (index_t c = 0; c < C; ++c)
+        for_each_run([&](index_t t, index_t frame, index_t ty, index_t tx, index_t run) {
+          const T* const xf = xn + c * ldx + frame * H * W;
+          const index_t len = (run * m + 2 + L - 1) / L * L + L;
+          for (index_t i = 0; i < a; ++i) {
+            const index_t ih = ty * m - ph + i;
+            T* const pr = padded + i * padded_len;
+            winograd_padded_row<T>(ih >= 0 && ih < H ? xf + ih * W : nullptr, W, tx * m - pw, len, pr);
+            row_of[i] = pr;
           }
-        }
-        team.barrier();
-        // The GEMMs and the output transform, per work item.
-        T* const mm = buf;
-        for (index_t item = 0; queue.next(item);) {
-          const index_t t0 = (item % col_blocks) * cols, nt = std::min(cols, tiles - t0);
-          const index_t o0 = (item / col_blocks) * chans, no = std::min(chans, M - o0);
-          for (index_t xi = 0; xi < a2; ++xi)
-            gemm_rows(no, nt, C, RowsA<T>::plain(u + (xi * M + o0) * C, C, C), v + xi * xs + t0,
-                      offsets.data(), mm + xi * chans * ms, ms);
-          for (index_t o = o0; o < o0 + no; ++o)
-            for (index_t t = t0; t < t0 + nt;) {  // by runs of one tile row
-              const index_t r = t / ntx, tx = t % ntx, run = std::min(ntx - tx, t0 + nt - t);
-              const index_t frame = (p0 + r) / nty, ty = (p0 + r) % nty;
-              wk.tile_row_output(run, mm + (o - o0) * ms + (t - t0), chans * ms,
-                                 yn + o * ldy + frame * OH * OW + ty * m * OW + tx * m, OW, OH - ty * m, OW - tx * m,
-                                 epilogue, o);
-              t += run;
-            }
-        }
-        team.barrier();  // the next pass overwrites v
-      });
+          wk.tile_row_input(run, row_of, v + c * vs + (t - t0), xs);
+        });
+      // The GEMMs and the output transform, a block of output channels at a time.
+      for (index_t o0 = 0; o0 < M; o0 += chans) {
+        const index_t no = std::min(chans, M - o0);
+        for (index_t xi = 0; xi < a2; ++xi)
+          gemm_rows(no, nt, C, RowsA<T>::plain(u + (xi * M + o0) * C, C, C), v + xi * xs, offsets.data(),
+                    mm + xi * chans * ms, ms);
+        for_each_run([&](index_t t, index_t frame, index_t ty, index_t tx, index_t run) {
+          wk.tile_row_output(run, no, mm + (t - t0), chans * ms, ms, yn + o0 * ldy + frame * OH * OW + ty * m * OW + tx * m,
+                             OW, ldy, OH - ty * m, OW - tx * m, epilogue, o0);
+        });
+      }
     }
-  }
+  });
 }
 
 /// epilogue(conv3d(x, w)) into y by F(m x m, 3x3), for winograd_ok(g): the

@@ -14,10 +14,10 @@ namespace r2plus1d::ops::detail {
 
 /// The table of one ISA's kernels. Only takes their addresses: nothing of an
 /// ISA the CPU may lack runs here.
-#define R2PLUS1D_WINOGRAD_KERNELS(ns, F) \
-  WinogradKernels<T> {                   \
-    &ns::winograd_tile_row_input<T, F>, &ns::winograd_tile_row_output<T, F>, &ns::winograd_rows_input<T, F>, \
-        &ns::winograd_rows_output<T, F> \
+#define R2PLUS1D_WINOGRAD_KERNELS(ns, F)                                                                  \
+  WinogradKernels<T> {                                                                                     \
+    &ns::winograd_weights<T, F>, &ns::winograd_tile_row_input<T, F>, &ns::winograd_tile_row_output<T, F>, \
+        &ns::winograd_rows_input<T, F>, &ns::winograd_rows_output<T, F>                                    \
   }
 #define R2PLUS1D_ROWS_KERNEL_SET(ns, isa)                                                                    \
   RowsKernelSet<T> {                                                                                         \

@@ -42,14 +42,16 @@ struct RowsA {
 };
 
 /// One instruction set's Winograd transforms for one F(m, 3)
-/// (kernels/winograd_microkernels.inl): for 3x3 kernels, by tile rows,
+/// (kernels/winograd_microkernels.inl): the weights' transform of 3x3
+/// kernels (winograd_weights); for 3x3 kernels, by tile rows,
 /// winograd_tile_row_input and winograd_tile_row_output; for 3-tap kernels
 /// along rows of values, winograd_rows_input and winograd_rows_output.
 template <class T>
 struct WinogradKernels {
+  void (*weights)(index_t, const T*, T*, index_t) = nullptr;
   void (*tile_row_input)(index_t, const T* const*, T*, index_t) = nullptr;
-  void (*tile_row_output)(index_t, const T*, index_t, T*, index_t, index_t, index_t, const RowsEpilogue<T>&,
-                          index_t) = nullptr;
+  void (*tile_row_output)(index_t, index_t, const T*, index_t, index_t, T*, index_t, index_t, index_t, index_t,
+                          const RowsEpilogue<T>&, index_t) = nullptr;
   void (*rows_input)(index_t, const T* const*, T* const*) = nullptr;
   void (*rows_output)(index_t, const T*, index_t, T* const*, const RowsEpilogue<T>&, index_t) = nullptr;
 };

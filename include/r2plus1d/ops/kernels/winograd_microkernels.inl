@@ -28,6 +28,41 @@ inline void winograd_matvec(const double (&mat)[R][C], const typename Vec<T>::V 
   }
 }
 
+/// The transformed 3x3 kernels G g G^T of `count` kernels, kernel k's 9
+/// values at g + 9k (row-major): element xi of kernel k to
+/// u[xi * u_step + k], computed in double and rounded once to T, as
+/// ops::winograd_kernel_transform does one kernel, but a block of kernels at
+/// a time in plain loops that vectorise across the kernels.
+template <class T, class F>
+void winograd_weights(index_t count, const T* g, T* u, index_t u_step) {
+  constexpr int a = F::alpha, B = 16;
+  for (index_t k0 = 0; k0 < count; k0 += B) {
+    const index_t nk = std::min<index_t>(B, count - k0);
+    double gd[9][B], t[a][3][B], out[B];
+    for (int q = 0; q < 9; ++q)
+      for (int k = 0; k < B; ++k) gd[q][k] = k < nk ? static_cast<double>(g[(k0 + k) * 9 + q]) : 0.0;
+    for (int i = 0; i < a; ++i)  // t = G g
+      for (int j = 0; j < 3; ++j)
+        for (int k = 0; k < B; ++k) {
+          double s = 0;
+          for (int q = 0; q < 3; ++q)
+            if (F::G[i][q] != 0) s += F::G[i][q] * gd[q * 3 + j][k];
+          t[i][j][k] = s;
+        }
+    for (int i = 0; i < a; ++i)  // t G^T
+      for (int j = 0; j < a; ++j) {
+        for (int k = 0; k < B; ++k) {
+          double s = 0;
+          for (int q = 0; q < 3; ++q)
+            if (F::G[j][q] != 0) s += t[i][q][k] * F::G[j][q];
+          out[k] = s;
+        }
+        T* const to = u + (i * a + j) * u_step + k0;
+        for (index_t k = 0; k < nk; ++k) to[k] = static_cast<T>(out[k]);
+      }
+  }
+}
+
 /// The alpha x alpha inputs of `tiles` consecutive tiles of one tile row,
 /// one value per tile in each of alpha^2 rows: tile s reads rows[i][s * m + j]
 /// (input row i of the tile row, zero-padded: readable up to tiles * m + 2)
@@ -209,49 +244,60 @@ void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t 
   }
 }
 
-/// The output transform of a run of `tiles` tiles of one tile row of output
-/// channel o, then the epilogue, into y: element xi of tile s at
-/// mm[xi * m_step + s] (readable up to `tiles` rounded up to whole vectors);
-/// tile s covers rows [0, m) and columns [s * m, s * m + m) of y (rows ldy
-/// apart), of which only rows below out_rows and columns below out_cols are
-/// written. The same bits as winograd_output_tiles then winograd_scatter.
+/// The output transform of a run of `tiles` tiles of one tile row, for
+/// `channels` output channels from o, then each channel's epilogue, into y:
+/// element xi of tile s of channel o + k at mm[k * mm_channel + xi * m_step +
+/// s] (readable up to `tiles` rounded up to whole vectors); tile s covers rows
+/// [0, m) and columns [s * m, s * m + m) of channel o + k's plane at
+/// y + k * y_channel (rows ldy apart), of which only rows below out_rows and
+/// columns below out_cols are written. The same bits as winograd_output_tiles
+/// then winograd_scatter.
 template <class T, class F>
-void winograd_tile_row_output(index_t tiles, const T* mm, index_t m_step, T* y, index_t ldy, index_t out_rows,
-                              index_t out_cols, const RowsEpilogue<T>& e, index_t o) {
+void winograd_tile_row_output(index_t tiles, index_t channels, const T* mm, index_t m_step, index_t mm_channel, T* y,
+                              index_t ldy, index_t y_channel, index_t out_rows, index_t out_cols,
+                              const RowsEpilogue<T>& e, index_t o) {
   using W = Vec<T>;
   using V = typename W::V;
   constexpr index_t L = W::L;
   constexpr int a = F::alpha, m = F::m;
   if constexpr (m == 4 && HasInterleave4<W>::value) {
     // A^T M A per vector of tiles, each output row's four columns
-    // interleaved straight into y.
+    // interleaved straight into y. The offsets of M's alpha^2 rows are the
+    // same for every channel and vector: worked out once per call.
     const index_t rows = std::min<index_t>(m, out_rows), cols = std::min(tiles * m, out_cols);
-    for (index_t s0 = 0; s0 * m < cols; s0 += L) {
-      V t[m][a];
-      R2PLUS1D_UNROLL
-      for (int j = 0; j < a; ++j) {  // t(:, j) = A^T M(:, j)
-        V col[a], out[m];
+    index_t at[a * a];
+    for (int xi = 0; xi < a * a; ++xi) at[xi] = xi * m_step;
+    for (index_t k = 0; k < channels; ++k, mm += mm_channel, y += y_channel)
+      for (index_t s0 = 0; s0 * m < cols; s0 += L) {
+        const T* const p = mm + s0;
+        V t[m][a];
         R2PLUS1D_UNROLL
-        for (int i = 0; i < a; ++i) col[i] = W::load(mm + (i * a + j) * m_step + s0);
-        winograd_matvec<T>(F::AT, col, out);
+        for (int j = 0; j < a; ++j) {  // t(:, j) = A^T M(:, j)
+          V col[a], out[m];
+          R2PLUS1D_UNROLL
+          for (int i = 0; i < a; ++i) col[i] = W::load(p + at[i * a + j]);
+          winograd_matvec<T>(F::AT, col, out);
+          R2PLUS1D_UNROLL
+          for (int r = 0; r < m; ++r) t[r][j] = out[r];
+        }
         R2PLUS1D_UNROLL
-        for (int r = 0; r < m; ++r) t[r][j] = out[r];
+        for (int r = 0; r < m; ++r) {  // row r of t A (unrolled: t stays in registers)
+          if (r >= rows) break;
+          V out[m];
+          winograd_matvec<T>(F::AT, t[r], out);
+          R2PLUS1D_UNROLL
+          for (int c = 0; c < m; ++c) out[c] = epilogue_row<T>(out[c], e, o + k);
+          W::interleave4(y + r * ldy + s0 * m, std::min(4 * L, cols - s0 * m), out);
+        }
       }
-      for (index_t r = 0; r < rows; ++r) {  // row r of t A
-        V out[m];
-        winograd_matvec<T>(F::AT, t[r], out);
-        R2PLUS1D_UNROLL
-        for (int c = 0; c < m; ++c) out[c] = epilogue_row<T>(out[c], e, o);
-        W::interleave4(y + r * ldy + s0 * m, std::min(4 * L, cols - s0 * m), out);
-      }
-    }
   } else {
     T ys[m * m * L];
-    for (index_t s0 = 0; s0 < tiles; s0 += L) {
-      const index_t nt = std::min(L, tiles - s0);
-      winograd_output_tiles<T, F>(nt, mm + s0, m_step, ys, L, e, o);
-      winograd_scatter<T, F>(nt, ys, L, y + s0 * m, ldy, out_rows, out_cols - s0 * m);
-    }
+    for (index_t k = 0; k < channels; ++k, mm += mm_channel, y += y_channel)
+      for (index_t s0 = 0; s0 < tiles; s0 += L) {
+        const index_t nt = std::min(L, tiles - s0);
+        winograd_output_tiles<T, F>(nt, mm + s0, m_step, ys, L, e, o + k);
+        winograd_scatter<T, F>(nt, ys, L, y + s0 * m, ldy, out_rows, out_cols - s0 * m);
+      }
   }
 }
 
