@@ -87,19 +87,51 @@ inline void* aligned_alloc_bytes(std::size_t bytes) {
 /// the C library, which keeps them in its own free lists anyway.
 inline constexpr std::size_t kStorageCacheMinBytes = std::size_t(1) << 20;
 
-/// Whether the cache starts enabled: not in AddressSanitizer builds, where a
-/// reused block would hide a use after free from the sanitizer.
+/// Whether this is an AddressSanitizer build: the cache then starts disabled
+/// (a reused block would hide a use after free from the sanitizer), and large
+/// blocks come from the C library, whose blocks the sanitizer guards.
 #if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kStorageCacheDefault = false;
+inline constexpr bool kAddressSanitizer = true;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
-inline constexpr bool kStorageCacheDefault = false;
+inline constexpr bool kAddressSanitizer = true;
 #else
-inline constexpr bool kStorageCacheDefault = true;
+inline constexpr bool kAddressSanitizer = false;
 #endif
 #else
-inline constexpr bool kStorageCacheDefault = true;
+inline constexpr bool kAddressSanitizer = false;
 #endif
+/// Whether the cache starts enabled.
+inline constexpr bool kStorageCacheDefault = !kAddressSanitizer;
+
+/// A block of kStorageCacheMinBytes or more: on Linux mapped from the kernel
+/// itself and unmapped when freed (large_free), so that its memory leaves the
+/// process with it. Through the C library a freed block of a few MiB can stay
+/// in its heap (glibc raises its mmap threshold to the largest block freed, up
+/// to 32 MiB): one training step of r2plus1d_18 on 8 clips peaked 330 MB
+/// higher in resident memory than in memory in use.
+inline void* large_alloc(std::size_t bytes) {
+#if defined(__linux__)
+  if (!kAddressSanitizer) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    advise_huge_pages(p, bytes);
+    return p;
+  }
+#endif
+  return aligned_alloc_bytes(bytes);
+}
+/// Frees a block of large_alloc.
+inline void large_free(void* p, std::size_t bytes) noexcept {
+#if defined(__linux__)
+  if (!kAddressSanitizer) {
+    (void)munmap(p, bytes);
+    return;
+  }
+#endif
+  (void)bytes;
+  std::free(p);
+}
 
 /// A block and its true size (a cached block may be a little larger than asked).
 struct StorageBlock {
@@ -126,7 +158,7 @@ class StorageCache {
     if (bytes == 0) return {};
     const std::size_t rounded = aligned_size(bytes);
     if (rounded < kStorageCacheMinBytes) return {aligned_alloc_bytes(rounded), rounded};
-    std::vector<void*> evicted;
+    std::vector<StorageBlock> evicted;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = kept_.lower_bound(rounded);
@@ -140,7 +172,7 @@ class StorageCache {
       }
       while (!kept_.empty() && live_bytes_ + kept_bytes_ + rounded > peak_bytes_) {
         auto last = std::prev(kept_.end());
-        evicted.push_back(last->second);
+        evicted.push_back({last->second, last->first});
         kept_bytes_ -= last->first;
         kept_.erase(last);
       }
@@ -148,9 +180,9 @@ class StorageCache {
       ++misses_;
       if (live_bytes_ + kept_bytes_ > peak_bytes_) peak_bytes_ = live_bytes_ + kept_bytes_;
     }
-    for (void* p : evicted) std::free(p);
+    for (const StorageBlock& e : evicted) large_free(e.data, e.bytes);
     try {
-      return {aligned_alloc_bytes(rounded), rounded};
+      return {large_alloc(rounded), rounded};
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       live_bytes_ -= rounded;
@@ -176,7 +208,7 @@ class StorageCache {
         }
       }
     }
-    std::free(b.data);
+    large_free(b.data, b.bytes);
   }
 
   /// Frees every kept block, and lowers the peak to what is live now.
@@ -188,7 +220,7 @@ class StorageCache {
       kept_bytes_ = 0;
       peak_bytes_ = live_bytes_;
     }
-    for (auto& [bytes, p] : kept) std::free(p);
+    for (auto& [bytes, p] : kept) large_free(p, bytes);
   }
 
   void set_enabled(bool on) noexcept {
