@@ -38,6 +38,7 @@
 // nn: modules with torch's options and state_dict names
 #include "r2plus1d/nn/parameter.hpp"
 #include "r2plus1d/nn/module.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/nn/init.hpp"
 #include "r2plus1d/nn/conv3d.hpp"
 #include "r2plus1d/nn/batch_norm3d.hpp"

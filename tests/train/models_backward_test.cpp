@@ -13,6 +13,7 @@
 
 #include <r2plus1d/r2plus1d.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -315,6 +316,62 @@ TEST(ModelGradsThreads, BitIdenticalAtOneAndTwoThreads) {
     ASSERT_EQ(one.size(), two.size()) << name;
     EXPECT_EQ(0, std::memcmp(one.data(), two.data(), one.size() * sizeof(float))) << name;
   }
+}
+
+// One training step of the reference's model, with activation checkpointing
+// on or off: the output, every gradient (the input's too) and every buffer
+// (running statistics, num_batches_tracked), flat, as bytes.
+template <class T>
+std::vector<unsigned char> step_bytes(const std::string& name, bool checkpointing) {
+  const io::SafetensorsReader ref(reference_file(name));
+  AnyModel<T> any = build<T>(ref.metadata().at("module"), json::parse(ref.metadata().at("ctor")));
+  std::vector<unsigned char> bytes;
+  const auto add = [&bytes](const void* p, std::size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    bytes.insert(bytes.end(), c, c + n);
+  };
+  std::visit(
+      [&](auto& model) {
+        set_up<T>(model, ref);
+        model.set_checkpointing(checkpointing);
+        Tensor<T, 5> dx;
+        const auto y = train_step<T>(model, ref, dx);
+        add(y.data(), static_cast<std::size_t>(y.numel()) * sizeof(T));
+        add(dx.data(), static_cast<std::size_t>(dx.numel()) * sizeof(T));
+        for (const auto& e : model.named_gradients()) add(e.ref.data, e.ref.nbytes());
+        for (const auto& e : model.named_buffers()) add(e.ref.data, e.ref.nbytes());
+      },
+      any);
+  return bytes;
+}
+
+// Activation checkpointing keeps one block's activations at a time and
+// computes the blocks' forward again in backward: the same output, gradients
+// and running statistics to the bit (BatchNorm updates its running statistics
+// once), for the seed's blocks and torchvision's, whole and with a frozen
+// prefix, in training and eval mode.
+TEST(ModelGradsCheckpointing, SameBitsAsWithout) {
+  for (const char* name : {"block_downsample_train", "layer_train", "net_train", "classifier_train",
+                           "classifier_frozen_train", "mc3_18_train", "r2plus1d_18_train", "r2plus1d_18_eval"}) {
+    const std::vector<unsigned char> plain = step_bytes<float>(name, false), checkpointed = step_bytes<float>(name, true);
+    ASSERT_EQ(plain.size(), checkpointed.size()) << name;
+    EXPECT_EQ(0, std::memcmp(plain.data(), checkpointed.data(), plain.size())) << name;
+  }
+}
+
+TEST(ModelGradsCheckpointing, BackwardTwiceOrAfterDropSavedThrows) {
+  SpatioTemporalResBlock<float> block(4, 4, Triple(3));
+  block.set_checkpointing(true);
+  EXPECT_TRUE(block.checkpointing());
+  Tensor<float, 5> x = Tensor<float, 5>::empty({2, 4, 3, 6, 6});
+  for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+  const Tensor<float, 5> y = block.forward_train(x.cview());
+  const Tensor<float, 5> g(y.shape(), 1.0f);
+  EXPECT_NO_THROW(block.backward(g.cview()));
+  EXPECT_THROW(block.backward(g.cview()), OptionError);
+  block.forward_train(x.cview());
+  block.drop_saved();
+  EXPECT_THROW(block.backward(g.cview()), OptionError);
 }
 
 TEST(ModuleBackward, BatchNormTrainingNeedsMoreThanOneValuePerChannel) {

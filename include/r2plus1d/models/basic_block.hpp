@@ -6,6 +6,7 @@
 #include <string>
 
 #include "r2plus1d/models/video_convs.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/ops/relu.hpp"
 #include "r2plus1d/ops/relu_backward.hpp"
 
@@ -80,24 +81,19 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   /// The plain forward for training, in the current mode, keeping what
-  /// backward needs (the block's output for its final ReLU).
+  /// backward needs (the block's output for its final ReLU); with
+  /// checkpointing (nn::Module::set_checkpointing), only x.
   Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
-    Tensor<T, 5> out = conv1_.forward_train(x);
-    out = conv2_.forward_train(out.cview());
-    if (downsample_) {
-      const Tensor<T, 5> residual = downsample_->forward_train(x);
-      ops::add_relu_(out.view(), residual.cview());
-    } else {
-      ops::add_relu_(out.view(), x);
-    }
-    output_mask_ = ops::ReluMask::of<T, 5>(out.cview());
-    return out;
+    return checkpoint_.forward_train(
+        x, [this](TensorView<const T, 5> v) { return forward_keeping(v); }, [this] { this->drop_saved(); });
   }
   /// The backward of the last forward_train from grad_output: through the
   /// final ReLU, then conv2, conv1 and the shortcut, whose input gradients add
   /// up (empty when `need_input_grad` is false). Adds the gradients of the
-  /// parameters whose requires_grad is set.
+  /// parameters whose requires_grad is set. A checkpointed forward_train is
+  /// run again first, from the input it kept.
   Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    checkpoint_.recompute([this](TensorView<const T, 5> v) { forward_keeping(v); });
     if (!output_mask_.recorded())
       throw OptionError("BasicBlock: backward without a forward_train before it");
     const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_mask_);
@@ -112,6 +108,15 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
     }
     return gx;
   }
+  /// What drop_saved() drops of the block's own: the output's mask and a checkpoint's input.
+  void drop_own_saved() {
+    output_mask_.reset();
+    checkpoint_.drop();
+  }
+  /// Turns checkpointing on or off for this block (nn::Module::set_checkpointing).
+  void set_own_checkpointing(bool on) { checkpoint_.set(on); }
+  /// Whether forward_train keeps only the block's input.
+  bool checkpointing() const { return checkpoint_.on(); }
   /// The intermediate channel count conv1 was built with (and conv2, unless
   /// BasicBlockOptions::conv2_midplanes_of_planes).
   index_t midplanes() const { return midplanes_; }
@@ -134,6 +139,20 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   }
 
  private:
+  /// forward_train's computation, keeping all that backward needs.
+  Tensor<T, 5> forward_keeping(TensorView<const T, 5> x) {
+    Tensor<T, 5> out = conv1_.forward_train(x);
+    out = conv2_.forward_train(out.cview());
+    if (downsample_) {
+      const Tensor<T, 5> residual = downsample_->forward_train(x);
+      ops::add_relu_(out.view(), residual.cview());
+    } else {
+      ops::add_relu_(out.view(), x);
+    }
+    output_mask_ = ops::ReluMask::of<T, 5>(out.cview());
+    return out;
+  }
+
   index_t midplanes_;
   index_t conv2_midplanes_;
   nn::Sequential<T, Conv<T>, nn::BatchNorm3d<T>, nn::ReLU<T>> conv1_;
@@ -141,6 +160,7 @@ class BasicBlock : public nn::Module<BasicBlock<T, Conv>> {
   nn::ReLU<T> relu_;
   std::optional<Downsample> downsample_;
   ops::ReluMask output_mask_;  // where forward_train's output is positive, for the final ReLU's backward
+  nn::Checkpoint<T> checkpoint_;  // on: forward_train keeps only the input, until backward
 };
 
 }  // namespace r2plus1d::video

@@ -9,6 +9,7 @@
 
 #include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/models/spatio_temporal_res_layer.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
 #include "r2plus1d/nn/train_chain.hpp"
 
@@ -63,7 +64,8 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
   Tensor<T, 2> forward_train(TensorView<const T, 5> x) {
     check_clips("R2Plus1DNet", x.shape());
     first_trained_ = nn::first_trainable(conv1_, conv2_, conv3_, conv4_, conv5_);
-    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, conv1_, conv2_, conv3_, conv4_, conv5_);
+    nn::Checkpointed<SpatioTemporalConv<T>, T> conv1{conv1_, conv1_checkpoint_};
+    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, conv1, conv2_, conv3_, conv4_, conv5_);
     y = pool_.forward_train(y.cview());
     return std::move(y).template reshape<2>({y.size(0), kFeatures});
   }
@@ -75,7 +77,8 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
     const TensorView<const T, 5> g(grad_output.data(), {grad_output.size(0), grad_output.size(1), 1, 1, 1});
     if (first_trained_ >= 5) return;
     const Tensor<T, 5> gp = pool_.backward(g);
-    nn::chain_backward<T>(gp.cview(), first_trained_, conv1_, conv2_, conv3_, conv4_, conv5_);
+    nn::Checkpointed<SpatioTemporalConv<T>, T> conv1{conv1_, conv1_checkpoint_};
+    nn::chain_backward<T>(gp.cview(), first_trained_, conv1, conv2_, conv3_, conv4_, conv5_);
   }
   /// forward(x).
   Tensor<T, 2> operator()(TensorView<const T, 5> x) { return forward(x); }
@@ -91,6 +94,11 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
   Layer& conv4() { return conv4_; }
   Layer& conv5() { return conv5_; }
   ///@}
+
+  /// Turns conv1's checkpointing on or off (nn::Module::set_checkpointing).
+  void set_own_checkpointing(bool on) { conv1_checkpoint_.set(on); }
+  /// What drop_saved() drops of the network's own: conv1's kept input.
+  void drop_own_saved() { conv1_checkpoint_.drop(); }
 
   /// Lists the children for the Module base (see module.hpp): conv1 to conv5, pool.
   template <class V>
@@ -108,7 +116,8 @@ class R2Plus1DNet : public nn::Module<R2Plus1DNet<T, Block>> {
   Layer conv2_, conv3_, conv4_, conv5_;
   nn::AdaptiveAvgPool3d<T> pool_;
   std::array<index_t, 4> layer_sizes_;
-  std::size_t first_trained_ = 0;  // the first of conv1..conv5 that forward_train trained
+  std::size_t first_trained_ = 0;
+  nn::Checkpoint<T> conv1_checkpoint_;  // conv1's (the stem's), as the blocks' (set_checkpointing)  // the first of conv1..conv5 that forward_train trained
 };
 
 }  // namespace r2plus1d

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "r2plus1d/models/spatio_temporal_conv.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/ops/relu_backward.hpp"
 
 namespace r2plus1d {
@@ -56,28 +57,19 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   Tensor<T, 5> operator()(TensorView<const T, 5> x) { return forward(x); }
 
   /// The plain forward for training, in the current mode, keeping what
-  /// backward needs (the block's output for its final ReLU).
+  /// backward needs (the block's output for its final ReLU); with
+  /// checkpointing (nn::Module::set_checkpointing), only x.
   Tensor<T, 5> forward_train(TensorView<const T, 5> x) {
-    Tensor<T, 5> res = conv1_.forward_train(x);
-    res = bn1_.forward_train(res.cview());
-    res = relu_.forward_train(res.cview());
-    res = conv2_.forward_train(res.cview());
-    res = bn2_.forward_train(res.cview());
-    if (downsample_) {
-      const Tensor<T, 5> s = downsampleconv_->forward_train(x);
-      const Tensor<T, 5> shortcut = downsamplebn_->forward_train(s.cview());
-      ops::add_relu_(res.view(), shortcut.cview());
-    } else {
-      ops::add_relu_(res.view(), x);
-    }
-    output_mask_ = ops::ReluMask::of<T, 5>(res.cview());
-    return res;
+    return checkpoint_.forward_train(
+        x, [this](TensorView<const T, 5> v) { return forward_keeping(v); }, [this] { this->drop_saved(); });
   }
   /// The backward of the last forward_train from grad_output: through the
   /// final ReLU, then the residual branch and the shortcut, whose input
   /// gradients add up (empty when `need_input_grad` is false). Adds the
-  /// gradients of the parameters whose requires_grad is set.
+  /// gradients of the parameters whose requires_grad is set. A checkpointed
+  /// forward_train is run again first, from the input it kept.
   Tensor<T, 5> backward(TensorView<const T, 5> grad_output, bool need_input_grad = true) {
+    checkpoint_.recompute([this](TensorView<const T, 5> v) { forward_keeping(v); });
     if (!output_mask_.recorded())
       throw OptionError("SpatioTemporalResBlock: backward without a forward_train before it");
     const Tensor<T, 5> g = ops::relu_backward<T, 5>(grad_output, output_mask_);
@@ -96,6 +88,16 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
     }
     return gx;
   }
+  /// What drop_saved() drops of the block's own: the output's mask and a checkpoint's input.
+  void drop_own_saved() {
+    output_mask_.reset();
+    checkpoint_.drop();
+  }
+  /// Turns checkpointing on or off for this block (nn::Module::set_checkpointing).
+  void set_own_checkpointing(bool on) { checkpoint_.set(on); }
+  /// Whether forward_train keeps only the block's input.
+  bool checkpointing() const { return checkpoint_.on(); }
+
   /// Whether the block downsamples (stride 2, and the shortcut conv).
   bool downsample() const { return downsample_; }
   ///@{
@@ -124,6 +126,24 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   }
 
  private:
+  /// forward_train's computation, keeping all that backward needs.
+  Tensor<T, 5> forward_keeping(TensorView<const T, 5> x) {
+    Tensor<T, 5> res = conv1_.forward_train(x);
+    res = bn1_.forward_train(res.cview());
+    res = relu_.forward_train(res.cview());
+    res = conv2_.forward_train(res.cview());
+    res = bn2_.forward_train(res.cview());
+    if (downsample_) {
+      const Tensor<T, 5> s = downsampleconv_->forward_train(x);
+      const Tensor<T, 5> shortcut = downsamplebn_->forward_train(s.cview());
+      ops::add_relu_(res.view(), shortcut.cview());
+    } else {
+      ops::add_relu_(res.view(), x);
+    }
+    output_mask_ = ops::ReluMask::of<T, 5>(res.cview());
+    return res;
+  }
+
   static Triple same_padding(Triple k) { return {k.d / 2, k.h / 2, k.w / 2}; }
 
   bool downsample_;
@@ -135,6 +155,7 @@ class SpatioTemporalResBlock : public nn::Module<SpatioTemporalResBlock<T>> {
   SpatioTemporalConv<T> conv2_;
   nn::BatchNorm3d<T> bn2_;
   ops::ReluMask output_mask_;  // where forward_train's output is positive, for the final ReLU's backward
+  nn::Checkpoint<T> checkpoint_;  // on: forward_train keeps only the input, until backward
 };
 
 }  // namespace r2plus1d

@@ -12,6 +12,7 @@
 
 #include "r2plus1d/io/safetensors.hpp"
 #include "r2plus1d/models/basic_block.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/nn/train_chain.hpp"
 #include "r2plus1d/models/per_clip.hpp"
 #include "r2plus1d/nn/adaptive_avg_pool3d.hpp"
@@ -91,7 +92,8 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   Tensor<T, 2> forward_train(TensorView<const T, 5> x) {
     check_clips("VideoResNet", x.shape());
     first_trained_ = nn::first_trainable(stem_, layer1_, layer2_, layer3_, layer4_);
-    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, stem_, layer1_, layer2_, layer3_, layer4_);
+    nn::Checkpointed<Stem<T>, T> stem{stem_, stem_checkpoint_};
+    Tensor<T, 5> y = nn::chain_forward_train<T>(x, first_trained_, stem, layer1_, layer2_, layer3_, layer4_);
     y = avgpool_.forward_train(y.cview());
     const Tensor<T, 2> f = std::move(y).template reshape<2>({y.size(0), kFeatures});
     return fc_.forward_train(f.cview());
@@ -105,7 +107,8 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
     const Tensor<T, 2> g = fc_.backward(grad_output, body);
     if (!body) return;
     const Tensor<T, 5> gp = avgpool_.backward(TensorView<const T, 5>(g.data(), {g.size(0), g.size(1), 1, 1, 1}));
-    nn::chain_backward<T>(gp.cview(), first_trained_, stem_, layer1_, layer2_, layer3_, layer4_);
+    nn::Checkpointed<Stem<T>, T> stem{stem_, stem_checkpoint_};
+    nn::chain_backward<T>(gp.cview(), first_trained_, stem, layer1_, layer2_, layer3_, layer4_);
   }
   /// The number of class scores, fc's out_features.
   index_t num_classes() const { return fc_.options().out_features(); }
@@ -120,6 +123,11 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   ///@}
   /// The classifier, Linear(512, num_classes).
   nn::Linear<T>& fc() { return fc_; }
+
+  /// Turns the stem's checkpointing on or off (nn::Module::set_checkpointing).
+  void set_own_checkpointing(bool on) { stem_checkpoint_.set(on); }
+  /// What drop_saved() drops of the network's own: the stem's kept input.
+  void drop_own_saved() { stem_checkpoint_.drop(); }
 
   /// Lists the children for the Module base (see module.hpp), in torchvision's order.
   template <class V>
@@ -165,6 +173,7 @@ class VideoResNet : public nn::Module<VideoResNet<T, Stem, C1, C2, C3, C4>> {
   nn::AdaptiveAvgPool3d<T> avgpool_;
   nn::Linear<T> fc_;
   std::size_t first_trained_ = 0;  // the first of stem..layer4 that forward_train trained
+  nn::Checkpoint<T> stem_checkpoint_;  // the stem's, as the blocks' (set_checkpointing)
 };
 
 /// R(2+1)D: R2Plus1dStem and Conv2Plus1D in every layer; r2plus1d_18 and r2plus1d_34 build it.

@@ -10,6 +10,7 @@
 
 #include "r2plus1d/core/error.hpp"
 #include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/nn/checkpoint.hpp"
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/batch_norm3d.hpp"
 #include "r2plus1d/ops/batch_norm3d_backward.hpp"
@@ -131,20 +132,29 @@ class BatchNorm3d : public Module<BatchNorm3d<T>> {
     if (x.size(0) * x.size(2) * x.size(3) * x.size(4) <= 1)
       throw ShapeError("BatchNorm3d: expected more than 1 value per channel when training, got input " +
                        format_shape<5>(x.shape()));
+    // A recomputation (RecomputeGuard) takes the batch statistics again and
+    // leaves the running ones as the first forward_train left them.
+    const bool update = this->is_training() && tracking && !recomputing();
     double factor = options_.momentum().value_or(0.0);
-    if (this->is_training() && tracking) {
+    if (update) {
       num_batches_tracked_() += 1;
       if (!options_.momentum()) factor = 1.0 / static_cast<double>(num_batches_tracked_());
     }
     const T* w = options_.affine() ? weight_.value().data() : nullptr;
     const T* b = options_.affine() ? bias_.value().data() : nullptr;
-    T* rm = this->is_training() && tracking ? running_mean_.data() : nullptr;
-    T* rv = this->is_training() && tracking ? running_var_.data() : nullptr;
+    T* rm = update ? running_mean_.data() : nullptr;
+    T* rv = update ? running_var_.data() : nullptr;
     ops::BatchNorm3dTrainOutput<T> r = ops::batch_norm3d_train<T>(x, w, b, rm, rv, factor, options_.eps());
     saved_input_ = Tensor<T, 5>::from(x);
     saved_mean_ = std::move(r.mean);
     saved_invstd_ = std::move(r.invstd);
     return std::move(r.output);
+  }
+  /// What drop_saved() drops of this module's own: the kept input and statistics.
+  void drop_own_saved() {
+    saved_input_ = Tensor<T, 5>();
+    saved_mean_ = Tensor<T, 1>();
+    saved_invstd_ = Tensor<T, 1>();
   }
   /// The backward of the last forward_train from grad_output (the input's
   /// shape): adds the weight and bias gradients (when affine and their

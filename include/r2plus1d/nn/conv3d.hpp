@@ -132,6 +132,11 @@ class Conv3d : public Module<Conv3d<T>> {
     trained_ = true;
     return y;
   }
+  /// What drop_saved() drops of this module's own: the kept input.
+  void drop_own_saved() {
+    saved_input_ = Tensor<T, 5>();
+    trained_ = false;
+  }
   /// The backward of the last forward_train from grad_output (its output's
   /// shape): adds the weight and bias gradients (those whose requires_grad is
   /// set) to weight_grad() and bias_grad(), as torch's `.grad +=`, and returns

@@ -84,6 +84,11 @@ class Linear : public Module<Linear<T>> {
     trained_ = true;
     return y;
   }
+  /// What drop_saved() drops of this module's own: the kept input.
+  void drop_own_saved() {
+    saved_input_ = Tensor<T, 2>();
+    trained_ = false;
+  }
   /// The backward of the last forward_train from grad_output (N,
   /// out_features): adds the weight and bias gradients (those whose
   /// requires_grad is set) to weight_grad() and bias_grad() and returns the

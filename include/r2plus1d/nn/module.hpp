@@ -75,6 +75,43 @@ struct TrainVisitor {
   void buffer(const char*, Tensor<U, R>&) {}
 };
 
+/// Calls drop_saved() on every child, which drops its own and its children's.
+struct DropSavedVisitor {
+  template <class M>
+  void child(const std::string&, M& m) {
+    m.drop_saved();
+  }
+  template <class U, int R>
+  void parameter(const char*, Parameter<U, R>&) {}
+  template <class U, int R>
+  void buffer(const char*, Tensor<U, R>&) {}
+};
+
+/// Calls set_checkpointing(on) on every child.
+struct CheckpointingVisitor {
+  bool on;
+  template <class M>
+  void child(const std::string&, M& m) {
+    m.set_checkpointing(on);
+  }
+  template <class U, int R>
+  void parameter(const char*, Parameter<U, R>&) {}
+  template <class U, int R>
+  void buffer(const char*, Tensor<U, R>&) {}
+};
+
+/// Whether module M keeps state of its own for backward (drop_own_saved),
+/// and whether it offers checkpointing (set_own_checkpointing).
+template <class M, class = void>
+struct HasOwnSaved : std::false_type {};
+template <class M>
+struct HasOwnSaved<M, std::void_t<decltype(std::declval<M&>().drop_own_saved())>> : std::true_type {};
+template <class M, class = void>
+struct HasOwnCheckpointing : std::false_type {};
+template <class M>
+struct HasOwnCheckpointing<M, std::void_t<decltype(std::declval<M&>().set_own_checkpointing(true))>>
+    : std::true_type {};
+
 /// Calls f(prefixed name, parameter) for every parameter, in named_parameters() order.
 template <class F>
 struct ParameterVisitor {
@@ -245,6 +282,29 @@ class Module {
   }
   /// See named_parameters() &&.
   StateDict named_gradients() && = delete;
+
+  /// Drops what the last forward_train of this module and its children kept
+  /// for backward, as backward would: for a forward_train whose backward is
+  /// not to run (backward then throws, as without a forward_train).
+  void drop_saved() {
+    detail::DropSavedVisitor v;
+    self().visit(v);
+    if constexpr (detail::HasOwnSaved<Derived>::value) self().drop_own_saved();
+  }
+
+  /// Activation checkpointing (nn/checkpoint.hpp) in every residual block and
+  /// network stem of this module: with it on, their forward_train keeps only
+  /// their input, and their backward runs forward_train again (under a
+  /// RecomputeGuard) before going back through it: the activations of one
+  /// block at a time instead of all, for about a third more compute, with the
+  /// same gradients and running statistics to the bit. Off by default, as in
+  /// torch.
+  Derived& set_checkpointing(bool on) {
+    detail::CheckpointingVisitor v{on};
+    self().visit(v);
+    if constexpr (detail::HasOwnCheckpointing<Derived>::value) self().set_own_checkpointing(on);
+    return self();
+  }
 
   /// Zeroes every gradient in place, or frees them when `set_to_none`. The
   /// default is torch 1.13's (set_to_none=False); parameters without a gradient

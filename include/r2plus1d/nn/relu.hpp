@@ -44,6 +44,8 @@ class ReLU : public Module<ReLU<T>> {
     mask_ = ops::ReluMask::of<T, 5>(y.cview());
     return y;
   }
+  /// What drop_saved() drops of this module's own: the output's mask.
+  void drop_own_saved() { mask_.reset(); }
   /// The gradient of the last forward_train's input from grad_output: grad
   /// where the output is positive, else 0 (empty when `need_input_grad` is
   /// false). Frees the kept output; OptionError without a forward_train before.
