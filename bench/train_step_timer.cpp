@@ -4,14 +4,17 @@
 // and reports the process's peak resident memory. It needs only Eigen, like
 // r2plus1d_forward_timer; bench/compare_train_step.py runs it beside torch.
 //
-//   r2plus1d_train_step_timer [--threads N] [--repeats R] [--batch B] [--clip T,112,112] [--no-peak]
+//   r2plus1d_train_step_timer [--threads N] [--repeats R] [--batch B] [--clip T,112,112] [--checkpointing] [--no-peak]
 //
 // Prints one JSON object: every step's time in ms (after one warm-up step),
 // their median, the step's conv GFLOP (the forward's, from conv_shapes.hpp,
 // scaled to T frames, T a multiple of 8; then once more for the weights'
 // gradients and once more for the inputs' gradients, less the first conv's,
 // whose input needs none), the FMA peak of the ISA the kernels run on,
-// "peak_fraction", and "max_rss_mb" (getrusage: the whole process).
+// "peak_fraction", and "max_rss_mb" (getrusage: the whole process). With
+// --checkpointing the blocks keep only their inputs and compute their forward
+// again in backward (nn::Module::set_checkpointing); the GFLOP count stays
+// the step's own, without the recomputation.
 
 #include <r2plus1d/r2plus1d.hpp>
 
@@ -55,7 +58,7 @@ int main(int argc, char** argv) {
   r2plus1d::bench::TimerArgs args;
   args.batch = 8;
   long t = 8, h = 112, w = 112;
-  bool peak = true;
+  bool peak = true, checkpointing = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const bool has_value = i + 1 < argc;
@@ -63,13 +66,16 @@ int main(int argc, char** argv) {
       continue;
     } else if (a == "--no-peak") {
       peak = false;
+    } else if (a == "--checkpointing") {
+      checkpointing = true;
     } else if (a == "--clip" && has_value) {
       if (std::sscanf(argv[++i], "%ld,%ld,%ld", &t, &h, &w) != 3 || t < 8 || t % 8 != 0 || h != 112 || w != 112) {
         std::fprintf(stderr, "%s: --clip expects T,112,112 with T a multiple of 8, got '%s'\n", kTool, argv[i]);
         return 2;
       }
     } else {
-      std::fprintf(stderr, "usage: %s [--threads N] [--repeats R] [--batch B] [--clip T,112,112] [--no-peak]\n",
+      std::fprintf(stderr,
+                   "usage: %s [--threads N] [--repeats R] [--batch B] [--clip T,112,112] [--checkpointing] [--no-peak]\n",
                    kTool);
       return 2;
     }
@@ -90,6 +96,7 @@ int main(int argc, char** argv) {
     for (index_t i = 0; i < batch; ++i) labels(i) = i % 400;
     auto net = video::r2plus1d_18<float>();
     net.train();
+    net.set_checkpointing(checkpointing);
     optim::SGD<float> sgd(net.trainable_parameters<float>(), optim::SGDOptions(0.01).momentum(0.9));
     std::vector<double> ms;
     for (int i = -1; i < repeats; ++i) {  // step -1: warm-up (workspaces, page faults, momentum buffers)
@@ -109,8 +116,9 @@ int main(int argc, char** argv) {
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
     const double gflop = step_gflop(batch, t), med = bench::median(ms);
-    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], \"ms\": [",
-                threads, batch, t, h, w);
+    std::printf("{\"arch\": \"r2plus1d_18\", \"threads\": %d, \"batch\": %ld, \"clip\": [%ld, %ld, %ld], "
+                "\"checkpointing\": %s, \"ms\": [",
+                threads, batch, t, h, w, checkpointing ? "true" : "false");
     for (std::size_t i = 0; i < ms.size(); ++i) std::printf("%s%.1f", i ? ", " : "", ms[i]);
     std::printf("], \"median_ms\": %.1f, \"gflop\": %.1f, \"gflops\": %.2f, \"fma_isa\": \"%s\"", med, gflop,
                 gflop / (med * 1e-3), loop.isa);

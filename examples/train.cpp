@@ -72,6 +72,7 @@ struct Args {
   std::string resize = "128,171";
   index_t crop = 0;  // 0: videos 112, .npy clips as they are
   bool no_shuffle = false;
+  bool checkpointing = false;
   std::uint64_t seed = r2plus1d::Generator::kDefaultSeed;
   int threads = 0;
   bool resume = false;
@@ -291,7 +292,7 @@ int run(const Args& a) {
   if (va) check_labels(*va, "--val");
 
   Generator gen(a.seed);
-  std::unique_ptr<train::TrainModel> model = train::make_train_model(a.arch, layers, classes, a.freeze, gen);
+  std::unique_ptr<train::TrainModel> model = train::make_train_model(a.arch, layers, classes, a.freeze, a.checkpointing, gen);
   const std::string settings = settings_text(a, classes);
   train::TrainState state;
   state.settings = settings;
@@ -493,6 +494,9 @@ int main(int argc, char** argv) {
                  "horizontal flip of half of them); needs the whole network's path (--freeze none or prefixes)")
       ->capture_default_str();
   app.add_flag("--no-shuffle", a.no_shuffle, "Keep the clips in order instead of a shuffle per epoch");
+  app.add_flag("--checkpointing", a.checkpointing,
+               "Whole-network path: keep only each residual block's and the stem's input in the forward and compute "
+               "them again in backward (about half the memory for about a quarter more time; the same results)");
   app.add_option("--seed", a.seed, "Seed of the random weights and the shuffles")->capture_default_str();
   app.add_option("--threads", a.threads, "Threads (default: all cores)")->check(CLI::Range(1, 4096));
   app.add_flag("--resume", a.resume, "Continue the run in --output-dir from its last completed epoch");

@@ -160,9 +160,10 @@ class FullModel : public NetModel<Net> {
  public:
   /// Takes the network, its head's name and the prefixes to freeze (each
   /// must name some parameter: Module::freeze throws otherwise).
-  FullModel(Net net, std::string head_name, const std::vector<std::string>& frozen)
+  FullModel(Net net, std::string head_name, const std::vector<std::string>& frozen, bool checkpointing)
       : NetModel<Net>(std::move(net), std::move(head_name)) {
     for (const auto& prefix : frozen) net_.freeze(prefix);
+    net_.set_checkpointing(checkpointing);
     net_.train();
   }
   r2plus1d::Tensor<float, 2> forward_train(r2plus1d::TensorView<const float, 5> clips) override {
@@ -183,10 +184,10 @@ class FullModel : public NetModel<Net> {
 /// parameters `freeze` leaves trainable: "backbone" (everything but the head)
 /// is the head-only path on cached features; "none" trains every parameter,
 /// and parameter prefixes ("stem", "layer1", ...) freeze those: the whole
-/// network's path.
+/// network's path, with activation checkpointing when `checkpointing`.
 inline std::unique_ptr<TrainModel> make_train_model(const std::string& arch, const std::array<r2plus1d::index_t, 4>& layers,
                                                     r2plus1d::index_t classes, const std::vector<std::string>& freeze,
-                                                    r2plus1d::Generator& gen) {
+                                                    bool checkpointing, r2plus1d::Generator& gen) {
   using namespace r2plus1d;
   const bool head_only = freeze.size() == 1 && freeze[0] == "backbone";
   std::vector<std::string> frozen;
@@ -196,11 +197,14 @@ inline std::unique_ptr<TrainModel> make_train_model(const std::string& arch, con
       throw OptionError("--freeze backbone trains the head alone, on cached features: give it alone");
     frozen.push_back(f);
   }
+  if (head_only && checkpointing)
+    throw OptionError("--checkpointing saves the whole network's activations; --freeze backbone trains the head "
+                      "alone on cached features: leave --checkpointing out, or train more with --freeze none or prefixes");
   auto build = [&](auto net, const std::string& head_name, auto head) -> std::unique_ptr<TrainModel> {
     using Net = decltype(net);
     if (head_only)
       return std::make_unique<HeadOnlyModel<Net, nn::Linear<float>>>(std::move(net), head_name, head);
-    return std::make_unique<FullModel<Net>>(std::move(net), head_name, frozen);
+    return std::make_unique<FullModel<Net>>(std::move(net), head_name, frozen, checkpointing);
   };
   if (arch == "seed") {
     using Net = R2Plus1DClassifier<float>;

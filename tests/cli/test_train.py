@@ -200,6 +200,9 @@ def main():
     check("--augment: another seed draws other crops", runs["a7"] != runs["a8"])
     check("--augment crop differs from crop+flip and from none", len({runs["a7"], runs["c7"], runs["n7"]}) == 3)
     check("--augment none: the seed does not matter when the weights are given", runs["n7"] == runs["n8"])
+    r = run(exe, *base, *aug, "--augment", "crop+flip", "--seed", "7", "--checkpointing", "--output-dir", p("aug_ck7"))
+    check("--checkpointing: the bytes of the same run without it",
+          r.returncode == 0 and open(p("aug_ck7/last.safetensors"), "rb").read() == runs["a7"], r.stderr)
     res_aug = base + aug[:-len(full_args)] + ["--batch", "3", "--no-shuffle", "--augment", "crop+flip", "--seed", "5"]
     r = run(exe, *res_aug, "--epochs", "3", "--output-dir", p("aug_full"))
     r1 = run(exe, *res_aug, "--epochs", "1", "--output-dir", p("aug_part"))
@@ -378,6 +381,8 @@ def main():
     bad("no labels for .npy clips", ["--train", p("x.npy"), "--output-dir", p("b6")], "--train-labels")
     bad("--augment with the head-only path", base + ["--augment", "crop", "--crop", "24", "--output-dir", p("b10")],
         "--freeze none")
+    bad("--checkpointing with the head-only path", base + ["--checkpointing", "--output-dir", p("b14")],
+        "leave --checkpointing out")
     bad("--augment on .npy clips without --crop", base + ["--augment", "crop", "--freeze", "none", "--output-dir",
                                                           p("b11")], "give --crop S")
     bad("--crop larger than the clips", base + ["--crop", "40", "--freeze", "none", "--output-dir", p("b12")],
