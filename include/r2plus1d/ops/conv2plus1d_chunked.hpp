@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "r2plus1d/ops/conv3d.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -20,11 +21,6 @@ struct Conv2plus1dTiling {
   index_t columns = 1, chunks = 1;
 };
 
-/// Fewest position chunks per frame for the chunked path (below, the framewise path).
-inline constexpr index_t kMinChunksPerFrame = 4;
-/// Output positions a chunk aims at, and the fewest it is cut down to.
-inline constexpr index_t kChunkTargetColumns = 400;
-inline constexpr index_t kMinChunkColumns = 128;
 
 inline Conv2plus1dTiling conv2plus1d_tiling(index_t positions, index_t depth, index_t element_size) {
   const index_t by_budget =
@@ -42,10 +38,6 @@ inline Conv2plus1dTiling conv2plus1d_tiling(index_t positions, index_t depth, in
 
 inline index_t floor_mod(index_t a, index_t m) { return ((a % m) + m) % m; }
 
-/// Fewest output frames a temporal segment of the chunked path holds: each
-/// segment recomputes the (kt - 1) intermediate frames before its first output
-/// frame, so short segments would redo too much of the spatial conv.
-inline constexpr index_t kMinSegmentFrames = 4;
 
 /// How the chunked path's tasks cut each chunk when there are more threads
 /// than chunks: first into `pieces` runs of positions (free of extra work),

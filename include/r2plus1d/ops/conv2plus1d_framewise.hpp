@@ -10,11 +10,10 @@
 
 #include "r2plus1d/ops/conv3d.hpp"
 #include "r2plus1d/ops/conv3d_winograd.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Intermediate bytes the sliding window aims at (per image).
-inline constexpr index_t kWindowBudgetBytes = index_t(4) << 20;
 
 /// Output frames per group of the framewise path: as many as keep the window
 /// of intermediate frames (`frame` values each) within kWindowBudgetBytes, at

@@ -15,11 +15,10 @@
 #include "r2plus1d/ops/conv3d_geometry.hpp"
 #include "r2plus1d/ops/gemm.hpp"
 #include "r2plus1d/ops/gradient.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Most output positions a column chunk of the backward drivers holds.
-inline constexpr index_t kBackwardMaxColumns = 1024;
 
 /// Output positions per column chunk for `rows` column rows: at most
 /// kBackwardMaxColumns and kColumnBudgetBytes of columns, a multiple of 16.

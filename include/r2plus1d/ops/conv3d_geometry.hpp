@@ -13,6 +13,7 @@
 #include "r2plus1d/ops/conv_kernels.hpp"
 #include "r2plus1d/ops/gemm.hpp"
 #include "r2plus1d/ops/gemm_rows.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -56,33 +57,8 @@ struct Conv3dGeometry {
   bool temporal_direct() const { return temporal_whole_frames() && stride.d == 1; }
 };
 
-/// Fewest output positions per image for the packed kernels' direct temporal
-/// path: its weights are regrouped per tap once per call, a copy that must
-/// stay small next to the GEMMs.
-inline constexpr index_t kTemporalDirectMinPositions = 1024;
 
-/// Fewest output positions per frame for which conv3d_gemm runs a spatial,
-/// strided pointwise or temporal kernel on gemm_rows (with ConvKernels::kRows):
-/// on 7x7 frames (49 positions) a run holds few whole register tiles, and the
-/// packed GEMMs measured faster.
-inline constexpr index_t kRowsMinPositions = 128;
 
-/// Upper bound of a column chunk's size in bytes (per thread).
-inline constexpr index_t kColumnBudgetBytes = index_t(2) << 20;
-/// Upper bound of the weights a convolution packs once for all its chunks, in
-/// bytes (the packed copy stays in a per-thread workspace): every conv of
-/// r2plus1d_18 up to layer3's 256->576 (5.3 MB).
-inline constexpr index_t kPackedWeightsBudgetBytes = index_t(6) << 20;
-/// Work items a convolution is split into at least (per image), when its size allows.
-inline constexpr index_t kMinTasksPerImage = 8;
-/// Fewest output channels a row block holds.
-inline constexpr index_t kMinRowBlock = 32;
-/// Fewest output channels a piece of a row block holds when more threads than
-/// work items split it (conv3d_gemm).
-inline constexpr index_t kMinSubRows = 16;
-/// Fewest output positions a piece of a column chunk holds when more threads
-/// than work items split it (conv3d_gemm, and the (2+1)D pairs' chunks).
-inline constexpr index_t kMinPieceColumns = 96;
 
 /// Start of piece q (of `pieces`) of a run of `count` output positions,
 /// relative to the run: near q * count / pieces, at a multiple of `step` (the

@@ -4,11 +4,10 @@
 /// each work item reads gathered once per (channel, tap column, row phase of
 /// the stride), then multiplied in place.
 #include "r2plus1d/ops/conv3d_geometry.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Bytes of gathered input rows (see conv3d_phase_rows) a work item aims at.
-inline constexpr index_t kPhaseRowsBudgetBytes = index_t(256) << 10;
 
 /// Whether conv3d_phase_rows can take a convolution: one group and a
 /// spatial kernel (depth 1), any stride, padding and dilation.

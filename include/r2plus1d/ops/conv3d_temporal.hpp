@@ -4,15 +4,10 @@
 /// frames packed once for Eigen's kernel) and temporal_rows (gemm_rows over
 /// the input frames as they lie).
 #include "r2plus1d/ops/conv3d_geometry.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Upper bound of an image's input packed once by the frame-packed temporal
-/// path, in bytes (a per-thread workspace).
-inline constexpr index_t kPackedFramesBudgetBytes = index_t(16) << 20;
-/// Bytes of packed weights, and of output, that the frame-packed temporal
-/// path keeps in cache while it multiplies them.
-inline constexpr index_t kStreamBlockBytes = index_t(512) << 10;
 
 /// Whether conv3d_temporal_frames takes a convolution: a (kt, 1, 1) kernel,
 /// kt > 1, with any temporal stride, padding and dilation, no spatial stride
@@ -136,8 +131,6 @@ void conv3d_temporal_frames(const Conv3dGeometry& g, const T* x, const T* w, con
   }
 }
 
-/// Fewest output positions a piece of a frame holds in conv3d_temporal_rows.
-inline constexpr index_t kTemporalRowsMinPiece = 256;
 
 /// A temporal (kt, 1, 1) convolution with no spatial stride or padding
 /// (Conv3dGeometry::temporal_whole_frames) on gemm_rows, reading the input

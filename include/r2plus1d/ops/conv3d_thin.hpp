@@ -6,11 +6,10 @@
 #include "r2plus1d/ops/conv3d_columns.hpp"
 #include "r2plus1d/ops/conv3d_temporal.hpp"
 #include "r2plus1d/ops/gemm_thin.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Bytes of columns conv3d_thin gathers at once (a chunk of an image's positions).
-inline constexpr index_t kThinColumnBudgetBytes = index_t(8) << 20;
 
 /// Whether conv3d_gemm hands a convolution to conv3d_thin: with the rows
 /// kernels, a convolution on frames of fewer than kRowsMinPositions outputs

@@ -17,20 +17,11 @@
 #include <vector>
 
 #include "r2plus1d/ops/conv3d_geometry.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 #include "r2plus1d/ops/winograd.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Bytes of transformed inputs a block of tiles aims at (one thread's, to
-/// stay in its L2 cache), and of the products of a block of output channels.
-inline constexpr index_t kWinogradBlockBytes = index_t(512) << 10;
-inline constexpr index_t kWinogradProductBytes = index_t(256) << 10;
-/// Fewest output positions per frame for Winograd (28x28: layer2's frames).
-/// On layer3's 14x14 frames it measured 1.2x faster than the direct
-/// algorithm, 2% of r2plus1d_18's time, but its transformed weights (576 x 256
-/// x 36 values, 21 MB) would stay in a workspace and push the extractor past
-/// 200 MB of resident memory on one clip.
-inline constexpr index_t kWinogradMinPositions = 784;
 
 /// The smallest stride of at least `n` values of T, in whole vectors of L
 /// (of at most 64 bytes), that is an odd number of 64-byte cache lines: 64

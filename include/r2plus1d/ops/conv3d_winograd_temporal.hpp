@@ -18,12 +18,11 @@
 #include <vector>
 
 #include "r2plus1d/ops/conv3d_geometry.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 #include "r2plus1d/ops/winograd.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Bytes of transformed inputs and GEMM results a work item aims at (per thread).
-inline constexpr index_t kWinogradTemporalItemBytes = index_t(1) << 20;
 
 /// Whether g is a convolution conv3d_winograd_temporal computes: one group, a
 /// (3, 1, 1) kernel over whole frames with stride and dilation 1.

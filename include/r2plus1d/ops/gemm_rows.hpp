@@ -22,6 +22,7 @@
 
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
@@ -41,9 +42,6 @@ index_t rows_packet_size() {
   return rows_kernels<T>().lanes;
 }
 
-/// Bytes of B that gemm_rows runs every row block of A over before it moves
-/// on: a block of columns that stays in the L2 cache while the weights stream.
-inline constexpr index_t kRowsBlockBytes = index_t(256) << 10;
 
 /// How gemm_rows reads B beyond the plain case.
 struct RowsOptions {

@@ -23,11 +23,10 @@
 
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/ops/gemm_rows.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail {
 
-/// Depth of a block of gemm_thin: 512 steps of up to 98 columns is 200 KB of B.
-inline constexpr index_t kThinDepthBlock = 512;
 
 /// The epilogue of one value of row r.
 template <class T>

@@ -12,12 +12,11 @@
 #include "r2plus1d/core/tensor.hpp"
 #include "r2plus1d/ops/gemm.hpp"
 #include "r2plus1d/ops/gradient.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops {
 
 namespace detail {
-/// Rows per work item of the linear gradients.
-inline constexpr index_t kLinearRowBlock = 64;
 
 /// c(m, n) = a * b written or added (`mode`) into c (row-major, leading
 /// dimension ldc), the product computed whole first; a and b as gemm_accumulate's.

@@ -6,12 +6,11 @@
 
 #include "r2plus1d/core/parallel.hpp"
 #include "r2plus1d/core/tensor.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops {
 
 namespace detail {
-/// Elements per parallel work item.
-inline constexpr index_t kEltwiseBlock = index_t(1) << 16;
 
 template <class T>
 void relu_range(const T* src, T* dst, index_t n) {

@@ -10,6 +10,7 @@
 
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 #if defined(R2PLUS1D_X86_KERNELS)
 #include <immintrin.h>
@@ -91,12 +92,9 @@ struct Vec<double> {
   static V relu(V v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
 };
 
-/// The tile, measured on a 2-core AMD EPYC (Zen 4) with 1 thread, against
-/// 4 x 3 (bench/compare_sources.py --stages, both in one process): 0.91-0.96
-/// of its time on layer1, 0.97-0.99 on layers 2 and 3, 0.67-0.69 on layer4.
-/// Each depth step loads 2 vectors of B for 12 FMAs rather than 3.
-constexpr int kTileRows = 6;
-constexpr int kTileVectors = 2;
+/// The register tile (ops/tuning.hpp, with its measurements).
+constexpr int kTileRows = kAvx2RowsTile.rows;
+constexpr int kTileVectors = kAvx2RowsTile.vectors;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
 #include "r2plus1d/ops/kernels/winograd_microkernels.inl"

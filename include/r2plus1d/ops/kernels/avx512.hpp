@@ -10,6 +10,7 @@
 
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 #if defined(R2PLUS1D_X86_KERNELS)
 #include <immintrin.h>
@@ -113,11 +114,9 @@ struct Vec<double> {
   }
 };
 
-/// The tile: on a 2-core AMD EPYC (Zen 4), layer1's spatial conv as gemm_rows
-/// runs it (144 x 448 x 576 over gathered rows) reaches 112-116 GFLOP/s with
-/// 1 thread, against an FMA peak of 115.
-constexpr int kTileRows = 9;
-constexpr int kTileVectors = 3;
+/// The register tile (ops/tuning.hpp, with its measurements).
+constexpr int kTileRows = kAvx512RowsTile.rows;
+constexpr int kTileVectors = kAvx512RowsTile.vectors;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
 #include "r2plus1d/ops/kernels/winograd_microkernels.inl"

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
+#include "r2plus1d/ops/tuning.hpp"
 
 namespace r2plus1d::ops::detail::kernels_generic {
 
@@ -48,14 +49,9 @@ struct Vec {
 };
 #endif
 
-/// 32 vector registers on aarch64 (24 accumulators), 16 on SSE2 (12).
-#if defined(__aarch64__)
-constexpr int kTileRows = 8;
-#else
-constexpr int kTileRows = 4;
-#endif
-
-constexpr int kTileVectors = 3;
+/// The register tile (ops/tuning.hpp).
+constexpr int kTileRows = kGenericRowsTile.rows;
+constexpr int kTileVectors = kGenericRowsTile.vectors;
 
 #include "r2plus1d/ops/kernels/rows_microkernels.inl"
 #include "r2plus1d/ops/kernels/winograd_microkernels.inl"
