@@ -443,9 +443,13 @@ TEST(ConvAlgorithms, TheStreamedPairNamesItsPath) {
   ConvKernelsGuard guard;
   const ops::Conv3dParams spatial{1, Triple{0, 1, 1}, 1, 1}, temporal{1, Triple{1, 0, 0}, 1, 1};
   set_conv_kernels(ConvKernels::kRows);
-  // a 3x3 spatial conv of stride 1 runs Winograd on whole frames: framewise
+  // a 3x3 spatial conv of stride 1 and a 3-tap temporal one run Winograd, a band of each frame per thread
   EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
-            "framewise(winograd_f4, winograd_temporal_f4)");
+            "banded(winograd_f4, winograd_temporal_f4)");
+  // a 5-tap temporal conv does not: framewise, its steps on the algorithm table
+  EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 6, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 5, 1, 1},
+                                              ops::Conv3dParams{1, Triple{2, 0, 0}, 1, 1}),
+            "framewise(winograd_f4, temporal_rows)");
   EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 5, 5}, ops::Conv3dParams{1, Triple{0, 2, 2}, 1, 1},
                                               {8, 12, 3, 1, 1}, temporal),
             "chunked_rows");
@@ -464,6 +468,39 @@ TEST(ConvAlgorithms, TheStreamedPairNamesItsPath) {
   set_conv_kernels(ConvKernels::kPacked);
   EXPECT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 4, 56, 56}, {12, 8, 1, 3, 3}, spatial, {8, 12, 3, 1, 1}, temporal),
             "chunked_packed");
+}
+
+// Both convs on Winograd take the banded path, a band of tile rows per
+// thread: the bits of the two convs one after the other, for any thread count
+// (more threads than tile rows too), in place and out of place, on frames
+// that end in partial tiles, with temporal padding 0 to 2, and in a batch.
+TEST(Conv2Plus1dStream, BandedPathIsExactAcrossThreadsAndInPlace) {
+  ConvKernelsGuard guard;
+  set_conv_kernels(ConvKernels::kRows);
+  for (const index_t pd : {index_t(1), index_t(0), index_t(2)}) {
+    Tensor<float, 5> x({2, 8, 11, 30, 29}), ws({12, 8, 1, 3, 3}), wt({8, 12, 3, 1, 1});
+    for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+    for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+    for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
+    const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{pd, 0, 0}, 1, 1};
+    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt),
+              "banded(winograd_f4, winograd_temporal_f4)");
+    std::vector<float> s1(12, 0.75f), b1(12, 0.01f);
+    const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
+    const Tensor<float, 5> want = ops::conv3d_fused<float>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
+    const bool in_place_ok = ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt);
+    ASSERT_EQ(in_place_ok, pd == 1);
+    for (const int threads : {1, 2, 3, 5, 9}) {  // 30 rows: 8 tile rows
+      for (const bool in_place : {false, true}) {
+        if (in_place && !in_place_ok) continue;
+        const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
+        ASSERT_EQ(got.shape(), want.shape());
+        for (index_t i = 0; i < got.numel(); ++i)
+          ASSERT_EQ(got.data()[i], want.data()[i]) << "padding " << pd << ", " << threads << " threads"
+                                                   << (in_place ? " in place" : "") << " at " << i;
+      }
+    }
+  }
 }
 
 TEST(ConvKernelsChoice, BothFamiliesAgree) {

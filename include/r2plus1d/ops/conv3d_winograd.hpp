@@ -86,8 +86,17 @@ void winograd_padded_row(const T* row, index_t W, index_t from, index_t len, T* 
   std::fill(out + hi, out + len, T(0));
 }
 
+/// Which output rows conv3d_winograd_transformed computes and where it puts
+/// them, beyond whole frames where g says: only tile rows [ty0, ty1) of every
+/// frame (ty1 0: all), into frames `frame_stride` values apart (0: g's
+/// out_h * out_w) whose first row is output row `row0` (a band of the frame).
+struct WinogradRows {
+  index_t ty0 = 0, ty1 = 0, frame_stride = 0, row0 = 0;
+};
+
 /// epilogue(conv3d(x, w)) into y by F(m x m, 3x3), for winograd_ok(g), from
-/// the transformed weights u (winograd_transform_weights).
+/// the transformed weights u (winograd_transform_weights), for the tile rows
+/// `rows` says.
 ///
 /// Each image's tiles, frame by frame and tile row by tile row, go in blocks
 /// of about kWinogradBlockBytes of transformed inputs (whole register tiles
@@ -98,7 +107,7 @@ void winograd_padded_row(const T* row, index_t W, index_t from, index_t len, T* 
 /// weights are shared.
 template <class F, class T>
 void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u, const ConvEpilogue<T>& epilogue,
-                                 T* y) {
+                                 T* y, const WinogradRows& rows = {}) {
   constexpr index_t m = F::m, a = F::alpha, a2 = a * a;
   const RowsKernelSet<T>& kernels = rows_kernels<T>();
   const WinogradKernels<T>& wk = kernels.template winograd<F>();
@@ -106,7 +115,10 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
   const index_t C = g.in_channels, M = g.out_channels, H = g.in_h, W = g.in_w, OH = g.out_h, OW = g.out_w;
   const index_t ph = g.padding.h, pw = g.padding.w, ldy = g.out_cstride(), ldx = g.in_cstride();
   if (g.batch * g.out_plane() * M == 0) return;
-  const index_t ntx = (OW + m - 1) / m, nty = (OH + m - 1) / m, per_image = g.out_d * nty * ntx;
+  const index_t ntx = (OW + m - 1) / m, ty0 = rows.ty0, ty1 = rows.ty1 > 0 ? rows.ty1 : (OH + m - 1) / m;
+  const index_t nty = ty1 - ty0, per_image = g.out_d * nty * ntx;
+  const index_t y_frame = rows.frame_stride > 0 ? rows.frame_stride : OH * OW;
+  if (nty <= 0) return;
   const index_t size = static_cast<index_t>(sizeof(T));
 
   // Blocks of tiles: as many whole register tiles as hold about
@@ -146,7 +158,7 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
       auto for_each_run = [&](auto&& f) {
         for (index_t t = t0; t < t0 + nt;) {
           const index_t r = t / ntx, tx = t % ntx, run = std::min(ntx - tx, t0 + nt - t);
-          f(t, r / nty, r % nty, tx, run);
+          f(t, r / nty, ty0 + r % nty, tx, run);
           t += run;
         }
       };
@@ -172,8 +184,9 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
           gemm_rows(no, nt, C, RowsA<T>::plain(u + (xi * M + o0) * C, C, C), v + xi * xs, offsets.data(),
                     mm + xi * chans * ms, ms);
         for_each_run([&](index_t t, index_t frame, index_t ty, index_t tx, index_t run) {
-          wk.tile_row_output(run, no, mm + (t - t0), chans * ms, ms, yn + o0 * ldy + frame * OH * OW + ty * m * OW + tx * m,
-                             OW, ldy, OH - ty * m, OW - tx * m, epilogue, o0);
+          wk.tile_row_output(run, no, mm + (t - t0), chans * ms, ms,
+                             yn + o0 * ldy + frame * y_frame + (ty * m - rows.row0) * OW + tx * m, OW, ldy,
+                             OH - ty * m, OW - tx * m, epilogue, o0);
         });
       }
     }

@@ -41,23 +41,17 @@ bool winograd_temporal_preferred(const Conv3dGeometry& g) {
          g.out_d >= 3;
 }
 
-/// epilogue(conv3d(x, w)) into y by F(m, 3) along time, for
-/// winograd_temporal_ok(g). The weights are transformed once per call (in
-/// double, into the caller's workspace: alpha x out x in values). Work items
-/// are (image, tile of output frames, run of positions).
-template <class F, class T>
-void conv3d_winograd_temporal(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue,
-                              T* y) {
-  constexpr index_t m = F::m, a = F::alpha;
-  const RowsKernelSet<T>& kernels = rows_kernels<T>();
-  const WinogradKernels<T>& wk = kernels.template winograd<F>();
-  const index_t L = kernels.lanes, nr = kernels.cols();
-  const index_t C = g.in_channels, M = g.out_channels, D = g.in_d, Dt = g.out_d, P = g.out_h * g.out_w;
-  const index_t pd = g.padding.d, ldx = g.in_cstride(), ldy = g.out_cstride();
-  if (g.batch * Dt * P * M == 0) return;
+/// Values of the transformed weights of an (M, C, 3, 1, 1) kernel: alpha x M x C.
+template <class F>
+index_t winograd_temporal_weights_size(index_t M, index_t C) {
+  return index_t(F::alpha) * M * C;
+}
 
-  // U(xi, o, c) = sum_k G(xi, k) w(o, c, k), rounded once from double.
-  T* const u = thread_workspace<T>(a * M * C, kWinogradTemporalU);
+/// The transformed weights U(xi, o, c) = sum_k G(xi, k) w(o, c, k) of an
+/// (M, C, 3, 1, 1) kernel into u, rounded once from double, all threads together.
+template <class F, class T>
+void winograd_temporal_weights(const T* w, index_t M, index_t C, T* u) {
+  constexpr index_t a = F::alpha;
   parallel_for(0, M, [&](index_t o) {
     for (index_t c = 0; c < C; ++c) {
       const T* const wk3 = w + (o * C + c) * 3;
@@ -68,6 +62,23 @@ void conv3d_winograd_temporal(const Conv3dGeometry& g, const T* x, const T* w, c
       }
     }
   });
+}
+
+/// epilogue(conv3d(x, w)) into y by F(m, 3) along time, for
+/// winograd_temporal_ok(g), from the transformed weights u
+/// (winograd_temporal_weights), y's frames `y_frame` values apart (0: the
+/// positions of a frame, out_h * out_w). Work items are (image, tile of
+/// output frames, run of positions).
+template <class F, class T>
+void conv3d_winograd_temporal_transformed(const Conv3dGeometry& g, const T* x, const T* u,
+                                          const ConvEpilogue<T>& epilogue, T* y, index_t y_frame = 0) {
+  constexpr index_t m = F::m, a = F::alpha;
+  const RowsKernelSet<T>& kernels = rows_kernels<T>();
+  const WinogradKernels<T>& wk = kernels.template winograd<F>();
+  const index_t L = kernels.lanes, nr = kernels.cols();
+  const index_t C = g.in_channels, M = g.out_channels, D = g.in_d, Dt = g.out_d, P = g.out_h * g.out_w;
+  const index_t pd = g.padding.d, ldx = g.in_cstride(), ldy = g.out_cstride(), fy = y_frame > 0 ? y_frame : P;
+  if (g.batch * Dt * P * M == 0) return;
 
   // Runs of positions: whole register tiles holding about kWinogradTemporalItemBytes of V and M.
   const index_t per_position = a * (C + M) * static_cast<index_t>(sizeof(T));
@@ -102,12 +113,25 @@ void conv3d_winograd_temporal(const Conv3dGeometry& g, const T* x, const T* w, c
       for (index_t o = 0; o < M; ++o) {
         for (index_t r = 0; r < m; ++r) {
           const index_t f = k * m + r;
-          out[r] = f < Dt ? y + (n * M + o) * ldy + f * P + p0 : nullptr;
+          out[r] = f < Dt ? y + (n * M + o) * ldy + f * fy + p0 : nullptr;
         }
         wk.rows_output(count, mm + o * vs, M * vs, out, epilogue, o);
       }
     }
   });
+}
+
+/// epilogue(conv3d(x, w)) into y by F(m, 3) along time, for
+/// winograd_temporal_ok(g): the weights transformed once per call (in double,
+/// into the caller's workspace), then conv3d_winograd_temporal_transformed.
+template <class F, class T>
+void conv3d_winograd_temporal(const Conv3dGeometry& g, const T* x, const T* w, const ConvEpilogue<T>& epilogue,
+                              T* y) {
+  if (g.batch * g.out_plane() * g.out_channels == 0) return;
+  T* const u = thread_workspace<T>(winograd_temporal_weights_size<F>(g.out_channels, g.in_channels),
+                                   kWinogradTemporalU);
+  winograd_temporal_weights<F>(w, g.out_channels, g.in_channels, u);
+  conv3d_winograd_temporal_transformed<F>(g, x, u, epilogue, y);
 }
 
 }  // namespace r2plus1d::ops::detail

@@ -1,0 +1,116 @@
+#pragma once
+/// \file
+/// The banded path of ops::conv2plus1d_fused, for pairs that run Winograd on
+/// both convs (F(4x4, 3x3) spatial, F(4, 3) temporal): each frame is cut into
+/// as many bands of whole tile rows as there are threads, and each thread
+/// takes its band from the first frame to the last through a sliding window
+/// of the band's intermediate frames, as the framewise path does whole
+/// frames. A thread then reads back only what it wrote itself, with no
+/// barrier between the spatial and the temporal conv's work items; the
+/// framewise path's whole-frame window (10.8 MB on layer1 of r2plus1d_18)
+/// went through memory shared by the threads. Every output comes from the
+/// same tiles and sums as on the framewise path, so the bits are the same
+/// for any number of bands, that is of threads. Internal: the public
+/// functions are in conv2plus1d.hpp.
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+
+#include "r2plus1d/ops/conv2plus1d_framewise.hpp"
+#include "r2plus1d/ops/conv3d_winograd.hpp"
+#include "r2plus1d/ops/conv3d_winograd_temporal.hpp"
+#include "r2plus1d/ops/tuning.hpp"
+
+namespace r2plus1d::ops::detail {
+
+/// Whether conv2plus1d_fused takes the banded path for this pair: its
+/// spatial conv runs Winograd (conv2plus1d_fast_spatial) and its temporal
+/// steps F(4, 3) along time (framewise_tile is 4).
+template <class T>
+bool conv2plus1d_banded_ok(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
+                           const Conv3dParams& pt) {
+  const Shape<5> mid = conv3d_output_shape(x, ws, ps);
+  return winograd_preferred<T>(conv3d_geometry(x, ws, mid, ps)) &&
+         framewise_tile<T>(wt, pt, mid[3] * mid[4]) == WinogradF4::m;
+}
+
+/// The banded path (see the file comment), for conv2plus1d_banded_ok pairs.
+/// y may be x's storage when conv2plus1d_in_place_ok: every band computes a
+/// step's new intermediate frames (reading input frames none has written
+/// over yet) before any band writes the step's output frames.
+template <class T>
+void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
+                        const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
+                        const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y) {
+  using F = WinogradF4;
+  constexpr index_t m = F::m;
+  const Shape<5> out = y.shape();
+  const index_t D = x.size(2), H = x.size(3), W = x.size(4), Cin = x.size(1), Cm = mid[1], Cout = out[1];
+  const index_t OH = mid[3], OW = mid[4], P = OH * OW, nty = (OH + m - 1) / m;
+  const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
+  const index_t group = framewise_group<T>(Cm * P, kt, st, Dt, m);
+  const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
+  // Both convs' weights transformed once, for every band and step.
+  T* const us = thread_workspace<T>(winograd_weights_size<F>(Cm, Cin), kWinogradU);
+  winograd_transform_weights<F>(ws.data(), Cm, Cin, us);
+  T* const ut = thread_workspace<T>(winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU);
+  winograd_temporal_weights<F>(wt.data(), Cout, Cm, ut);
+
+  parallel_region(std::min<index_t>(get_num_threads(), nty), [&](const Team& team) {
+    // This thread's band: tile rows [ty0, ty1), output rows from row0, BP positions.
+    const index_t ty0 = team.rank() * nty / team.size(), ty1 = (team.rank() + 1) * nty / team.size();
+    const index_t row0 = ty0 * m, BP = (std::min(ty1 * m, OH) - row0) * OW;
+    // The band's window: Cm channels of `cap` frames of its positions.
+    T* const window = thread_workspace<T>(Cm * cap * BP, kWindow);
+    for (index_t n = 0; n < x.size(0); ++n) {
+      const T* const xn = x.data() + n * Cin * D * H * W;
+      T* const yn = y.data() + n * Cout * Dt * P + row0 * OW;
+      index_t wa = 0, wb = 0;  // the window holds intermediate frames [wa, wb)
+      for (index_t u0 = 0; u0 < Dt; u0 += group) {
+        const index_t u1 = std::min(Dt, u0 + group);
+        const index_t a = std::max<index_t>(0, u0 * st - pd);
+        const index_t b = std::min<index_t>(D, (u1 - 1) * st - pd + kt);
+        if (b > a) {
+          // Slide: keep frames [max(a, wa), wb) at the front, compute the rest.
+          const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
+          if (keep > 0 && keep_from != wa)
+            for (index_t c = 0; c < Cm; ++c)
+              std::memmove(window + c * cap * BP, window + (c * cap + (keep_from - wa)) * BP,
+                           sizeof(T) * static_cast<std::size_t>(keep * BP));
+          const index_t first_new = keep > 0 ? wb : a;
+          wa = keep > 0 ? keep_from : a;
+          if (b > first_new) {  // the spatial conv of input frames [first_new, b), the band's rows, into the window
+            Conv3dGeometry g =
+                conv3d_geometry({1, Cin, b - first_new, H, W}, ws.shape(), {1, Cm, b - first_new, OH, OW}, ps);
+            g.in_channel_stride = D * H * W;
+            g.out_channel_stride = cap * BP;
+            conv3d_winograd_transformed<F>(g, xn + first_new * H * W, us, s_epi, window + (first_new - wa) * BP,
+                                           WinogradRows{ty0, ty1, BP, row0});
+          }
+          wb = b;
+        }
+        team.barrier();  // every band has read the input frames this step's output may write over
+        if (b <= a) {  // every tap reads padding: only the epilogue of zero
+          for (index_t o = 0; o < Cout; ++o)
+            for (index_t u = u0; u < u1; ++u) {
+              T* const row = yn + o * Dt * P + u * P;
+              std::fill(row, row + BP, T(0));
+              apply_epilogue(t_epi, o, row, BP);
+            }
+          continue;
+        }
+        // The temporal conv of output frames [u0, u1) over the window (as the
+        // framewise path's), the band's positions as one row of BP.
+        Conv3dGeometry g = conv3d_geometry({1, Cm, wb - wa, 1, BP}, wt.shape(), {1, Cout, u1 - u0, 1, BP},
+                                           Conv3dParams{Triple{st, 1, 1}, Triple{pd + wa - u0 * st, 0, 0}, Triple(1), 1});
+        g.in_channel_stride = cap * BP;
+        g.out_channel_stride = Dt * P;
+        conv3d_winograd_temporal_transformed<F>(g, window, ut, t_epi, yn + u0 * P, P);
+      }
+      team.barrier();  // the next image's first step reads what this one's last may still write
+    }
+  });
+}
+
+}  // namespace r2plus1d::ops::detail
