@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     auto net = video::r2plus1d_18<float>();
     net.train();
     net.set_checkpointing(checkpointing);
+    set_storage_compact(true);  // as r2plus1d-train: resident memory follows the tensors in use
     optim::SGD<float> sgd(net.trainable_parameters<float>(), optim::SGDOptions(0.01).momentum(0.9));
     std::vector<double> ms;
     for (int i = -1; i < repeats; ++i) {  // step -1: warm-up (workspaces, page faults, momentum buffers)

@@ -164,6 +164,7 @@ class FullModel : public NetModel<Net> {
       : NetModel<Net>(std::move(net), std::move(head_name)) {
     for (const auto& prefix : frozen) net_.freeze(prefix);
     net_.set_checkpointing(checkpointing);
+    r2plus1d::set_storage_compact(true);  // training's varied sizes: resident memory follows the tensors in use
     net_.train();
   }
   r2plus1d::Tensor<float, 2> forward_train(r2plus1d::TensorView<const float, 5> clips) override {

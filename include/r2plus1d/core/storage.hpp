@@ -11,7 +11,8 @@
 /// more than the largest amount of tensor storage that was ever in use at once
 /// (live plus cached stays under that peak), so it does not raise the peak
 /// memory of a program; it only keeps it. release_cached_storage() hands the
-/// cached blocks back.
+/// cached blocks back. set_storage_compact() maps large blocks from the
+/// kernel instead, for training.
 
 #include <atomic>
 #include <cstddef>
@@ -104,40 +105,40 @@ inline constexpr bool kAddressSanitizer = false;
 /// Whether the cache starts enabled.
 inline constexpr bool kStorageCacheDefault = !kAddressSanitizer;
 
-/// A block of kStorageCacheMinBytes or more: on Linux mapped from the kernel
-/// itself and unmapped when freed (large_free), so that its memory leaves the
-/// process with it. Through the C library a freed block of a few MiB can stay
-/// in its heap (glibc raises its mmap threshold to the largest block freed, up
-/// to 32 MiB): one training step of r2plus1d_18 on 8 clips peaked 330 MB
-/// higher in resident memory than in memory in use.
-inline void* large_alloc(std::size_t bytes) {
-#if defined(__linux__)
-  if (!kAddressSanitizer) {
-    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    advise_huge_pages(p, bytes);
-    return p;
-  }
-#endif
-  return aligned_alloc_bytes(bytes);
-}
-/// Frees a block of large_alloc.
-inline void large_free(void* p, std::size_t bytes) noexcept {
-#if defined(__linux__)
-  if (!kAddressSanitizer) {
-    (void)munmap(p, bytes);
-    return;
-  }
-#endif
-  (void)bytes;
-  std::free(p);
-}
-
-/// A block and its true size (a cached block may be a little larger than asked).
+/// A block and its true size (a cached block may be a little larger than
+/// asked), and whether it was mapped from the kernel (large_alloc).
 struct StorageBlock {
   void* data = nullptr;
   std::size_t bytes = 0;
+  bool mapped = false;
 };
+
+/// A block of kStorageCacheMinBytes or more, from the C library, or with
+/// `mapped` (Linux, outside AddressSanitizer builds) mapped from the kernel
+/// itself, to be unmapped when freed (large_free), so that its memory leaves
+/// the process with it.
+inline StorageBlock large_alloc(std::size_t bytes, bool mapped) {
+#if defined(__linux__)
+  if (mapped && !kAddressSanitizer) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    advise_huge_pages(p, bytes);
+    return {p, bytes, true};
+  }
+#endif
+  (void)mapped;
+  return {aligned_alloc_bytes(bytes), bytes, false};
+}
+/// Frees a block of large_alloc.
+inline void large_free(const StorageBlock& b) noexcept {
+#if defined(__linux__)
+  if (b.mapped) {
+    (void)munmap(b.data, b.bytes);
+    return;
+  }
+#endif
+  std::free(b.data);
+}
 
 /// The process-wide cache of large blocks. Thread-safe. Blocks of at least
 /// kStorageCacheMinBytes are counted as live from allocate to release. A
@@ -157,13 +158,14 @@ class StorageCache {
   StorageBlock allocate(std::size_t bytes) {
     if (bytes == 0) return {};
     const std::size_t rounded = aligned_size(bytes);
-    if (rounded < kStorageCacheMinBytes) return {aligned_alloc_bytes(rounded), rounded};
+    if (rounded < kStorageCacheMinBytes) return {aligned_alloc_bytes(rounded), rounded, false};
     std::vector<StorageBlock> evicted;
+    bool mapped = false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       auto it = kept_.lower_bound(rounded);
       if (it != kept_.end() && it->first <= rounded + rounded / 8) {
-        const StorageBlock b{it->second, it->first};
+        const StorageBlock b = it->second;
         kept_.erase(it);
         kept_bytes_ -= b.bytes;
         live_bytes_ += b.bytes;
@@ -172,17 +174,18 @@ class StorageCache {
       }
       while (!kept_.empty() && live_bytes_ + kept_bytes_ + rounded > peak_bytes_) {
         auto last = std::prev(kept_.end());
-        evicted.push_back({last->second, last->first});
+        evicted.push_back(last->second);
         kept_bytes_ -= last->first;
         kept_.erase(last);
       }
       live_bytes_ += rounded;  // counted before the allocation, undone if it throws
       ++misses_;
       if (live_bytes_ + kept_bytes_ > peak_bytes_) peak_bytes_ = live_bytes_ + kept_bytes_;
+      mapped = compact_;
     }
-    for (const StorageBlock& e : evicted) large_free(e.data, e.bytes);
+    for (const StorageBlock& e : evicted) large_free(e);
     try {
-      return {large_alloc(rounded), rounded};
+      return large_alloc(rounded, mapped);
     } catch (...) {
       std::lock_guard<std::mutex> lock(mutex_);
       live_bytes_ -= rounded;
@@ -201,26 +204,32 @@ class StorageCache {
       live_bytes_ -= b.bytes;
       if (enabled_) {
         try {
-          kept_.emplace(b.bytes, b.data);
+          kept_.emplace(b.bytes, b);
           kept_bytes_ += b.bytes;
           return;
         } catch (...) {  // no memory for the map's node: free the block instead
         }
       }
     }
-    large_free(b.data, b.bytes);
+    large_free(b);
   }
 
   /// Frees every kept block, and lowers the peak to what is live now.
   void clear() noexcept {
-    std::multimap<std::size_t, void*> kept;
+    std::multimap<std::size_t, StorageBlock> kept;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       kept.swap(kept_);
       kept_bytes_ = 0;
       peak_bytes_ = live_bytes_;
     }
-    for (auto& [bytes, p] : kept) large_free(p, bytes);
+    for (auto& [bytes, b] : kept) large_free(b);
+  }
+
+  /// Whether large blocks allocated from now on are mapped from the kernel (set_storage_compact).
+  void set_compact(bool on) noexcept {
+    std::lock_guard<std::mutex> lock(mutex_);
+    compact_ = on;
   }
 
   void set_enabled(bool on) noexcept {
@@ -245,8 +254,9 @@ class StorageCache {
   StorageCache() = default;
 
   mutable std::mutex mutex_;
-  std::multimap<std::size_t, void*> kept_;  // kept blocks by size
+  std::multimap<std::size_t, StorageBlock> kept_;  // kept blocks by size
   bool enabled_ = kStorageCacheDefault;
+  bool compact_ = false;
   std::size_t live_bytes_ = 0, kept_bytes_ = 0, peak_bytes_ = 0;
   std::size_t hits_ = 0, misses_ = 0;
 };
@@ -254,7 +264,8 @@ class StorageCache {
 /// A tensor's deleter: hands its block back to the cache.
 struct StorageRelease {
   std::size_t bytes = 0;
-  void operator()(void* p) const noexcept { StorageCache::instance().release({p, bytes}); }
+  bool mapped = false;
+  void operator()(void* p) const noexcept { StorageCache::instance().release({p, bytes, mapped}); }
 };
 
 }  // namespace detail
@@ -272,5 +283,17 @@ inline void release_cached_storage() noexcept { detail::StorageCache::instance()
 /// Turns the storage cache on or off (off releases what it keeps). It is on by
 /// default, except in AddressSanitizer builds.
 inline void set_storage_cache(bool enabled) noexcept { detail::StorageCache::instance().set_enabled(enabled); }
+
+/// With `on`, large blocks (kStorageCacheMinBytes and up) allocated from now
+/// on are mapped from the kernel and unmapped when freed (on Linux, outside
+/// AddressSanitizer builds; elsewhere nothing changes), so that resident
+/// memory follows the tensors in use: for training, whose varied sizes leave
+/// freed blocks of a few MiB resident in the C library's heap (glibc raises
+/// its mmap threshold to the largest block freed, up to 32 MiB): one training
+/// step of r2plus1d_18 on 8 clips peaked 330 MB higher in resident memory
+/// than in memory in use. Off by default: a forward pass that alternates
+/// sizes reuses the heap's pages, where fresh mappings are faulted in again
+/// (r2plus1d_18's layer1 and layer2 took 7-10% longer with it on).
+inline void set_storage_compact(bool on) noexcept { detail::StorageCache::instance().set_compact(on); }
 
 }  // namespace r2plus1d

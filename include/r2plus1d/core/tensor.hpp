@@ -435,7 +435,8 @@ class Tensor {
     t.numel_ = detail::checked_numel<Rank>(shape);
     const detail::StorageBlock b =
         detail::StorageCache::instance().allocate(sizeof(T) * static_cast<std::size_t>(t.numel_));
-    t.data_ = std::unique_ptr<T[], detail::StorageRelease>(static_cast<T*>(b.data), detail::StorageRelease{b.bytes});
+    t.data_ = std::unique_ptr<T[], detail::StorageRelease>(static_cast<T*>(b.data),
+                                                           detail::StorageRelease{b.bytes, b.mapped});
     return t;
   }
   struct NoInit {};
