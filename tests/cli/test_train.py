@@ -90,6 +90,12 @@ def main():
         same = all(torch.equal(sd[k], init[k]) for k in init if not k.startswith("linear."))
         check("the frozen backbone is saved unchanged, with torch's keys", same and list(sd) == list(init))
         check("the step moved the head", not torch.equal(sd["linear.weight"], init["linear.weight"]))
+        loads = sm.R2Plus1DClassifier(K, (1, 1, 1, 1))
+        try:
+            loads.load_state_dict(sd, strict=True)
+            check("last.safetensors loads into torch's model with load_state_dict(strict=True)", True)
+        except RuntimeError as e:
+            check("last.safetensors loads into torch's model with load_state_dict(strict=True)", False, str(e)[:300])
         log = open(p("sgd1/log.csv")).read().splitlines()
         check("log.csv: header and one row at step 1",
               log[0] == "epoch,step,loss,lr,train_acc,val_acc,val_video_acc,clips_per_s" and len(log) == 2 and
@@ -167,6 +173,14 @@ def main():
                        if any(k.startswith(f) for f in frozen) and init[k].dtype.is_floating_point
                        and "running" not in k)
             check("--freeze %s: the frozen parameters are unchanged" % what, kept)
+            loads = sm.R2Plus1DClassifier(K, (1, 1, 1, 1))
+            try:
+                loads.load_state_dict(sd, strict=True)
+                ok, err = True, ""
+            except RuntimeError as e:
+                ok, err = False, str(e)[:300]
+            check("--freeze %s: last.safetensors loads into torch's model with load_state_dict(strict=True)" % what,
+                  ok, err)
             counts = [k for k in want64 if k.endswith("num_batches_tracked")]
             check("--freeze %s: every num_batches_tracked counts the %d steps, as torch's" % (what, steps),
                   counts and all(int(sd[k]) == int(want64[k]) == int(init[k]) + steps for k in counts),
