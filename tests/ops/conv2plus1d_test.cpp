@@ -477,26 +477,34 @@ TEST(ConvAlgorithms, TheStreamedPairNamesItsPath) {
 TEST(Conv2Plus1dStream, BandedPathIsExactAcrossThreadsAndInPlace) {
   ConvKernelsGuard guard;
   set_conv_kernels(ConvKernels::kRows);
-  for (const index_t pd : {index_t(1), index_t(0), index_t(2)}) {
-    Tensor<float, 5> x({2, 8, 11, 30, 29}), ws({12, 8, 1, 3, 3}), wt({8, 12, 3, 1, 1});
+  struct Case {
+    index_t pd, h, w;
+    const char* path;
+  };
+  // 30x29: F(4x4, 3x3), 8 tile rows; 17x16: F(2x2, 3x3), 9 tile rows
+  for (const Case c : {Case{1, 30, 29, "banded(winograd_f4, winograd_temporal_f4)"},
+                       Case{0, 30, 29, "banded(winograd_f4, winograd_temporal_f4)"},
+                       Case{2, 30, 29, "banded(winograd_f4, winograd_temporal_f4)"},
+                       Case{1, 17, 16, "banded(winograd_f2, winograd_temporal_f4)"}}) {
+    const index_t pd = c.pd;
+    Tensor<float, 5> x({2, 8, 11, c.h, c.w}), ws({12, 8, 1, 3, 3}), wt({8, 12, 3, 1, 1});
     for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
     for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
     for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
     const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{pd, 0, 0}, 1, 1};
-    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt),
-              "banded(winograd_f4, winograd_temporal_f4)");
+    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt), c.path);
     std::vector<float> s1(12, 0.75f), b1(12, 0.01f);
     const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
     const Tensor<float, 5> want = ops::conv3d_fused<float>(mid.cview(), wt.cview(), pt, nullptr, nullptr, true);
     const bool in_place_ok = ops::conv2plus1d_in_place_ok(x.shape(), ws.shape(), ps, wt.shape(), pt);
     ASSERT_EQ(in_place_ok, pd == 1);
-    for (const int threads : {1, 2, 3, 5, 9}) {  // 30 rows: 8 tile rows
+    for (const int threads : {1, 2, 3, 5, 9, 10}) {  // up to more threads than tile rows
       for (const bool in_place : {false, true}) {
         if (in_place && !in_place_ok) continue;
         const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
         ASSERT_EQ(got.shape(), want.shape());
         for (index_t i = 0; i < got.numel(); ++i)
-          ASSERT_EQ(got.data()[i], want.data()[i]) << "padding " << pd << ", " << threads << " threads"
+          ASSERT_EQ(got.data()[i], want.data()[i]) << c.path << ", padding " << pd << ", " << threads << " threads"
                                                    << (in_place ? " in place" : "") << " at " << i;
       }
     }

@@ -716,6 +716,7 @@ TEST(ConvAlgorithms, OneTableNamesWhatEachConvRuns) {
   const bool eigen_as_wide = Eigen::internal::packet_traits<float>::size >= ops::detail::rows_packet_size<float>();
   const Case cases[] = {
       {ConvKernels::kRows, {1, 8, 2, 28, 28}, {12, 8, 1, 3, 3}, spatial, "winograd_f4"},
+      {ConvKernels::kRows, {1, 8, 2, 14, 14}, {12, 8, 1, 3, 3}, spatial, "winograd_f2"},
       {ConvKernels::kRows, {1, 8, 2, 32, 32}, {12, 8, 1, 3, 3}, strided, "phase_rows"},
       {ConvKernels::kRows, {1, 8, 4, 16, 16}, {6, 8, 3, 1, 1}, temporal, "winograd_temporal_f4"},
       {ConvKernels::kRows, {1, 8, 5, 16, 16}, {6, 8, 3, 1, 1}, temporal2, "temporal_rows"},

@@ -372,6 +372,7 @@ TEST(Conv3dWinogradTemporal, SameBitsForAnyThreadCountAndAloneAsInABatch) {
 
 TEST(Conv3dWinograd, SameBitsForAnyThreadCountAndAloneAsInABatch) {
   check_same_bits({2, 24, 3, 30, 29}, {40, 24, 1, 3, 3}, ops::Conv3dParams{1, Triple{0, 1, 1}, 1, 1}, "winograd_f4", 7);
+  check_same_bits({2, 24, 3, 15, 14}, {40, 24, 1, 3, 3}, ops::Conv3dParams{1, Triple{0, 1, 1}, 1, 1}, "winograd_f2", 8);
 }
 
 TEST(Conv3dWinograd, DirectAlgorithmsOnRequest) {
@@ -388,6 +389,11 @@ TEST(Conv3dWinograd, DirectAlgorithmsOnRequest) {
   EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 32, 32}, ws, ops::Conv3dParams{1, Triple{0, 2, 2}, 2, 1}),
                "winograd_f4");
   EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 14, 14}, ws, p), "winograd_f4");
+  // frames of 196 to 783 outputs run F(2x2, 3x3); smaller ones stay direct
+  EXPECT_STREQ(ops::conv3d_algorithm<float>({1, 8, 2, 14, 14}, ws, p), "winograd_f2");
+  EXPECT_STREQ(ops::conv3d_algorithm<float>({1, 8, 2, 27, 28}, ws, p), "winograd_f2");
+  EXPECT_STRNE(ops::conv3d_algorithm<float>({1, 8, 2, 13, 14}, ws, p), "winograd_f2");
+  EXPECT_STRNE(ops::conv3d_algorithm<double>({1, 8, 2, 14, 14}, ws, p), "winograd_f2");
   // temporal: stride 1 on frames of 128+ positions and 3+ output frames
   const Shape<5> wt{12, 8, 3, 1, 1};
   const ops::Conv3dParams pt{1, Triple{1, 0, 0}, 1, 1};

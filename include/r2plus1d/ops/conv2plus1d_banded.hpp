@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// The banded path of ops::conv2plus1d_fused, for pairs that run Winograd on
-/// both convs (F(4x4, 3x3) spatial, F(4, 3) temporal): each frame is cut into
+/// both convs (F(4x4, 3x3) or F(2x2, 3x3) spatial, F(4, 3) temporal): each frame is cut into
 /// as many bands of whole tile rows as there are threads, and each thread
 /// takes its band from the first frame to the last through a sliding window
 /// of the band's intermediate frames, as the framewise path does whole
@@ -24,36 +24,39 @@
 
 namespace r2plus1d::ops::detail {
 
-/// Whether conv2plus1d_fused takes the banded path for this pair: its
-/// spatial conv runs Winograd (conv2plus1d_fast_spatial) and its temporal
-/// steps F(4, 3) along time (framewise_tile is 4).
+/// The output tile of the banded path's spatial transform for this pair (4:
+/// F(4x4, 3x3), 2: F(2x2, 3x3)), or 0 where the pair does not take it: its
+/// spatial conv runs Winograd (winograd_preferred, winograd_f2_preferred) and
+/// its temporal steps F(4, 3) along time (framewise_tile is 4).
 template <class T>
-bool conv2plus1d_banded_ok(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
-                           const Conv3dParams& pt) {
+index_t conv2plus1d_banded_tile(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
+                                const Conv3dParams& pt) {
   const Shape<5> mid = conv3d_output_shape(x, ws, ps);
-  return winograd_preferred<T>(conv3d_geometry(x, ws, mid, ps)) &&
-         framewise_tile<T>(wt, pt, mid[3] * mid[4]) == WinogradF4::m;
+  if (framewise_tile<T>(wt, pt, mid[3] * mid[4]) != WinogradF4::m) return 0;
+  const Conv3dGeometry g = conv3d_geometry(x, ws, mid, ps);
+  return winograd_preferred<T>(g) ? WinogradF4::m : winograd_f2_preferred<T>(g) ? WinogradF2::m : 0;
 }
 
-/// The banded path (see the file comment), for conv2plus1d_banded_ok pairs.
-/// y may be x's storage when conv2plus1d_in_place_ok: every band computes a
-/// step's new intermediate frames (reading input frames none has written
-/// over yet) before any band writes the step's output frames.
-template <class T>
+/// The banded path (see the file comment), the spatial conv on the
+/// transform FS, for pairs whose conv2plus1d_banded_tile is FS::m. y may be
+/// x's storage when conv2plus1d_in_place_ok: every band computes a step's new
+/// intermediate frames (reading input frames none has written over yet)
+/// before any band writes the step's output frames.
+template <class T, class FS>
 void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
                         const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y) {
-  using F = WinogradF4;
-  constexpr index_t m = F::m;
+  using F = WinogradF4;  // the temporal transform
+  constexpr index_t m = FS::m;
   const Shape<5> out = y.shape();
   const index_t D = x.size(2), H = x.size(3), W = x.size(4), Cin = x.size(1), Cm = mid[1], Cout = out[1];
   const index_t OH = mid[3], OW = mid[4], P = OH * OW, nty = (OH + m - 1) / m;
   const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
-  const index_t group = framewise_group<T>(Cm * P, kt, st, Dt, m);
+  const index_t group = framewise_group<T>(Cm * P, kt, st, Dt, F::m);
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
   // Both convs' weights transformed once, for every band and step.
-  T* const us = thread_workspace<T>(winograd_weights_size<F>(Cm, Cin), kWinogradU);
-  winograd_transform_weights<F>(ws.data(), Cm, Cin, us);
+  T* const us = thread_workspace<T>(winograd_weights_size<FS>(Cm, Cin), kWinogradU);
+  winograd_transform_weights<FS>(ws.data(), Cm, Cin, us);
   T* const ut = thread_workspace<T>(winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU);
   winograd_temporal_weights<F>(wt.data(), Cout, Cm, ut);
 
@@ -85,8 +88,8 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
                 conv3d_geometry({1, Cin, b - first_new, H, W}, ws.shape(), {1, Cm, b - first_new, OH, OW}, ps);
             g.in_channel_stride = D * H * W;
             g.out_channel_stride = cap * BP;
-            conv3d_winograd_transformed<F>(g, xn + first_new * H * W, us, s_epi, window + (first_new - wa) * BP,
-                                           WinogradRows{ty0, ty1, BP, row0});
+            conv3d_winograd_transformed<FS>(g, xn + first_new * H * W, us, s_epi, window + (first_new - wa) * BP,
+                                            WinogradRows{ty0, ty1, BP, row0});
           }
           wb = b;
         }

@@ -34,6 +34,9 @@ struct Conv3dAlgorithm {
 /// - winograd_f4: 3x3 spatial kernels of stride 1 on frames of 784+ outputs,
 ///   Winograd's F(4x4, 3x3) on gemm_rows (rows family, float, fast
 ///   algorithms allowed: conv_algorithms).
+/// - winograd_f2: the same kernels on frames of 196 to 783 outputs (14x14:
+///   layer3's), F(2x2, 3x3): 2.25 times fewer multiplies, on transforms
+///   small enough for frames of 7 x 7 tiles.
 /// - winograd_temporal_f4: (3, 1, 1) kernels of stride 1 on frames of 128+
 ///   positions and 3+ output frames, Winograd's F(4, 3) along time on
 ///   gemm_rows (rows family, float, fast algorithms allowed).
@@ -49,10 +52,12 @@ struct Conv3dAlgorithm {
 /// - temporal_frames: other (kt, 1, 1) kernels, GEMMs over frames packed once.
 /// - packed_gemm: anything, columns gathered or packed for Eigen's GEMM kernel.
 template <class T>
-const std::array<Conv3dAlgorithm<T>, 8>& conv3d_algorithms() {
-  static const std::array<Conv3dAlgorithm<T>, 8> list{{
+const std::array<Conv3dAlgorithm<T>, 9>& conv3d_algorithms() {
+  static const std::array<Conv3dAlgorithm<T>, 9> list{{
       {WinogradF4::name, [](const Conv3dGeometry& g, index_t) { return winograd_preferred<T>(g); },
        &conv3d_winograd<WinogradF4, T>},
+      {WinogradF2::name, [](const Conv3dGeometry& g, index_t) { return winograd_f2_preferred<T>(g); },
+       &conv3d_winograd<WinogradF2, T>},
       {"winograd_temporal_f4", [](const Conv3dGeometry& g, index_t) { return winograd_temporal_preferred<T>(g); },
        &conv3d_winograd_temporal<WinogradF4, T>},
       {"phase_rows", [](const Conv3dGeometry& g, index_t) { return phase_rows_preferred(g); },

@@ -50,6 +50,17 @@ bool winograd_preferred(const Conv3dGeometry& g) {
          conv_kernels() == ConvKernels::kRows && winograd_ok(g) && g.out_h * g.out_w >= kWinogradMinPositions;
 }
 
+/// Whether conv3d_gemm hands g to conv3d_winograd on F(2x2, 3x3): as
+/// winograd_preferred, on frames of kWinogradF2MinPositions outputs up to
+/// kWinogradMinPositions.
+template <class T>
+bool winograd_f2_preferred(const Conv3dGeometry& g) {
+  const index_t positions = g.out_h * g.out_w;
+  return std::is_same_v<T, float> && conv_algorithms() == ConvAlgorithms::kFast &&
+         conv_kernels() == ConvKernels::kRows && winograd_ok(g) && positions >= kWinogradF2MinPositions &&
+         positions < kWinogradMinPositions;
+}
+
 /// Values of the transformed weights of an (out, in, 1, 3, 3) kernel: alpha^2 x out x in.
 template <class F>
 index_t winograd_weights_size(index_t out, index_t in) {

@@ -61,6 +61,13 @@ inline constexpr index_t kTemporalDirectMinPositions = 1024;
 /// weights (576 x 256 x 36 values, 21 MB) would stay in a workspace and push
 /// the extractor past 200 MB of resident memory on one clip.
 inline constexpr index_t kWinogradMinPositions = 784;
+/// Fewest output positions per frame for Winograd's F(2x2, 3x3), below
+/// kWinogradMinPositions (14x14: layer3's frames). On layer3's 256 -> 576
+/// spatial conv it took 5.9 ms against 9.2 for the direct algorithm and 6.6 for
+/// F(4x4), whose tiles cover 16x16 of the 14x14 frames, the weights'
+/// transform (0.7 ms) included (Zen 5, 1 thread). Its transformed weights
+/// (576 x 256 x 16 values, 9.4 MB) stay in a workspace.
+inline constexpr index_t kWinogradF2MinPositions = 196;
 
 // ---- Work items and blocks (per thread unless said)
 
