@@ -48,6 +48,12 @@ CASES = [
      [2, 4, 5, 6, 7], "eval", [], "weighted", 0),
     ("block_identity_train", "SpatioTemporalResBlock", {"args": [6, 6, 3]}, [2, 6, 3, 6, 5], "train", [],
      "weighted", 0),
+    # Frames of 28x32 and 16x20: the float forward runs F(4x4, 3x3) and
+    # F(2x2, 3x3) spatially and F(4, 3) along time (the banded path).
+    ("block_winograd_f4_train", "SpatioTemporalResBlock", {"args": [8, 8, 3]}, [2, 8, 5, 28, 32], "train", [],
+     "weighted", 0),
+    ("block_winograd_f2_train", "SpatioTemporalResBlock", {"args": [8, 8, 3]}, [2, 8, 5, 16, 20], "train", [],
+     "weighted", 0),
     ("block_downsample_train", "SpatioTemporalResBlock", {"args": [4, 8, 3, True]}, [2, 4, 4, 6, 6], "train", [],
      "weighted", 0),
     ("block_downsample_eval", "SpatioTemporalResBlock", {"args": [4, 8, 3, True]}, [2, 4, 4, 6, 6], "eval", [],
