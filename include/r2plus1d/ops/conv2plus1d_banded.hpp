@@ -14,7 +14,6 @@
 /// functions are in conv2plus1d.hpp.
 
 #include <algorithm>
-#include <cstring>
 #include <type_traits>
 
 #include "r2plus1d/ops/conv2plus1d_framewise.hpp"
@@ -75,14 +74,7 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
         const index_t a = std::max<index_t>(0, u0 * st - pd);
         const index_t b = std::min<index_t>(D, (u1 - 1) * st - pd + kt);
         if (b > a) {
-          // Slide: keep frames [max(a, wa), wb) at the front, compute the rest.
-          const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
-          if (keep > 0 && keep_from != wa)
-            for (index_t c = 0; c < Cm; ++c)
-              std::memmove(window + c * cap * BP, window + (c * cap + (keep_from - wa)) * BP,
-                           sizeof(T) * static_cast<std::size_t>(keep * BP));
-          const index_t first_new = keep > 0 ? wb : a;
-          wa = keep > 0 ? keep_from : a;
+          const index_t first_new = slide_window(window, Cm, cap, BP, a, wa, wb);
           if (b > first_new) {  // the spatial conv of input frames [first_new, b), the band's rows, into the window
             Conv3dGeometry g =
                 conv3d_geometry({1, Cin, b - first_new, H, W}, ws.shape(), {1, Cm, b - first_new, OH, OW}, ps);

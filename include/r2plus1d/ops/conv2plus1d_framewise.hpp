@@ -6,6 +6,7 @@
 /// functions are in conv2plus1d.hpp.
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 #include "r2plus1d/ops/conv3d.hpp"
@@ -42,6 +43,21 @@ template <class T>
 index_t framewise_group(index_t frame, index_t kt, index_t st, index_t out_frames, index_t tile) {
   const index_t group = framewise_group<T>(frame, kt, st, out_frames);
   return tile > 1 ? std::min(out_frames, std::max(tile, group / tile * tile)) : group;
+}
+
+/// Slides a window of intermediate frames (Cm channels of `cap` frames of
+/// `plane` values each) that holds frames [wa, wb) so that a step needing
+/// frames [a, ...) keeps the ones it shares at the front. Sets wa to the
+/// window's new first frame and returns the first frame still to compute.
+template <class T>
+index_t slide_window(T* window, index_t Cm, index_t cap, index_t plane, index_t a, index_t& wa, index_t wb) {
+  const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
+  if (keep > 0 && keep_from != wa)
+    for (index_t c = 0; c < Cm; ++c)
+      std::memmove(window + c * cap * plane, window + (c * cap + (keep_from - wa)) * plane,
+                   sizeof(T) * static_cast<std::size_t>(keep * plane));
+  wa = keep > 0 ? keep_from : a;
+  return keep > 0 ? wb : a;
 }
 
 /// The framewise path, for small frames: groups of output frames, each step a
@@ -81,14 +97,7 @@ void conv2plus1d_framewise(TensorView<const T, 5> x, TensorView<const T, 5> ws, 
         }
         continue;
       }
-      // Slide: keep frames [max(a, wa), wb) at the front, compute the rest.
-      const index_t keep_from = std::max(a, wa), keep = std::max<index_t>(0, wb - keep_from);
-      if (keep > 0 && keep_from != wa)
-        for (index_t c = 0; c < Cm; ++c)
-          std::memmove(window + c * cap * HW, window + (c * cap + (keep_from - wa)) * HW,
-                       sizeof(T) * static_cast<std::size_t>(keep * HW));
-      const index_t first_new = keep > 0 ? wb : a;
-      wa = keep > 0 ? keep_from : a;
+      const index_t first_new = slide_window(window, Cm, cap, HW, a, wa, wb);
       if (b > first_new) {  // spatial conv of input frames [first_new, b) into the window
         Conv3dGeometry g = conv3d_geometry({1, Cin, b - first_new, x.size(3), x.size(4)},
                                                            ws.shape(), {1, Cm, b - first_new, mid[3], mid[4]}, ps);
