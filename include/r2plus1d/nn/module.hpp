@@ -62,43 +62,22 @@ struct CollectVisitor {
   }
 };
 
-/// Sets the training flag of every child.
-struct TrainVisitor {
-  bool on;
+/// Calls f(child) on every direct child (train, drop_saved and
+/// set_checkpointing pass themselves down this way).
+template <class F>
+struct ChildVisitor {
+  F f;
   template <class M>
   void child(const std::string&, M& m) {
-    m.train(on);
+    f(m);
   }
   template <class U, int R>
   void parameter(const char*, Parameter<U, R>&) {}
   template <class U, int R>
   void buffer(const char*, Tensor<U, R>&) {}
 };
-
-/// Calls drop_saved() on every child, which drops its own and its children's.
-struct DropSavedVisitor {
-  template <class M>
-  void child(const std::string&, M& m) {
-    m.drop_saved();
-  }
-  template <class U, int R>
-  void parameter(const char*, Parameter<U, R>&) {}
-  template <class U, int R>
-  void buffer(const char*, Tensor<U, R>&) {}
-};
-
-/// Calls set_checkpointing(on) on every child.
-struct CheckpointingVisitor {
-  bool on;
-  template <class M>
-  void child(const std::string&, M& m) {
-    m.set_checkpointing(on);
-  }
-  template <class U, int R>
-  void parameter(const char*, Parameter<U, R>&) {}
-  template <class U, int R>
-  void buffer(const char*, Tensor<U, R>&) {}
-};
+template <class F>
+ChildVisitor(F) -> ChildVisitor<F>;
 
 /// Whether module M keeps state of its own for backward (drop_own_saved),
 /// and whether it offers checkpointing (set_own_checkpointing).
@@ -227,7 +206,7 @@ class Module {
   /// Sets training mode on this module and all children (BatchNorm uses batch statistics).
   Derived& train(bool on = true) {
     training_ = on;
-    detail::TrainVisitor v{on};
+    detail::ChildVisitor v{[on](auto& m) { m.train(on); }};
     self().visit(v);
     return self();
   }
@@ -287,7 +266,7 @@ class Module {
   /// for backward, as backward would: for a forward_train whose backward is
   /// not to run (backward then throws, as without a forward_train).
   void drop_saved() {
-    detail::DropSavedVisitor v;
+    detail::ChildVisitor v{[](auto& m) { m.drop_saved(); }};
     self().visit(v);
     if constexpr (detail::HasOwnSaved<Derived>::value) self().drop_own_saved();
   }
@@ -300,7 +279,7 @@ class Module {
   /// same gradients and running statistics to the bit. Off by default, as in
   /// torch.
   Derived& set_checkpointing(bool on) {
-    detail::CheckpointingVisitor v{on};
+    detail::ChildVisitor v{[on](auto& m) { m.set_checkpointing(on); }};
     self().visit(v);
     if constexpr (detail::HasOwnCheckpointing<Derived>::value) self().set_own_checkpointing(on);
     return self();
