@@ -35,6 +35,7 @@ struct Vec<float> {
   static V set1(float x) { return _mm256_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
   /// max(0, v) returns its second operand for NaN and for -0: v.
   static V relu(V v) { return _mm256_max_ps(_mm256_setzero_ps(), v); }
   /// This Vec has load_n, store_n, interleave4 and deinterleave4.
@@ -89,6 +90,7 @@ struct Vec<double> {
   static V set1(double x) { return _mm256_set1_pd(x); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
   static V relu(V v) { return _mm256_max_pd(_mm256_setzero_pd(), v); }
 };
 

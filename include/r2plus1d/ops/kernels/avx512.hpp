@@ -35,6 +35,7 @@ struct Vec<float> {
   static V set1(float x) { return _mm512_set1_ps(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   /// Zero in the lanes below zero; NaN and -0 stay (a masked blend, not
   /// _mm512_max_ps, whose GCC 12 definition warns under -Wall).
   static V relu(V v) {
@@ -108,6 +109,7 @@ struct Vec<double> {
   static V set1(double x) { return _mm512_set1_pd(x); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
   static V relu(V v) {
     const V zero = _mm512_setzero_pd();
     return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, zero, _CMP_LT_OQ), v, zero);

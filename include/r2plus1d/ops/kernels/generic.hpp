@@ -28,6 +28,7 @@ struct Vec {
   static V set1(T x) { return V{} + x; }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
   /// max(v, 0) that keeps NaN (and -0): clears the lanes below zero.
   static V relu(V v) {
     using M = decltype(v < v);
@@ -45,6 +46,7 @@ struct Vec {
   static V set1(T x) { return x; }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V add(V a, V b) { return a + b; }
+  static V sub(V a, V b) { return a - b; }
   static V relu(V v) { return v < T(0) ? T(0) : v; }
 };
 #endif

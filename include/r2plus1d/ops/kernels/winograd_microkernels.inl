@@ -28,6 +28,46 @@ inline void winograd_matvec(const double (&mat)[R][C], const typename Vec<T>::V 
   }
 }
 
+/// out = B^T in, the 1-D input transform of F. F(4, 3)'s in a factored form:
+/// its rows 1-2 and 3-4 are sums and differences of the same two partial
+/// sums (of the even and the odd inputs), 12 operations instead of the 22 of
+/// the matrix's nonzeros. Every other F by winograd_matvec.
+template <class T, class F>
+inline void winograd_bt(const typename Vec<T>::V (&in)[F::alpha], typename Vec<T>::V (&out)[F::alpha]) {
+  if constexpr (std::is_same_v<F, WinogradF4>) {
+    using W = Vec<T>;
+    const typename W::V four = W::set1(T(4)), minus4 = W::set1(T(-4)), minus5 = W::set1(T(-5)), two = W::set1(T(2));
+    const typename W::V p = W::fma(minus4, in[2], in[4]), q = W::fma(minus4, in[1], in[3]);  // d4 - 4 d2, d3 - 4 d1
+    const typename W::V r = W::sub(in[4], in[2]), s = W::sub(in[3], in[1]);
+    out[0] = W::fma(four, in[0], W::fma(minus5, in[2], in[4]));
+    out[1] = W::add(p, q);
+    out[2] = W::sub(p, q);
+    out[3] = W::fma(two, s, r);
+    out[4] = W::fma(W::set1(T(-2)), s, r);
+    out[5] = W::fma(four, in[1], W::fma(minus5, in[3], in[5]));
+  } else {
+    winograd_matvec<T>(F::BT, in, out);
+  }
+}
+
+/// out = A^T in, the 1-D output transform of F. F(4, 3)'s in a factored
+/// form: inputs 1-2 and 3-4 enter every row as their sum or their difference,
+/// 10 operations instead of 18. Every other F by winograd_matvec.
+template <class T, class F>
+inline void winograd_at(const typename Vec<T>::V (&in)[F::alpha], typename Vec<T>::V (&out)[F::m]) {
+  if constexpr (std::is_same_v<F, WinogradF4>) {
+    using W = Vec<T>;
+    const typename W::V s1 = W::add(in[1], in[2]), d1 = W::sub(in[1], in[2]);
+    const typename W::V s2 = W::add(in[3], in[4]), d2 = W::sub(in[3], in[4]);
+    out[0] = W::add(W::add(in[0], s1), s2);
+    out[1] = W::fma(W::set1(T(2)), d2, d1);
+    out[2] = W::fma(W::set1(T(4)), s2, s1);
+    out[3] = W::add(W::fma(W::set1(T(8)), d2, d1), in[5]);
+  } else {
+    winograd_matvec<T>(F::AT, in, out);
+  }
+}
+
 /// The transformed 3x3 kernels G g G^T of `count` kernels, kernel k's 9
 /// values at g + 9k (row-major): element xi of kernel k to
 /// u[xi * u_step + k], computed in double and rounded once to T, as
@@ -114,14 +154,14 @@ void winograd_input_tiles(index_t tiles, const T* d, index_t d_step, T* v, index
       V col[a], out[a];
       R2PLUS1D_UNROLL
       for (int i = 0; i < a; ++i) col[i] = W::load(d + (i * a + j) * d_step + s);
-      winograd_matvec<T>(F::BT, col, out);
+      winograd_bt<T, F>(col, out);
       R2PLUS1D_UNROLL
       for (int i = 0; i < a; ++i) t[i][j] = out[i];
     }
     R2PLUS1D_UNROLL
     for (int i = 0; i < a; ++i) {  // row i of t B
       V out[a];
-      winograd_matvec<T>(F::BT, t[i], out);
+      winograd_bt<T, F>(t[i], out);
       R2PLUS1D_UNROLL
       for (int j = 0; j < a; ++j) W::store(v + (i * a + j) * v_step + s, out[j]);
     }
@@ -146,14 +186,14 @@ void winograd_output_tiles(index_t tiles, const T* mm, index_t m_step, T* ys, in
       V col[a], out[m];
       R2PLUS1D_UNROLL
       for (int i = 0; i < a; ++i) col[i] = W::load(mm + (i * a + j) * m_step + s);
-      winograd_matvec<T>(F::AT, col, out);
+      winograd_at<T, F>(col, out);
       R2PLUS1D_UNROLL
       for (int r = 0; r < m; ++r) t[r][j] = out[r];
     }
     R2PLUS1D_UNROLL
     for (int r = 0; r < m; ++r) {  // row r of t A
       V out[m];
-      winograd_matvec<T>(F::AT, t[r], out);
+      winograd_at<T, F>(t[r], out);
       R2PLUS1D_UNROLL
       for (int c = 0; c < m; ++c) W::store(ys + (r * m + c) * ys_step + s, epilogue_row<T>(out[c], e, o));
     }
@@ -217,7 +257,7 @@ void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t 
         V in[a], out[a];
         R2PLUS1D_UNROLL
         for (int i = 0; i < a; ++i) in[i] = W::load(rows[i] + 4 * s0 + q);
-        winograd_matvec<T>(F::BT, in, out);
+        winograd_bt<T, F>(in, out);
         R2PLUS1D_UNROLL
         for (int i = 0; i < a; ++i) W::store(t[i] + q, out[i]);
       }
@@ -227,7 +267,7 @@ void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t 
         W::deinterleave4(t[i], 4 * nt, lo);
         W::deinterleave4(t[i] + 4, 4 * nt - 2, hi);
         const V col[a] = {lo[0], lo[1], lo[2], lo[3], hi[0], hi[1]};
-        winograd_matvec<T>(F::BT, col, out);
+        winograd_bt<T, F>(col, out);
         R2PLUS1D_UNROLL
         for (int j = 0; j < a; ++j) W::store(v + (i * a + j) * v_step + s0, out[j]);
       }
@@ -276,7 +316,7 @@ void winograd_tile_row_output(index_t tiles, index_t channels, const T* mm, inde
           V col[a], out[m];
           R2PLUS1D_UNROLL
           for (int i = 0; i < a; ++i) col[i] = W::load(p + at[i * a + j]);
-          winograd_matvec<T>(F::AT, col, out);
+          winograd_at<T, F>(col, out);
           R2PLUS1D_UNROLL
           for (int r = 0; r < m; ++r) t[r][j] = out[r];
         }
@@ -284,7 +324,7 @@ void winograd_tile_row_output(index_t tiles, index_t channels, const T* mm, inde
         for (int r = 0; r < m; ++r) {  // row r of t A (unrolled: t stays in registers)
           if (r >= rows) break;
           V out[m];
-          winograd_matvec<T>(F::AT, t[r], out);
+          winograd_at<T, F>(t[r], out);
           R2PLUS1D_UNROLL
           for (int c = 0; c < m; ++c) out[c] = epilogue_row<T>(out[c], e, o + k);
           W::interleave4(y + r * ldy + s0 * m, std::min(4 * L, cols - s0 * m), out);
@@ -316,7 +356,7 @@ void winograd_rows_input(index_t count, const T* const* in, T* const* out) {
     V col[a], res[a];
     R2PLUS1D_UNROLL
     for (int j = 0; j < a; ++j) col[j] = in[j] != nullptr ? W::load(in[j] + p) : zero;
-    winograd_matvec<T>(F::BT, col, res);
+    winograd_bt<T, F>(col, res);
     R2PLUS1D_UNROLL
     for (int i = 0; i < a; ++i) W::store(out[i] + p, res[i]);
   }
@@ -327,7 +367,7 @@ void winograd_rows_input(index_t count, const T* const* in, T* const* out) {
       for (index_t l = 0; l < L; ++l) buf[j][l] = in[j] != nullptr && p + l < count ? in[j][p + l] : T(0);
       col[j] = W::load(buf[j]);
     }
-    winograd_matvec<T>(F::BT, col, res);
+    winograd_bt<T, F>(col, res);
     for (int i = 0; i < a; ++i) {
       W::store(buf[i], res[i]);
       std::copy(buf[i], buf[i] + (count - p), out[i] + p);
@@ -350,7 +390,7 @@ void winograd_rows_output(index_t count, const T* mm, index_t m_step, T* const* 
     V col[a], res[m];
     R2PLUS1D_UNROLL
     for (int i = 0; i < a; ++i) col[i] = W::load(mm + i * m_step + p);
-    winograd_matvec<T>(F::AT, col, res);
+    winograd_at<T, F>(col, res);
     const bool whole = p + L <= count;
     R2PLUS1D_UNROLL
     for (int r = 0; r < m; ++r) {
