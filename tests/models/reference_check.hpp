@@ -47,6 +47,15 @@ void check_against_reference(Model& model, const std::string& name, const std::s
   using Out = decltype(y);
   const Out expected = ref.tensor<T, Out::rank>("output_" + suffix);
   EXPECT_TRUE((matches_reference<T, Out::rank>(y.cview(), expected.cview(), group, name + " output")));
+  if (!train) {  // with the weights' transforms kept (set_weight_cache): once filling them, once reading them
+    model.set_weight_cache(true);
+    const Out filling = model(x), reading = model(x);
+    EXPECT_TRUE((matches_reference<T, Out::rank>(filling.cview(), expected.cview(), group, name + " output, cached")));
+    ASSERT_EQ(filling.shape(), reading.shape());
+    for (index_t i = 0; i < filling.numel(); ++i)
+      ASSERT_EQ(filling.data()[i], reading.data()[i]) << name << ": from the weight cache, at " << i;
+    model.set_weight_cache(false);
+  }
 
   if (train) {  // running statistics and num_batches_tracked after one training step
     for (const auto& e : model.named_buffers()) {

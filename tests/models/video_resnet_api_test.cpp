@@ -44,6 +44,58 @@ TEST(VideoResNetFactory, LoadsAWeightsFileStrictlyInEvalMode) {
   std::remove(path.c_str());
 }
 
+// set_weight_cache keeps the (2+1)D pairs' transformed weights between eval
+// forwards (on 112x112 clips layer3 then runs F(4x4, 3x3)); load_state_dict,
+// train() and clear_weight_cache() drop them, so new or edited weights are
+// what the next forward uses: the bits of a model built with those weights.
+TEST(WeightCache, FollowsTheWeights) {
+  Tensor<float, 5> x({1, 3, 4, 112, 112});
+  for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.013 * static_cast<double>(i)));
+  Generator gen_a(3), gen_b(4);
+  auto a = video::r2plus1d_18<float>(10, gen_a);
+  auto b = video::r2plus1d_18<float>(10, gen_b);
+  a.eval().set_weight_cache(true);
+  b.eval().set_weight_cache(true);
+  EXPECT_TRUE(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache_enabled());
+  auto same = [](const Tensor<float, 2>& p, const Tensor<float, 2>& q, const char* what) {
+    ASSERT_EQ(p.shape(), q.shape()) << what;
+    for (index_t i = 0; i < p.numel(); ++i) ASSERT_EQ(p.data()[i], q.data()[i]) << what << " at " << i;
+  };
+  const Tensor<float, 2> b_scores = b(x);
+  (void)a(x);  // fills a's caches with a's weights
+  ASSERT_NE(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache(), nullptr);
+  EXPECT_FALSE(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache()->empty());
+  a.load_state_dict(b.state_dict());  // the same addresses, new values
+  EXPECT_TRUE(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache()->empty());
+  same(a(x), b_scores, "after load_state_dict");
+
+  // edited in place: stale until cleared
+  for (auto& e : a.named_parameters())
+    if (e.name.find("conv") != std::string::npos) {
+      float* w = e.ref.template data_as<float>();
+      for (index_t i = 0; i < e.ref.numel(); ++i) w[i] *= 0.5f;
+    }
+  a.clear_weight_cache();
+  auto c = video::r2plus1d_18<float>(10, gen_a);
+  c.load_state_dict(a.state_dict());
+  c.eval().set_weight_cache(true);
+  same(a(x), c(x), "after clear_weight_cache");
+
+  // train() drops them too; in training mode no cache is used
+  a.train();
+  EXPECT_EQ(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache(), nullptr);
+  a.eval();
+  EXPECT_TRUE(a.layer3()[1].conv1().template get<0>().template get<0>().weight_cache()->empty());
+  same(a(x), c(x), "after train() and eval()");
+
+  // a copy starts with empty caches, and off gives the transform of every call
+  auto d = c;
+  EXPECT_TRUE(d.layer3()[1].conv1().template get<0>().template get<0>().weight_cache()->empty());
+  same(d(x), c(x), "a copy");
+  c.set_weight_cache(false);
+  EXPECT_EQ(c.layer3()[1].conv1().template get<0>().template get<0>().weight_cache(), nullptr);
+}
+
 TEST(Callables, TakeTensorsAndViewsOfEitherConstness) {
   Generator gen(3);
   nn::Linear<float> fc(nn::LinearOptions(4, 2), gen);

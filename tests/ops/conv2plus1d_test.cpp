@@ -511,6 +511,91 @@ TEST(Conv2Plus1dStream, BandedPathIsExactAcrossThreadsAndInPlace) {
   }
 }
 
+// With caches for its weights' transforms (ops::WinogradWeightCache), the
+// banded path fills them on the first call and reads them on the next: the
+// same bits as without them where the tile stays (30x29: F(4x4, 3x3)), and
+// F(4x4, 3x3) instead of F(2x2, 3x3) on 14x14 frames, within the float
+// tolerance of the two convs in double and with the same bits for any
+// thread count. New weights (another address or shape) are transformed anew;
+// weights written in place are, once the caches are cleared.
+TEST(Conv2Plus1dStream, WeightCacheKeepsTheTransforms) {
+  ConvKernelsGuard guard;
+  set_conv_kernels(ConvKernels::kRows);
+  const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{1, 0, 0}, 1, 1};
+  auto filled = [](Shape<5> shape, double f) {
+    Tensor<float, 5> t(shape);
+    for (index_t i = 0; i < t.numel(); ++i) t.data()[i] = static_cast<float>(std::sin(f * static_cast<double>(i) + 0.2));
+    return t;
+  };
+  std::vector<float> s1(12, 0.75f), b1(12, 0.01f);
+  auto cached = [&](const Tensor<float, 5>& x, const Tensor<float, 5>& ws, const Tensor<float, 5>& wt,
+                    ops::WinogradWeightCache<float>& sc, ops::WinogradWeightCache<float>& tc, int threads) {
+    const int before = get_num_threads();
+    set_num_threads(threads);
+    Tensor<float, 5> y = ops::conv2plus1d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true,
+                                                       wt.cview(), pt, nullptr, nullptr, true, &sc, &tc);
+    set_num_threads(before);
+    return y;
+  };
+  auto same_bits = [](const Tensor<float, 5>& a, const Tensor<float, 5>& b, const char* what) {
+    ASSERT_EQ(a.shape(), b.shape()) << what;
+    for (index_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data()[i], b.data()[i]) << what << " at " << i;
+  };
+
+  {  // 30x29 frames: F(4x4, 3x3) either way, the same bits as without caches
+    const Tensor<float, 5> x = filled({2, 8, 7, 30, 29}, 0.37), ws = filled({12, 8, 1, 3, 3}, 0.1),
+                           wt = filled({8, 12, 3, 1, 1}, 0.2);
+    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt, true),
+              "banded(winograd_f4, winograd_temporal_f4)");
+    ops::WinogradWeightCache<float> sc, tc;
+    const Tensor<float, 5> want = run_pair(x, ws, ps, wt, pt, 1, false);
+    same_bits(cached(x, ws, wt, sc, tc, 1), want, "30x29, first call");
+    ASSERT_FALSE(sc.empty());
+    ASSERT_FALSE(tc.empty());
+    EXPECT_EQ(sc.bytes(), index_t(36 * 12 * 8 * sizeof(float)));
+    EXPECT_EQ(tc.bytes(), index_t(6 * 8 * 12 * sizeof(float)));
+    same_bits(cached(x, ws, wt, sc, tc, 2), want, "30x29, from the caches");
+    // other weights at another address: transformed anew
+    const Tensor<float, 5> ws2 = filled({12, 8, 1, 3, 3}, 0.13), wt2 = filled({8, 12, 3, 1, 1}, 0.17);
+    same_bits(cached(x, ws2, wt2, sc, tc, 2), run_pair(x, ws2, ps, wt2, pt, 1, false), "30x29, new weights");
+    // weights written in place: the same address, so cleared caches are what tells
+    Tensor<float, 5> ws3 = ws2;
+    ops::WinogradWeightCache<float> sc3, tc3;
+    (void)cached(x, ws3, wt2, sc3, tc3, 1);
+    for (index_t i = 0; i < ws3.numel(); ++i) ws3.data()[i] *= -0.5f;
+    sc3.clear();
+    tc3.clear();
+    EXPECT_TRUE(sc3.empty());
+    same_bits(cached(x, ws3, wt2, sc3, tc3, 1), run_pair(x, ws3, ps, wt2, pt, 1, false), "30x29, cleared");
+  }
+  {  // 14x14 frames: F(4x4, 3x3) with the caches, F(2x2, 3x3) without
+    const Tensor<float, 5> x = filled({1, 8, 6, 14, 14}, 0.37), ws = filled({12, 8, 1, 3, 3}, 0.1),
+                           wt = filled({8, 12, 3, 1, 1}, 0.2);
+    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt),
+              "banded(winograd_f2, winograd_temporal_f4)");
+    ASSERT_EQ(ops::conv2plus1d_algorithm<float>(x.shape(), ws.shape(), ps, wt.shape(), pt, true),
+              "banded(winograd_f4, winograd_temporal_f4)");
+    auto to_double = [](const Tensor<float, 5>& t) {
+      Tensor<double, 5> d = Tensor<double, 5>::empty(t.shape());
+      for (index_t i = 0; i < t.numel(); ++i) d.data()[i] = static_cast<double>(t.data()[i]);
+      return d;
+    };
+    std::vector<double> s1d(s1.begin(), s1.end()), b1d(b1.begin(), b1.end());
+    const Tensor<double, 5> xd = to_double(x), wsd = to_double(ws), wtd = to_double(wt);
+    const Tensor<double, 5> mid = ops::conv3d_fused<double>(xd.cview(), wsd.cview(), ps, s1d.data(), b1d.data(), true);
+    const Tensor<double, 5> want = ops::conv3d_fused<double>(mid.cview(), wtd.cview(), pt, nullptr, nullptr, true);
+    ops::WinogradWeightCache<float> sc, tc;
+    const Tensor<float, 5> first = cached(x, ws, wt, sc, tc, 1);
+    EXPECT_EQ(sc.bytes(), index_t(36 * 12 * 8 * sizeof(float)));  // F(4x4, 3x3)'s 6x6 per kernel
+    Tensor<float, 5> want_f = Tensor<float, 5>::empty(want.shape());
+    for (index_t i = 0; i < want.numel(); ++i) want_f.data()[i] = static_cast<float>(want.data()[i]);
+    EXPECT_TRUE((test::matches_reference<float, 5>(first.cview(), want_f.cview(), "conv2plus1d/float",
+                                                   "cached F(4x4, 3x3) on 14x14")));
+    for (const int threads : {1, 2, 3, 4, 5})
+      same_bits(cached(x, ws, wt, sc, tc, threads), first, "14x14, from the caches");
+  }
+}
+
 TEST(ConvKernelsChoice, BothFamiliesAgree) {
   // The same convolutions on each family: a stem-like spatial conv, a strided
   // pointwise one, a temporal one on large frames, and (2+1)D pairs on the

@@ -77,7 +77,8 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
       bn2_.inference_scale_shift(temporal_conv_.has_bias() ? temporal_conv_.bias().data() : nullptr, s2, b2);
       return ops::conv2plus1d_fused<T>(x, spatial_conv_.weight().cview(), spatial_conv_.params(), s1.data(),
                                        b1.data(), true, temporal_conv_.weight().cview(), temporal_conv_.params(),
-                                       s2.data(), b2.data(), true);
+                                       s2.data(), b2.data(), true, spatial_conv_.weight_cache(),
+                                       temporal_conv_.weight_cache());
     }
     const Tensor<T, 5> y = spatial_conv_.forward_bn(x, bn1_, true);
     return temporal_conv_.forward_bn(y.cview(), bn2_, true);
@@ -94,7 +95,8 @@ class SpatioTemporalConv : public nn::Module<SpatioTemporalConv<T>> {
     bn2_.inference_scale_shift(temporal_conv_.has_bias() ? temporal_conv_.bias().data() : nullptr, s2, b2);
     ops::conv2plus1d_fused_into<T>(x.cview(), spatial_conv_.weight().cview(), spatial_conv_.params(), s1.data(),
                                    b1.data(), true, temporal_conv_.weight().cview(), temporal_conv_.params(),
-                                   s2.data(), b2.data(), true, x.view());
+                                   s2.data(), b2.data(), true, x.view(), spatial_conv_.weight_cache(),
+                                   temporal_conv_.weight_cache());
     return std::move(x);
   }
   /// forward(x).

@@ -101,7 +101,8 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
     mid_bn.inference_scale_shift(nullptr, s1, b1);
     bn.inference_scale_shift(nullptr, s2, b2);
     return ops::conv2plus1d_fused<T>(x, spatial.weight().cview(), spatial.params(), s1.data(), b1.data(), true,
-                                     temporal.weight().cview(), temporal.params(), s2.data(), b2.data(), relu);
+                                     temporal.weight().cview(), temporal.params(), s2.data(), b2.data(), relu,
+                                     spatial.weight_cache(), temporal.weight_cache());
   }
   /// forward_bn that writes over x's storage when shapes allow (ops::conv2plus1d_in_place_ok).
   template <class BN>
@@ -118,7 +119,7 @@ class Conv2Plus1D : public nn::Sequential<T, nn::Conv3d<T>, nn::BatchNorm3d<T>, 
     bn.inference_scale_shift(nullptr, s2, b2);
     ops::conv2plus1d_fused_into<T>(x.cview(), spatial.weight().cview(), spatial.params(), s1.data(), b1.data(), true,
                                    temporal.weight().cview(), temporal.params(), s2.data(), b2.data(), relu,
-                                   x.view());
+                                   x.view(), spatial.weight_cache(), temporal.weight_cache());
     return std::move(x);
   }
 };

@@ -11,6 +11,7 @@
 #include "r2plus1d/nn/module.hpp"
 #include "r2plus1d/ops/conv3d.hpp"
 #include "r2plus1d/ops/conv3d_backward.hpp"
+#include "r2plus1d/ops/winograd_weight_cache.hpp"
 
 namespace r2plus1d::nn {
 
@@ -185,6 +186,23 @@ class Conv3d : public Module<Conv3d<T>> {
   Parameter<T, 1>& bias_parameter() { return bias_; }
   const Parameter<T, 1>& bias_parameter() const { return bias_; }
   ///@}
+  /// What set_weight_cache() and clear_weight_cache() do to this module's own
+  /// cache of its transformed weights (ops::WinogradWeightCache); each also
+  /// clears it, as train() and load_state_dict() do.
+  void set_own_weight_cache(bool on) {
+    weight_cache_.clear();
+    weight_cache_on_ = on;
+  }
+  void clear_own_weight_cache() { weight_cache_.clear(); }
+  /// The cache of this conv's transformed weights for the ops that take one
+  /// (ops::conv2plus1d_fused), or null when set_weight_cache is off or the
+  /// module is training.
+  ops::WinogradWeightCache<T>* weight_cache() {
+    return weight_cache_on_ && !this->is_training() ? &weight_cache_ : nullptr;
+  }
+  /// Whether set_weight_cache is on.
+  bool weight_cache_enabled() const { return weight_cache_on_; }
+
   /// Whether there is a bias (options().bias()).
   bool has_bias() const { return options_.bias(); }
   /// The options it was built with.
@@ -230,6 +248,8 @@ class Conv3d : public Module<Conv3d<T>> {
   Tensor<T, 5> saved_input_;  // forward_train's input, while backward needs it
   Shape<5> input_shape_{};
   bool trained_ = false;
+  ops::WinogradWeightCache<T> weight_cache_;  // see set_own_weight_cache
+  bool weight_cache_on_ = false;
 };
 
 }  // namespace r2plus1d::nn

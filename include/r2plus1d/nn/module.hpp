@@ -80,11 +80,17 @@ template <class F>
 ChildVisitor(F) -> ChildVisitor<F>;
 
 /// Whether module M keeps state of its own for backward (drop_own_saved),
-/// and whether it offers checkpointing (set_own_checkpointing).
+/// whether it can keep transformed weights between calls
+/// (set_own_weight_cache, clear_own_weight_cache), and whether it offers
+/// checkpointing (set_own_checkpointing).
 template <class M, class = void>
 struct HasOwnSaved : std::false_type {};
 template <class M>
 struct HasOwnSaved<M, std::void_t<decltype(std::declval<M&>().drop_own_saved())>> : std::true_type {};
+template <class M, class = void>
+struct HasOwnWeightCache : std::false_type {};
+template <class M>
+struct HasOwnWeightCache<M, std::void_t<decltype(std::declval<M&>().set_own_weight_cache(true))>> : std::true_type {};
 template <class M, class = void>
 struct HasOwnCheckpointing : std::false_type {};
 template <class M>
@@ -208,6 +214,7 @@ class Module {
     training_ = on;
     detail::ChildVisitor v{[on](auto& m) { m.train(on); }};
     self().visit(v);
+    if constexpr (detail::HasOwnWeightCache<Derived>::value) self().clear_own_weight_cache();
     return self();
   }
   /// Sets evaluation mode (BatchNorm uses running statistics).
@@ -232,6 +239,7 @@ class Module {
   template <class Source>
   void load_state_dict(const Source& source) {
     load_state_dict_into(state_dict(), source);
+    clear_weight_cache();
   }
 
   /// Total number of parameter elements, as sum(p.numel() for p in m.parameters()).
@@ -269,6 +277,28 @@ class Module {
     detail::ChildVisitor v{[](auto& m) { m.drop_saved(); }};
     self().visit(v);
     if constexpr (detail::HasOwnSaved<Derived>::value) self().drop_own_saved();
+  }
+
+  /// Whether the (2+1)D convolution pairs of this module keep their weights'
+  /// Winograd transforms from one eval-mode forward to the next
+  /// (ops::Conv2plus1dWeightCache): r2plus1d_18's forward at batch 1 then
+  /// skips their transforms, and its layer3 runs F(4x4, 3x3) instead of
+  /// F(2x2, 3x3), for about 95 MB more memory. Off by default. The cache
+  /// knows the weights by address, not by value: train(), load_state_dict()
+  /// and this call clear it; after writing into a weight in place in eval
+  /// mode, call clear_weight_cache() (or this) before the next forward.
+  Derived& set_weight_cache(bool on) {
+    detail::ChildVisitor v{[on](auto& m) { m.set_weight_cache(on); }};
+    self().visit(v);
+    if constexpr (detail::HasOwnWeightCache<Derived>::value) self().set_own_weight_cache(on);
+    return self();
+  }
+  /// Forgets every kept weight transform of this module (see set_weight_cache);
+  /// the next forward transforms the weights as they are then.
+  void clear_weight_cache() {
+    detail::ChildVisitor v{[](auto& m) { m.clear_weight_cache(); }};
+    self().visit(v);
+    if constexpr (detail::HasOwnWeightCache<Derived>::value) self().clear_own_weight_cache();
   }
 
   /// Activation checkpointing (nn/checkpoint.hpp) in every residual block and

@@ -72,14 +72,14 @@ inline bool conv2plus1d_in_place_ok(const Shape<5>& x, const Shape<5>& ws, const
 /// frames.
 template <class T = float>
 std::string conv2plus1d_algorithm(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
-                                  const Conv3dParams& pt) {
+                                  const Conv3dParams& pt, bool cached = false) {
   const Shape<5> out = conv2plus1d_output_shape(x, ws, ps, wt, pt);
   const Shape<5> mid = conv3d_output_shape(x, ws, ps);
   const detail::Conv2plus1dTiling tiling =
       detail::conv2plus1d_tiling(mid[3] * mid[4], x[1] * ws[3] * ws[4], static_cast<index_t>(sizeof(T)));
   if (tiling.chunks >= detail::kMinChunksPerFrame && !detail::conv2plus1d_fast_spatial<T>(x, ws, ps))
     return conv_kernels() == ConvKernels::kRows ? "chunked_rows" : "chunked_packed";
-  if (const index_t m = detail::conv2plus1d_banded_tile<T>(x, ws, ps, wt, pt); m > 0)
+  if (const index_t m = detail::conv2plus1d_banded_tile<T>(x, ws, ps, wt, pt, cached); m > 0)
     return std::string("banded(") + (m == 4 ? WinogradF4::name : WinogradF2::name) + ", winograd_temporal_f4)";
   const index_t kt = wt[2], st = pt.stride.d, pd = pt.padding.d, D = x[2];
   const index_t group = detail::framewise_group<T>(mid[1] * mid[3] * mid[4], kt, st, out[2],
@@ -98,12 +98,17 @@ std::string conv2plus1d_algorithm(const Shape<5>& x, const Shape<5>& ws, const C
 
 /// conv2plus1d_fused into `y`, which must have the output shape. `y` may be
 /// the very storage of `x` when conv2plus1d_in_place_ok (then x is consumed);
-/// otherwise the two must not overlap.
+/// otherwise the two must not overlap. With caches, the banded path keeps
+/// each conv's transformed weights in its own (s_cache: the spatial conv's,
+/// t_cache: the temporal's) for the next call with the same weights; with
+/// s_cache it runs F(4x4, 3x3) from 14x14 frames on (see
+/// WinogradWeightCache, and conv2plus1d_algorithm's `cached`).
 template <class T>
 void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                             const T* s_scale, const T* s_shift, bool s_relu, TensorView<const T, 5> wt,
                             const Conv3dParams& pt, const T* t_scale, const T* t_shift, bool t_relu,
-                            TensorView<T, 5> y) {
+                            TensorView<T, 5> y, WinogradWeightCache<T>* s_cache = nullptr,
+                            WinogradWeightCache<T>* t_cache = nullptr) {
   const Shape<5> out = conv2plus1d_output_shape(x.shape(), ws.shape(), ps, wt.shape(), pt);
   const Shape<5> mid = conv3d_output_shape(x.shape(), ws.shape(), ps);
   if (y.shape() != out)
@@ -120,10 +125,12 @@ void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws,
       detail::conv2plus1d_tiling(mid[3] * mid[4], depth, static_cast<index_t>(sizeof(T)));
   if (tiling.chunks >= detail::kMinChunksPerFrame && !detail::conv2plus1d_fast_spatial<T>(x.shape(), ws.shape(), ps))
     detail::conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
-  else if (const index_t m = detail::conv2plus1d_banded_tile<T>(x.shape(), ws.shape(), ps, wt.shape(), pt); m == 4)
-    detail::conv2plus1d_banded<T, WinogradF4>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);
+  else if (const index_t m =
+               detail::conv2plus1d_banded_tile<T>(x.shape(), ws.shape(), ps, wt.shape(), pt, s_cache != nullptr);
+           m == 4)
+    detail::conv2plus1d_banded<T, WinogradF4>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
   else if (m == 2)
-    detail::conv2plus1d_banded<T, WinogradF2>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);
+    detail::conv2plus1d_banded<T, WinogradF2>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
   else
     detail::conv2plus1d_framewise<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);
 }
@@ -136,9 +143,10 @@ void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws,
 template <class T>
 Tensor<T, 5> conv2plus1d_fused(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                                const T* s_scale, const T* s_shift, bool s_relu, TensorView<const T, 5> wt,
-                               const Conv3dParams& pt, const T* t_scale, const T* t_shift, bool t_relu) {
+                               const Conv3dParams& pt, const T* t_scale, const T* t_shift, bool t_relu,
+                               WinogradWeightCache<T>* s_cache = nullptr, WinogradWeightCache<T>* t_cache = nullptr) {
   Tensor<T, 5> y = Tensor<T, 5>::empty(conv2plus1d_output_shape(x.shape(), ws.shape(), ps, wt.shape(), pt));
-  conv2plus1d_fused_into<T>(x, ws, ps, s_scale, s_shift, s_relu, wt, pt, t_scale, t_shift, t_relu, y.view());
+  conv2plus1d_fused_into<T>(x, ws, ps, s_scale, s_shift, s_relu, wt, pt, t_scale, t_shift, t_relu, y.view(), s_cache, t_cache);
   return y;
 }
 

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "r2plus1d/ops/conv2plus1d_framewise.hpp"
+#include "r2plus1d/ops/winograd_weight_cache.hpp"
 #include "r2plus1d/ops/conv3d_winograd.hpp"
 #include "r2plus1d/ops/conv3d_winograd_temporal.hpp"
 #include "r2plus1d/ops/tuning.hpp"
@@ -26,25 +27,32 @@ namespace r2plus1d::ops::detail {
 /// The output tile of the banded path's spatial transform for this pair (4:
 /// F(4x4, 3x3), 2: F(2x2, 3x3)), or 0 where the pair does not take it: its
 /// spatial conv runs Winograd (winograd_preferred, winograd_f2_preferred) and
-/// its temporal steps F(4, 3) along time (framewise_tile is 4).
+/// its temporal steps F(4, 3) along time (framewise_tile is 4). With the
+/// spatial weights' transform kept between calls (`cached`, WinogradWeightCache),
+/// F(4x4, 3x3) from kWinogradCachedMinPositions on.
 template <class T>
 index_t conv2plus1d_banded_tile(const Shape<5>& x, const Shape<5>& ws, const Conv3dParams& ps, const Shape<5>& wt,
-                                const Conv3dParams& pt) {
+                                const Conv3dParams& pt, bool cached = false) {
   const Shape<5> mid = conv3d_output_shape(x, ws, ps);
   if (framewise_tile<T>(wt, pt, mid[3] * mid[4]) != WinogradF4::m) return 0;
   const Conv3dGeometry g = conv3d_geometry(x, ws, mid, ps);
-  return winograd_preferred<T>(g) ? WinogradF4::m : winograd_f2_preferred<T>(g) ? WinogradF2::m : 0;
+  if (winograd_preferred<T>(g)) return WinogradF4::m;
+  if (!winograd_f2_preferred<T>(g)) return 0;
+  return cached && g.out_h * g.out_w >= kWinogradCachedMinPositions ? WinogradF4::m : WinogradF2::m;
 }
 
 /// The banded path (see the file comment), the spatial conv on the
 /// transform FS, for pairs whose conv2plus1d_banded_tile is FS::m. y may be
 /// x's storage when conv2plus1d_in_place_ok: every band computes a step's new
 /// intermediate frames (reading input frames none has written over yet)
-/// before any band writes the step's output frames.
+/// before any band writes the step's output frames. Each conv's transformed
+/// weights come from its cache (s_cache, t_cache) when that holds them, and
+/// go there when one is given.
 template <class T, class FS>
 void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
-                        const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y) {
+                        const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y,
+                        WinogradWeightCache<T>* s_cache = nullptr, WinogradWeightCache<T>* t_cache = nullptr) {
   using F = WinogradF4;  // the temporal transform
   constexpr index_t m = FS::m;
   const Shape<5> out = y.shape();
@@ -53,11 +61,23 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
   const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
   const index_t group = framewise_group<T>(Cm * P, kt, st, Dt, F::m);
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
-  // Both convs' weights transformed once, for every band and step.
-  T* const us = thread_workspace<T>(winograd_weights_size<FS>(Cm, Cin), kWinogradU);
-  winograd_transform_weights<FS>(ws.data(), Cm, Cin, us);
-  T* const ut = thread_workspace<T>(winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU);
-  winograd_temporal_weights<F>(wt.data(), Cout, Cm, ut);
+  // Both convs' weights transformed once, for every band and step (or kept from an earlier call).
+  const T* us = s_cache != nullptr ? s_cache->find(m, ws.data(), ws.shape()) : nullptr;
+  if (us == nullptr) {
+    const index_t size = winograd_weights_size<FS>(Cm, Cin);
+    T* const u = s_cache != nullptr ? s_cache->reset(m, ws.data(), ws.shape(), size)
+                                    : thread_workspace<T>(size, kWinogradU);
+    winograd_transform_weights<FS>(ws.data(), Cm, Cin, u);
+    us = u;
+  }
+  const T* ut = t_cache != nullptr ? t_cache->find(F::m, wt.data(), wt.shape()) : nullptr;
+  if (ut == nullptr) {
+    const index_t size = winograd_temporal_weights_size<F>(Cout, Cm);
+    T* const u = t_cache != nullptr ? t_cache->reset(F::m, wt.data(), wt.shape(), size)
+                                    : thread_workspace<T>(size, kWinogradTemporalU);
+    winograd_temporal_weights<F>(wt.data(), Cout, Cm, u);
+    ut = u;
+  }
 
   parallel_region(std::min<index_t>(get_num_threads(), nty), [&](const Team& team) {
     // This thread's band: tile rows [ty0, ty1), output rows from row0, BP positions.

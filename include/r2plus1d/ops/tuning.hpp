@@ -68,6 +68,13 @@ inline constexpr index_t kWinogradMinPositions = 784;
 /// transform (0.7 ms) included (Zen 5, 1 thread). Its transformed weights
 /// (576 x 256 x 16 values, 9.4 MB) stay in a workspace.
 inline constexpr index_t kWinogradF2MinPositions = 196;
+/// Fewest positions per frame on which a (2+1)D pair whose weights' transforms
+/// are kept between calls (ops::WinogradWeightCache) runs F(4x4, 3x3)
+/// rather than F(2x2, 3x3): 14x14, layer3's frames, whose 4x4 tiles cover
+/// 16x16 but take 0.79 of F(2x2)'s time once the transforms are kept (AMD
+/// Zen 4, 1 thread; without the cache F(4x4)'s 17-21 MB of transformed
+/// weights per call cost more than it saves).
+inline constexpr index_t kWinogradCachedMinPositions = 196;
 
 // ---- Work items and blocks (per thread unless said)
 
