@@ -83,10 +83,12 @@ inline bool is_pair(const ConvShape& s, const ConvShape& t) {
 }
 
 /// What the pair s -> t runs on in a network, where the two stream as one
-/// (ops::conv2plus1d_algorithm); empty where the library does not say.
-inline std::string pair_algorithm_name(const ConvShape& s, const ConvShape& t) {
+/// (ops::conv2plus1d_algorithm), with its weights' transforms kept between
+/// calls when `cached` (set_weight_cache); empty where the library does not say.
+inline std::string pair_algorithm_name(const ConvShape& s, const ConvShape& t, bool cached = false) {
   const ops::Conv3dParams ps{s.stride, s.padding, Triple(1), 1}, pt{t.stride, t.padding, Triple(1), 1};
-  return conv2plus1d_algorithm(s.input, s.weight, ps, t.weight, pt);
+  return cached ? conv2plus1d_algorithm(s.input, s.weight, ps, t.weight, pt, true)
+                : conv2plus1d_algorithm(s.input, s.weight, ps, t.weight, pt);
 }
 
 }  // namespace r2plus1d::bench

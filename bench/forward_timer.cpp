@@ -4,7 +4,11 @@
 // and run it side by side with other runtimes.
 //
 //   r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] [--stages] [--no-sgemm]
-//                          [--no-peak]
+//                          [--no-peak] [--no-weight-cache]
+//
+// The model keeps its weights' Winograd transforms between passes
+// (Module::set_weight_cache, as the feature extractor runs it; "weight_cache"
+// in the output) unless --no-weight-cache.
 //
 // Prints one JSON object: every forward time in ms (after one warm-up pass),
 // their median, the network's conv GFLOP per pass (16x112x112 clips only, from
@@ -110,7 +114,7 @@ int main(int argc, char** argv) {
   r2plus1d::bench::TimerArgs args;
   args.repeats = 5;
   long t = 16, h = 112, w = 112;
-  bool stages = false, sgemm = true, peak = true;
+  bool stages = false, sgemm = true, peak = true, weight_cache = true;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--version") {
@@ -126,6 +130,8 @@ int main(int argc, char** argv) {
       sgemm = false;
     } else if (a == "--no-peak") {
       peak = false;
+    } else if (a == "--no-weight-cache") {
+      weight_cache = false;
     } else if (a == "--clip" && has_value) {
       if (std::sscanf(argv[++i], "%ld,%ld,%ld", &t, &h, &w) != 3 || t < 1 || h < 1 || w < 1) {
         std::fprintf(stderr, "r2plus1d_forward_timer: --clip expects T,H,W, got '%s'\n", argv[i]);
@@ -134,7 +140,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: r2plus1d_forward_timer [--threads N] [--repeats R] [--clip T,H,W] [--batch B] "
-                   "[--stages] [--no-sgemm] [--no-peak] [--version]\n");
+                   "[--stages] [--no-sgemm] [--no-peak] [--no-weight-cache] [--version]\n");
       return 2;
     }
   }
@@ -149,6 +155,7 @@ int main(int argc, char** argv) {
     r2plus1d::Tensor<float, 5> x = r2plus1d::Tensor<float, 5>::empty({batch, 3, t, h, w});
     for (r2plus1d::index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.013 * double(i)));
     auto model = r2plus1d::video::r2plus1d_18<float>();
+    model.set_weight_cache(weight_cache);
     std::vector<std::vector<double>> stage_ms;
     std::vector<double> ms;
     if (stages) {
@@ -172,8 +179,8 @@ int main(int argc, char** argv) {
       std::printf("]");
     };
     std::printf("{\"arch\": \"r2plus1d_18\", \"conv_kernels\": \"%s\", \"threads\": %d, \"batch\": %ld, "
-                "\"clip\": [%ld, %ld, %ld], \"ms\": ",
-                r2plus1d::conv_kernels_name(), threads, batch, t, h, w);
+                "\"clip\": [%ld, %ld, %ld], \"weight_cache\": %s, \"ms\": ",
+                r2plus1d::conv_kernels_name(), threads, batch, t, h, w, weight_cache ? "true" : "false");
     print_list(ms);
     const double med = median(ms);
     const double gflops = gflop > 0 ? gflop / (med * 1e-3) : 0.0;  // 0: FLOPs unknown for this clip
@@ -220,9 +227,9 @@ int main(int argc, char** argv) {
         if (c.uses_r2plus1d_18 == 0) continue;
         std::string pair;
         if (i + 1 < n && r2plus1d::bench::is_pair(c, r2plus1d::bench::kConvShapes[i + 1]))
-          pair = r2plus1d::bench::pair_algorithm_name(c, r2plus1d::bench::kConvShapes[i + 1]);
+          pair = r2plus1d::bench::pair_algorithm_name(c, r2plus1d::bench::kConvShapes[i + 1], weight_cache);
         else if (i > 0 && r2plus1d::bench::is_pair(r2plus1d::bench::kConvShapes[i - 1], c))
-          pair = r2plus1d::bench::pair_algorithm_name(r2plus1d::bench::kConvShapes[i - 1], c);
+          pair = r2plus1d::bench::pair_algorithm_name(r2plus1d::bench::kConvShapes[i - 1], c, weight_cache);
         std::printf("%s{\"name\": \"%s\", \"uses\": %d, \"algorithm\": \"%s\"", first ? "" : ", ", c.name,
                     c.uses_r2plus1d_18, r2plus1d::bench::conv_algorithm_name(c));
         if (!pair.empty()) std::printf(", \"pair\": \"%s\"", pair.c_str());
