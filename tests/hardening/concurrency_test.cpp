@@ -57,6 +57,27 @@ TEST(ThreadSafety, R2Plus1D18FromEightThreads) {
   expect_concurrent_equals_sequential(net, {1, 3, 2, 16, 16});
 }
 
+// With set_weight_cache the threads share each pair's kept transforms: here
+// the first forwards fill them from eight threads at once (layer1 and layer2
+// of 4x56x56 clips run banded, layer2 on F(4x4, 3x3) through the cache).
+TEST(ThreadSafety, R2Plus1D18WithWeightCacheFromEightThreads) {
+  Generator gen(13);
+  auto net = video::r2plus1d_18<float>(400, gen);
+  net.eval().set_weight_cache(true);
+  const Shape<5> s{1, 3, 4, 56, 56};
+  std::vector<Tensor<float, 5>> inputs;
+  std::vector<Tensor<float, 2>> want;
+  for (int t = 0; t < kThreads; ++t) inputs.push_back(clip(s, 200 + t / 2));
+  for (int t = 0; t < kThreads; ++t) want.push_back(net.forward(inputs[t].cview()));
+  net.clear_weight_cache();
+  std::vector<Tensor<float, 2>> got(kThreads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < kThreads; ++t)
+    pool.emplace_back([&, t] { got[t] = net.forward(inputs[t].cview()); });
+  for (std::thread& th : pool) th.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(bit_identical(got[t], want[t])) << "thread " << t;
+}
+
 TEST(ThreadSafety, BatchOfClipsFromEightThreads) {
   Generator gen(13);
   R2Plus1DNet<float> net({1, 1, 1, 1}, gen);

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "r2plus1d/ops/conv2plus1d_framewise.hpp"
 #include "r2plus1d/ops/winograd_weight_cache.hpp"
@@ -61,20 +62,32 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
   const index_t kt = wt.size(2), st = pt.stride.d, pd = pt.padding.d, Dt = out[2];
   const index_t group = framewise_group<T>(Cm * P, kt, st, Dt, F::m);
   const index_t cap = std::min<index_t>(D, (group - 1) * st + kt);
-  // Both convs' weights transformed once, for every band and step (or kept from an earlier call).
-  const T* us = s_cache != nullptr ? s_cache->find(m, ws.data(), ws.shape()) : nullptr;
-  if (us == nullptr) {
-    const index_t size = winograd_weights_size<FS>(Cm, Cin);
-    T* const u = s_cache != nullptr ? s_cache->reset(m, ws.data(), ws.shape(), size)
-                                    : thread_workspace<T>(size, kWinogradU);
+  // Both convs' weights transformed once, for every band and step (or kept
+  // from an earlier call: `kept` holds them until this call ends).
+  typename WinogradWeightCache<T>::Transform kept_s, kept_t;
+  const T* us = nullptr;
+  const T* ut = nullptr;
+  if (s_cache != nullptr && !(kept_s = s_cache->find(m, ws.data(), ws.shape()))) {
+    std::vector<T> u(static_cast<std::size_t>(winograd_weights_size<FS>(Cm, Cin)));
+    winograd_transform_weights<FS>(ws.data(), Cm, Cin, u.data());
+    kept_s = s_cache->keep(m, ws.data(), ws.shape(), std::move(u));
+  }
+  if (kept_s) {
+    us = kept_s->data();
+  } else {
+    T* const u = thread_workspace<T>(winograd_weights_size<FS>(Cm, Cin), kWinogradU);
     winograd_transform_weights<FS>(ws.data(), Cm, Cin, u);
     us = u;
   }
-  const T* ut = t_cache != nullptr ? t_cache->find(F::m, wt.data(), wt.shape()) : nullptr;
-  if (ut == nullptr) {
-    const index_t size = winograd_temporal_weights_size<F>(Cout, Cm);
-    T* const u = t_cache != nullptr ? t_cache->reset(F::m, wt.data(), wt.shape(), size)
-                                    : thread_workspace<T>(size, kWinogradTemporalU);
+  if (t_cache != nullptr && !(kept_t = t_cache->find(F::m, wt.data(), wt.shape()))) {
+    std::vector<T> u(static_cast<std::size_t>(winograd_temporal_weights_size<F>(Cout, Cm)));
+    winograd_temporal_weights<F>(wt.data(), Cout, Cm, u.data());
+    kept_t = t_cache->keep(F::m, wt.data(), wt.shape(), std::move(u));
+  }
+  if (kept_t) {
+    ut = kept_t->data();
+  } else {
+    T* const u = thread_workspace<T>(winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU);
     winograd_temporal_weights<F>(wt.data(), Cout, Cm, u);
     ut = u;
   }

@@ -10,9 +10,13 @@
 ///
 /// The cache knows the weights by address, shape and transform, not by
 /// value: whoever writes into the weights in place clears it (nn::Conv3d does
-/// on train(), load_state_dict() and set_weight_cache()). Not for two threads
-/// at once.
+/// on train(), load_state_dict() and set_weight_cache()). Calls from several
+/// threads at once may share one cache: each transform is handed out as a
+/// shared pointer, so a transform replaced or cleared while a call still
+/// reads it lives until that call ends.
 
+#include <memory>
+#include <mutex>
 #include <utility>
 #include <vector>
 
@@ -23,6 +27,9 @@ namespace r2plus1d::ops {
 template <class T>
 class WinogradWeightCache {
  public:
+  /// A kept transform, alive while any holder keeps it.
+  using Transform = std::shared_ptr<const std::vector<T>>;
+
   WinogradWeightCache() = default;
   /// A copy starts empty: it belongs to another module, with other weights.
   WinogradWeightCache(const WinogradWeightCache&) {}
@@ -30,50 +37,68 @@ class WinogradWeightCache {
     if (this != &other) clear();
     return *this;
   }
-  WinogradWeightCache(WinogradWeightCache&& other) noexcept { *this = std::move(other); }
+  WinogradWeightCache(WinogradWeightCache&& other) noexcept {
+    std::lock_guard<std::mutex> lock(other.mutex_);
+    entries_.swap(other.entries_);
+  }
   WinogradWeightCache& operator=(WinogradWeightCache&& other) noexcept {
     if (this != &other) {
-      tile_ = std::exchange(other.tile_, 0);
-      w_ = std::exchange(other.w_, nullptr);
-      shape_ = other.shape_;
-      u_ = std::move(other.u_);
-      other.clear();
+      std::scoped_lock lock(mutex_, other.mutex_);
+      entries_.clear();
+      entries_.swap(other.entries_);
     }
     return *this;
   }
 
-  /// Forgets the transformed weights and frees their memory.
+  /// Forgets every kept transform (each freed once no call reads it).
   void clear() {
-    tile_ = 0;
-    w_ = nullptr;
-    std::vector<T>().swap(u_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.clear();
   }
   /// Whether nothing is kept.
-  bool empty() const { return tile_ == 0; }
+  bool empty() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return entries_.empty();
+  }
   /// Bytes kept.
-  index_t bytes() const { return static_cast<index_t>(u_.size() * sizeof(T)); }
+  index_t bytes() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::size_t n = 0;
+    for (const Entry& e : entries_) n += e.u->size();
+    return static_cast<index_t>(n * sizeof(T));
+  }
 
   /// The kept transform of the weights at w, of this shape, for output tiles
-  /// of `tile` (the m of F(m, 3)), or null if the cache holds no such thing.
-  const T* find(index_t tile, const T* w, const Shape<5>& shape) const {
-    return tile != 0 && tile_ == tile && w_ == w && shape_ == shape ? u_.data() : nullptr;
+  /// of `tile` (the m of F(m, 3)), or null.
+  Transform find(index_t tile, const T* w, const Shape<5>& shape) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const Entry& e : entries_)
+      if (e.tile == tile && e.w == w && e.shape == shape) return e.u;
+    return nullptr;
   }
-  /// Room for `size` values of a new transform, from now on known as that
-  /// of the weights at w (shape, tile); the caller fills it before any find.
-  T* reset(index_t tile, const T* w, const Shape<5>& shape, index_t size) {
-    clear();
-    u_.resize(static_cast<std::size_t>(size));
-    tile_ = tile;
-    w_ = w;
-    shape_ = shape;
-    return u_.data();
+  /// Keeps `u` as the transform of the weights at w (shape, tile), in place
+  /// of any other kept for that tile, and returns it.
+  Transform keep(index_t tile, const T* w, const Shape<5>& shape, std::vector<T>&& u) {
+    Transform t = std::make_shared<const std::vector<T>>(std::move(u));
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (Entry& e : entries_)
+      if (e.tile == tile) {
+        e = Entry{tile, w, shape, t};
+        return t;
+      }
+    entries_.push_back(Entry{tile, w, shape, t});
+    return t;
   }
 
  private:
-  index_t tile_ = 0;
-  const T* w_ = nullptr;
-  Shape<5> shape_{};
-  std::vector<T> u_;
+  struct Entry {
+    index_t tile;
+    const T* w;
+    Shape<5> shape;
+    Transform u;
+  };
+  mutable std::mutex mutex_;
+  std::vector<Entry> entries_;
 };
 
 }  // namespace r2plus1d::ops
