@@ -14,7 +14,7 @@ preprocessor, so they must share the public API this program calls
 (ops::conv3d_fused_into, video::r2plus1d_18, its stages).
 
     python3 bench/compare_sources.py --a HEAD [--b include] [--threads 1] [--rounds 20] \\
-        [--filter temporal] [--stages] [--eigen DIR]
+        [--filter temporal] [--stages [--weight-cache]] [--eigen DIR]
 
 --a and --b are include directories, or git revisions of this repository
 (their include/ is taken with git archive). --b defaults to the working tree's
@@ -73,8 +73,10 @@ def eigen_dir(given=None):
         sys.exit("compare_sources: Eigen's headers not found (install libeigen3-dev)")
 
 
-def build(include_a, include_b, scratch, cxx, eigen=None):
+def build(include_a, include_b, scratch, cxx, eigen=None, weight_cache=False):
     flags = ["-O3", "-march=native", "-fopenmp", "-DNDEBUG", "-std=c++17", "-isystem", eigen_dir(eigen)]
+    if weight_cache:
+        flags.append("-DCOMPARE_SOURCES_WEIGHT_CACHE=1")
     side = os.path.join(SOURCES, "side.cpp")
     jobs = [
         [cxx] + flags + ["-I", include_a, "-DCOMPARE_SOURCES_SIDE=a", "-Dr2plus1d=r2plus1d_a", "-c", side, "-o",
@@ -102,6 +104,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--filter", default="", help="only convolutions whose name contains this")
     ap.add_argument("--stages", action="store_true", help="r2plus1d_18's stages instead of single convolutions")
+    ap.add_argument("--weight-cache", action="store_true",
+                    help="with --stages: the model keeps its weights' transforms between calls (set_weight_cache), "
+                         "on each version that has it")
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
     ap.add_argument("--eigen", help="folder holding Eigen/Core (default: the system's)")
     a = ap.parse_args()
@@ -113,7 +118,7 @@ def main():
         sys.exit("compare_sources: --threads and --rounds must be positive")
     scratch = tempfile.mkdtemp(prefix="compare_sources.")
     try:
-        exe = build(headers(a.a, scratch, "a"), headers(a.b, scratch, "b"), scratch, a.cxx, a.eigen)
+        exe = build(headers(a.a, scratch, "a"), headers(a.b, scratch, "b"), scratch, a.cxx, a.eigen, a.weight_cache)
         rc = 0
         for threads in thread_counts:
             args = [exe, "--threads", str(threads), "--rounds", str(a.rounds)]

@@ -77,6 +77,15 @@ double SIDE(conv_run)(int i, int threads, std::vector<float>* out) {
   return ms;
 }
 
+// With COMPARE_SOURCES_WEIGHT_CACHE, the model keeps its weights' transforms
+// between calls where its version of the library can (Module::set_weight_cache).
+template <class M>
+auto SIDE(keep_weight_cache)(M& m, int) -> decltype(m.set_weight_cache(true), void()) {
+  m.set_weight_cache(true);
+}
+template <class M>
+void SIDE(keep_weight_cache)(M&, long) {}
+
 double SIDE(stage_run)(int s, int threads, const std::vector<float>& in, const long* in_shape, std::vector<float>* out,
                        long* out_shape) {
   using Model = decltype(r2plus1d::video::r2plus1d_18<float>());
@@ -84,6 +93,9 @@ double SIDE(stage_run)(int s, int threads, const std::vector<float>& in, const l
   if (!model) {
     model = std::make_unique<Model>(r2plus1d::video::r2plus1d_18<float>());
     model->eval();
+#ifdef COMPARE_SOURCES_WEIGHT_CACHE
+    SIDE(keep_weight_cache)(*model, 0);
+#endif
   }
   r2plus1d::set_num_threads(threads);
   r2plus1d::Tensor<float, 5> x =
