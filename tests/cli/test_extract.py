@@ -82,6 +82,12 @@ def main():
         e = rel_err(np.load(p("tv_feats.npy")), tv_feats)
         check("r2plus1d_18 features match torchvision", e <= TOL, "rel err %g" % e)
     r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
+            "--output", p("tv_feats_nc.npy"), "--no-weight-cache")
+    check("r2plus1d_18 --no-weight-cache: exit 0", r.returncode == 0, r.stderr)
+    if r.returncode == 0:
+        e = rel_err(np.load(p("tv_feats_nc.npy")), tv_feats)
+        check("r2plus1d_18 features without the weight cache match torchvision", e <= TOL, "rel err %g" % e)
+    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
             "--output", p("tv_logits.npy"), "--logits", "--topk", "3")
     check("r2plus1d_18 --logits --topk: exit 0", r.returncode == 0, r.stderr)
     if r.returncode == 0:

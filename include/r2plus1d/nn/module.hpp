@@ -283,7 +283,7 @@ class Module {
   /// Winograd transforms from one eval-mode forward to the next
   /// (ops::Conv2plus1dWeightCache): r2plus1d_18's forward at batch 1 then
   /// skips their transforms, and its layer3 runs F(4x4, 3x3) instead of
-  /// F(2x2, 3x3), for about 95 MB more memory. Off by default. The cache
+  /// F(2x2, 3x3), for 93 MB more memory. Off by default. The cache
   /// knows the weights by address, not by value: train(), load_state_dict()
   /// and this call clear it; after writing into a weight in place in eval
   /// mode, call clear_weight_cache() (or this) before the next forward.
