@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -27,14 +28,16 @@ bool bit_identical(const Tensor<float, 2>& a, const Tensor<float, 2>& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<std::size_t>(a.numel())) == 0;
 }
 
-/// Runs `model` on kThreads different clips sequentially, then on all of them at
-/// once from kThreads threads (each clip twice, so two threads share an input too).
+/// Runs `model` on kThreads different clips sequentially, then (after
+/// `between`, if given) on all of them at once from kThreads threads (each
+/// clip twice, so two threads share an input too).
 template <class Model>
-void expect_concurrent_equals_sequential(Model& model, Shape<5> s) {
+void expect_concurrent_equals_sequential(Model& model, Shape<5> s, const std::function<void()>& between = {}) {
   std::vector<Tensor<float, 5>> inputs;
   std::vector<Tensor<float, 2>> want;
   for (int t = 0; t < kThreads; ++t) inputs.push_back(clip(s, 100 + t / 2));
   for (int t = 0; t < kThreads; ++t) want.push_back(model.forward(inputs[t].cview()));
+  if (between) between();
   std::vector<Tensor<float, 2>> got(kThreads);
   std::vector<std::thread> pool;
   for (int t = 0; t < kThreads; ++t)
@@ -64,18 +67,7 @@ TEST(ThreadSafety, R2Plus1D18WithWeightCacheFromEightThreads) {
   Generator gen(13);
   auto net = video::r2plus1d_18<float>(400, gen);
   net.eval().set_weight_cache(true);
-  const Shape<5> s{1, 3, 4, 56, 56};
-  std::vector<Tensor<float, 5>> inputs;
-  std::vector<Tensor<float, 2>> want;
-  for (int t = 0; t < kThreads; ++t) inputs.push_back(clip(s, 200 + t / 2));
-  for (int t = 0; t < kThreads; ++t) want.push_back(net.forward(inputs[t].cview()));
-  net.clear_weight_cache();
-  std::vector<Tensor<float, 2>> got(kThreads);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < kThreads; ++t)
-    pool.emplace_back([&, t] { got[t] = net.forward(inputs[t].cview()); });
-  for (std::thread& th : pool) th.join();
-  for (int t = 0; t < kThreads; ++t) EXPECT_TRUE(bit_identical(got[t], want[t])) << "thread " << t;
+  expect_concurrent_equals_sequential(net, {1, 3, 4, 56, 56}, [&net] { net.clear_weight_cache(); });
 }
 
 TEST(ThreadSafety, BatchOfClipsFromEightThreads) {

@@ -42,6 +42,27 @@ index_t conv2plus1d_banded_tile(const Shape<5>& x, const Shape<5>& ws, const Con
   return cached && g.out_h * g.out_w >= kWinogradCachedMinPositions ? WinogradF4::m : WinogradF2::m;
 }
 
+/// The transformed weights of one conv for this call: those `cache` keeps for
+/// (tile, w, shape), else `transform(u)` into `size` new values, kept in
+/// `cache` when given (`kept` holds them until the call ends), or else in the
+/// calling thread's workspace `slot`.
+template <class T, class Transform>
+const T* winograd_weights_for_call(WinogradWeightCache<T>* cache, index_t tile, const T* w, const Shape<5>& shape,
+                                   index_t size, int slot, typename WinogradWeightCache<T>::Transform& kept,
+                                   Transform&& transform) {
+  if (cache == nullptr) {
+    T* const u = thread_workspace<T>(size, slot);
+    transform(u);
+    return u;
+  }
+  if (!(kept = cache->find(tile, w, shape))) {
+    std::vector<T> u(static_cast<std::size_t>(size));
+    transform(u.data());
+    kept = cache->keep(tile, w, shape, std::move(u));
+  }
+  return kept->data();
+}
+
 /// The banded path (see the file comment), the spatial conv on the
 /// transform FS, for pairs whose conv2plus1d_banded_tile is FS::m. y may be
 /// x's storage when conv2plus1d_in_place_ok: every band computes a step's new
@@ -65,32 +86,12 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
   // Both convs' weights transformed once, for every band and step (or kept
   // from an earlier call: `kept` holds them until this call ends).
   typename WinogradWeightCache<T>::Transform kept_s, kept_t;
-  const T* us = nullptr;
-  const T* ut = nullptr;
-  if (s_cache != nullptr && !(kept_s = s_cache->find(m, ws.data(), ws.shape()))) {
-    std::vector<T> u(static_cast<std::size_t>(winograd_weights_size<FS>(Cm, Cin)));
-    winograd_transform_weights<FS>(ws.data(), Cm, Cin, u.data());
-    kept_s = s_cache->keep(m, ws.data(), ws.shape(), std::move(u));
-  }
-  if (kept_s) {
-    us = kept_s->data();
-  } else {
-    T* const u = thread_workspace<T>(winograd_weights_size<FS>(Cm, Cin), kWinogradU);
-    winograd_transform_weights<FS>(ws.data(), Cm, Cin, u);
-    us = u;
-  }
-  if (t_cache != nullptr && !(kept_t = t_cache->find(F::m, wt.data(), wt.shape()))) {
-    std::vector<T> u(static_cast<std::size_t>(winograd_temporal_weights_size<F>(Cout, Cm)));
-    winograd_temporal_weights<F>(wt.data(), Cout, Cm, u.data());
-    kept_t = t_cache->keep(F::m, wt.data(), wt.shape(), std::move(u));
-  }
-  if (kept_t) {
-    ut = kept_t->data();
-  } else {
-    T* const u = thread_workspace<T>(winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU);
-    winograd_temporal_weights<F>(wt.data(), Cout, Cm, u);
-    ut = u;
-  }
+  const T* const us = winograd_weights_for_call<T>(
+      s_cache, m, ws.data(), ws.shape(), winograd_weights_size<FS>(Cm, Cin), kWinogradU, kept_s,
+      [&](T* u) { winograd_transform_weights<FS>(ws.data(), Cm, Cin, u); });
+  const T* const ut = winograd_weights_for_call<T>(
+      t_cache, F::m, wt.data(), wt.shape(), winograd_temporal_weights_size<F>(Cout, Cm), kWinogradTemporalU, kept_t,
+      [&](T* u) { winograd_temporal_weights<F>(wt.data(), Cout, Cm, u); });
 
   parallel_region(std::min<index_t>(get_num_threads(), nty), [&](const Team& team) {
     // This thread's band: tile rows [ty0, ty1), output rows from row0, BP positions.
