@@ -186,13 +186,15 @@ class Conv3d : public Module<Conv3d<T>> {
   Parameter<T, 1>& bias_parameter() { return bias_; }
   const Parameter<T, 1>& bias_parameter() const { return bias_; }
   ///@}
-  /// What set_weight_cache() and clear_weight_cache() do to this module's own
-  /// cache of its transformed weights (ops::WinogradWeightCache); each also
-  /// clears it, as train() and load_state_dict() do.
+  /// What set_weight_cache() does to this module's own cache of its
+  /// transformed weights (ops::WinogradWeightCache): turns it on or off, and
+  /// clears it.
   void set_own_weight_cache(bool on) {
     weight_cache_.clear();
     weight_cache_on_ = on;
   }
+  /// What clear_weight_cache(), train() and load_state_dict() do to this
+  /// module's own cache: clear it (it stays on or off).
   void clear_own_weight_cache() { weight_cache_.clear(); }
   /// The cache of this conv's transformed weights for the ops that take one
   /// (ops::conv2plus1d_fused), or null when set_weight_cache is off or the

@@ -24,6 +24,9 @@
 
 namespace r2plus1d::ops {
 
+/// One convolution's transformed weights, kept between calls (see the file
+/// comment): at most one transform per tile size, each known by the address
+/// and shape of the weights it came from.
 template <class T>
 class WinogradWeightCache {
  public:
@@ -33,14 +36,18 @@ class WinogradWeightCache {
   WinogradWeightCache() = default;
   /// A copy starts empty: it belongs to another module, with other weights.
   WinogradWeightCache(const WinogradWeightCache&) {}
+  /// Assigning a copy empties the cache, for the same reason.
   WinogradWeightCache& operator=(const WinogradWeightCache& other) {
     if (this != &other) clear();
     return *this;
   }
+  /// A moved cache keeps the transforms (its module keeps its weights); the
+  /// one moved from is left empty.
   WinogradWeightCache(WinogradWeightCache&& other) noexcept {
     std::lock_guard<std::mutex> lock(other.mutex_);
     entries_.swap(other.entries_);
   }
+  /// As the move constructor; what this cache held is forgotten.
   WinogradWeightCache& operator=(WinogradWeightCache&& other) noexcept {
     if (this != &other) {
       std::scoped_lock lock(mutex_, other.mutex_);
