@@ -75,18 +75,15 @@ def main():
         tv_feats = torch.flatten(tv.avgpool(tv.layer4(tv.layer3(tv.layer2(tv.layer1(tv.stem(xs)))))), 1).numpy()
         r3d_logits = r3d(xs).numpy()
         clf_logits = clf(x).numpy()
-    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
-            "--output", p("tv_feats.npy"))
-    check("r2plus1d_18 features: exit 0", r.returncode == 0, r.stderr)
-    if r.returncode == 0:
-        e = rel_err(np.load(p("tv_feats.npy")), tv_feats)
-        check("r2plus1d_18 features match torchvision", e <= TOL, "rel err %g" % e)
-    r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
-            "--output", p("tv_feats_nc.npy"), "--no-weight-cache")
-    check("r2plus1d_18 --no-weight-cache: exit 0", r.returncode == 0, r.stderr)
-    if r.returncode == 0:
-        e = rel_err(np.load(p("tv_feats_nc.npy")), tv_feats)
-        check("r2plus1d_18 features without the weight cache match torchvision", e <= TOL, "rel err %g" % e)
+    # with the weight cache (the default) and without it
+    for flags, name, what in (((), "tv_feats.npy", ""),
+                              (("--no-weight-cache",), "tv_feats_nc.npy", " without the weight cache")):
+        r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
+                "--output", p(name), *flags)
+        check("r2plus1d_18 features%s: exit 0" % what, r.returncode == 0, r.stderr)
+        if r.returncode == 0:
+            e = rel_err(np.load(p(name)), tv_feats)
+            check("r2plus1d_18 features%s match torchvision" % what, e <= TOL, "rel err %g" % e)
     r = run(exe, "--arch", "r2plus1d_18", "--weights", p("r2p1d18.safetensors"), "--input", p("xs.npy"),
             "--output", p("tv_logits.npy"), "--logits", "--topk", "3")
     check("r2plus1d_18 --logits --topk: exit 0", r.returncode == 0, r.stderr)
