@@ -60,6 +60,7 @@ def main():
     exe, work = a.exe, a.work
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
+    h.use_work(work)
     p = lambda f: os.path.join(work, f)  # noqa: E731
 
     torch.manual_seed(0)
