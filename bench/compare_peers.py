@@ -32,8 +32,10 @@ Python, the script runs itself again with Debian's /usr/bin/python3 where
 that one has it."""
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,6 +100,7 @@ def main():
     threads = [int(t) for t in a.threads.split(",") if t]
 
     tmp = tempfile.mkdtemp(prefix="r2plus1d_peers_")
+    atexit.register(shutil.rmtree, tmp, True)  # the compiled timer and the ONNX export
     timer = compile_timer(a.cxx, a.eigen, os.path.join(tmp, "forward_timer")) if a.compile else a.timer
     if not os.path.exists(timer):
         sys.exit("compare_peers: %s not found; build it (cmake --build build --target r2plus1d_forward_timer) "
