@@ -36,6 +36,7 @@ struct RowsKernelsScope {
 using ops::WinogradF2;
 using ops::WinogradF4;
 using ops::WinogradF6;
+using ops::WinogradF8;
 
 template <class F, class T>
 void check_tile_definition(std::uint64_t seed, double tolerance) {
@@ -68,6 +69,38 @@ TEST(WinogradTransforms, MatchTheDefinition) {
   check_tile_definition<WinogradF2, float>(4, test::sum_tolerance<float>(9));
   check_tile_definition<WinogradF4, float>(5, test::sum_tolerance<float>(9));
   check_tile_definition<WinogradF6, float>(6, 2 * test::sum_tolerance<float>(9));
+}
+
+// One dimension, y = A^T [(G g) .* (B^T d)], in double against the 3-tap
+// correlation: F(8, 3)'s matrices are used along time only.
+template <class F>
+void check_1d_definition(std::uint64_t seed) {
+  constexpr int a = F::alpha, m = F::m;
+  Generator gen(seed);
+  for (int trial = 0; trial < 50; ++trial) {
+    double d[a], g[3], v[a];
+    for (double& x : d) x = gen.uniform(-1.0, 1.0);
+    for (double& x : g) x = gen.uniform(-1.0, 1.0);
+    for (int i = 0; i < a; ++i) {
+      double bd = 0, gg = 0;
+      for (int k = 0; k < a; ++k) bd += F::BT[i][k] * d[k];
+      for (int k = 0; k < 3; ++k) gg += F::G[i][k] * g[k];
+      v[i] = bd * gg;
+    }
+    for (int r = 0; r < m; ++r) {
+      double y = 0, want = 0;
+      for (int k = 0; k < a; ++k) y += F::AT[r][k] * v[k];
+      for (int k = 0; k < 3; ++k) want += d[r + k] * g[k];
+      ASSERT_NEAR(y, want, 1e-12) << F::name << " output " << r;
+    }
+  }
+}
+
+TEST(WinogradTransforms, OneDimensionMatchesTheDefinition) {
+  check_1d_definition<WinogradF2>(21);
+  check_1d_definition<WinogradF4>(22);
+  check_1d_definition<WinogradF6>(23);
+  check_1d_definition<WinogradF8>(24);
 }
 
 // The Winograd kernels of every instruction set this CPU runs, through its
@@ -341,6 +374,7 @@ TEST(Conv3dWinogradTemporal, MatchesTheDirectConvolutionOnEveryEdge) {
   check_temporal_against_direct<WinogradF2>(400);
   check_temporal_against_direct<WinogradF4>(500);
   check_temporal_against_direct<WinogradF6>(600);
+  check_temporal_against_direct<WinogradF8>(700);
 }
 
 // conv3d on `algorithm` gives the same bits for 1, 2, 3 and 5 threads, and

@@ -23,7 +23,9 @@ namespace r2plus1d::ops::detail {
   RowsKernelSet<T> {                                                                                         \
     isa, ns::kTileRows, ns::kTileVectors, ns::Vec<T>::L, &ns::rows_tile<T>, &ns::thin_tile<T>, &ns::dot<T>,  \
         R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF2), R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF4),                \
-        R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF6)                                                           \
+        R2PLUS1D_WINOGRAD_KERNELS(ns, WinogradF6),                                                          \
+        WinogradKernels<T>{nullptr, nullptr, nullptr, &ns::winograd_rows_input<T, WinogradF8>,               \
+                           &ns::winograd_rows_output<T, WinogradF8>}                                         \
   }
 
 /// The kernels for `isa`, which this build must carry (isa_supported).

@@ -67,7 +67,8 @@ struct WinogradKernels {
 ///   C (+)= A * B over kk steps, A's rows lda apart as they lie, `vectors`
 ///   whole vectors of B's rows (ldb apart); e applied when not null.
 /// - dot(n, a, b): the sum of a[s] * b[s] in vector lanes, then across them.
-/// - f2, f4, f6: the Winograd transforms of F(2, 3), F(4, 3) and F(6, 3).
+/// - f2, f4, f6, f8: the Winograd transforms of F(2, 3), F(4, 3), F(6, 3)
+///   and, along rows only (rows_input, rows_output), F(8, 3).
 template <class T>
 struct RowsKernelSet {
   Isa isa = Isa::kGeneric;
@@ -77,15 +78,16 @@ struct RowsKernelSet {
   void (*thin_tile)(index_t, index_t, index_t, const T*, index_t, const T*, index_t, T*, index_t, index_t, bool,
                     const RowsEpilogue<T>*) = nullptr;
   T (*dot)(index_t, const T*, const T*) = nullptr;
-  WinogradKernels<T> f2, f4, f6;
+  WinogradKernels<T> f2, f4, f6, f8;
 
   index_t cols() const { return nv * lanes; }
-  /// The Winograd transforms of F (WinogradF2, WinogradF4 or WinogradF6).
+  /// The Winograd transforms of F (WinogradF2, WinogradF4, WinogradF6 or WinogradF8).
   template <class F>
   const WinogradKernels<T>& winograd() const {
     if constexpr (F::m == 2) return f2;
     else if constexpr (F::m == 4) return f4;
-    else return f6;
+    else if constexpr (F::m == 6) return f6;
+    else return f8;
   }
 };
 
