@@ -511,6 +511,49 @@ TEST(Conv2Plus1dStream, BandedPathIsExactAcrossThreadsAndInPlace) {
   }
 }
 
+// Output frames in whole tiles of 8, with a small window: the banded path
+// runs F(8, 3) along time, with the bits of the spatial conv then F(8, 3) on
+// the whole intermediate, for any thread count and in place; a clip whose
+// output frames are no multiple of 8 keeps F(4, 3).
+TEST(Conv2Plus1dStream, BandedPathOnF8AlongTime) {
+  ConvKernelsGuard guard;
+  set_conv_kernels(ConvKernels::kRows);
+  const ops::Conv3dParams ps{1, Triple{0, 1, 1}, 1, 1}, pt{1, Triple{1, 0, 0}, 1, 1};
+  ASSERT_EQ(ops::conv2plus1d_algorithm<float>({1, 8, 12, 30, 29}, {12, 8, 1, 3, 3}, ps, {8, 12, 3, 1, 1}, pt),
+            "banded(winograd_f4, winograd_temporal_f4)");
+  // layer1 of r2plus1d_18: a whole frame's window of 10 frames (18 MB) is too large
+  ASSERT_EQ(ops::conv2plus1d_algorithm<float>({1, 64, 16, 56, 56}, {144, 64, 1, 3, 3}, ps, {64, 144, 3, 1, 1}, pt),
+            "banded(winograd_f4, winograd_temporal_f4)");
+  ASSERT_EQ(ops::conv2plus1d_algorithm<float>({1, 128, 8, 28, 28}, {288, 128, 1, 3, 3}, ps, {128, 288, 3, 1, 1}, pt),
+            "banded(winograd_f4, winograd_temporal_f8)");
+  for (const index_t frames : {8, 16, 24}) {
+    for (const Shape<5> xs : {Shape<5>{2, 8, frames, 30, 29}, Shape<5>{1, 8, frames, 17, 16}}) {
+      Tensor<float, 5> x(xs), ws({12, 8, 1, 3, 3}), wt({8, 12, 3, 1, 1});
+      for (index_t i = 0; i < x.numel(); ++i) x.data()[i] = static_cast<float>(std::sin(0.37 * static_cast<double>(i)));
+      for (index_t i = 0; i < ws.numel(); ++i) ws.data()[i] = static_cast<float>(std::cos(0.1 * static_cast<double>(i)));
+      for (index_t i = 0; i < wt.numel(); ++i) wt.data()[i] = static_cast<float>(std::sin(0.2 * static_cast<double>(i)));
+      const std::string path = ops::conv2plus1d_algorithm<float>(xs, ws.shape(), ps, wt.shape(), pt);
+      ASSERT_NE(path.find("winograd_temporal_f8"), std::string::npos) << path;
+      std::vector<float> s1(12, 0.75f), b1(12, 0.01f);
+      const Tensor<float, 5> mid = ops::conv3d_fused<float>(x.cview(), ws.cview(), ps, s1.data(), b1.data(), true);
+      Tensor<float, 5> want = Tensor<float, 5>::empty(x.shape());
+      const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(mid.shape(), wt.shape(), want.shape(), pt);
+      ops::detail::conv3d_winograd_temporal<ops::WinogradF8, float>(g, mid.data(), wt.data(),
+                                                                    ops::detail::ConvEpilogue<float>{nullptr, nullptr, true},
+                                                                    want.data());
+      for (const int threads : {1, 2, 3, 5, 9}) {
+        for (const bool in_place : {false, true}) {
+          const Tensor<float, 5> got = run_pair(x, ws, ps, wt, pt, threads, in_place);
+          ASSERT_EQ(got.shape(), want.shape());
+          for (index_t i = 0; i < got.numel(); ++i)
+            ASSERT_EQ(got.data()[i], want.data()[i]) << path << ", " << frames << " frames, " << threads << " threads"
+                                                     << (in_place ? " in place" : "") << " at " << i;
+        }
+      }
+    }
+  }
+}
+
 // With caches for its weights' transforms (ops::WinogradWeightCache), the
 // banded path fills them on the first call and reads them on the next: the
 // same bits as without them where the tile stays (30x29: F(4x4, 3x3)), and

@@ -65,8 +65,9 @@ inline bool conv2plus1d_in_place_ok(const Shape<5>& x, const Shape<5>& ws, const
 /// The name of the path conv2plus1d_fused takes for these shapes, for
 /// elements of T: "chunked_rows" or "chunked_packed" (large frames, in chunks
 /// of positions through the clip, unless the spatial conv runs Winograd),
-/// "banded(winograd_f4, winograd_temporal_f4)" or "banded(winograd_f2, ...)"
-/// (both convs on Winograd, a band of tile rows per thread), or
+/// "banded(winograd_f4, winograd_temporal_f4)", "banded(winograd_f2, ...)"
+/// or "banded(..., winograd_temporal_f8)" (both convs on Winograd, a band of
+/// tile rows per thread), or
 /// "framewise(S, T)" with the conv3d
 /// algorithms of the spatial and the temporal step of its first group of
 /// frames.
@@ -80,7 +81,9 @@ std::string conv2plus1d_algorithm(const Shape<5>& x, const Shape<5>& ws, const C
   if (tiling.chunks >= detail::kMinChunksPerFrame && !detail::conv2plus1d_fast_spatial<T>(x, ws, ps))
     return conv_kernels() == ConvKernels::kRows ? "chunked_rows" : "chunked_packed";
   if (const index_t m = detail::conv2plus1d_banded_tile<T>(x, ws, ps, wt, pt, cached); m > 0)
-    return std::string("banded(") + (m == 4 ? WinogradF4::name : WinogradF2::name) + ", winograd_temporal_f4)";
+    return std::string("banded(") + (m == 4 ? WinogradF4::name : WinogradF2::name) + ", winograd_temporal_" +
+           (detail::conv2plus1d_banded_temporal_tile<T>(mid[1], mid[3] * mid[4], out[2]) == WinogradF8::m ? "f8)"
+                                                                                                            : "f4)");
   const index_t kt = wt[2], st = pt.stride.d, pd = pt.padding.d, D = x[2];
   const index_t group = detail::framewise_group<T>(mid[1] * mid[3] * mid[4], kt, st, out[2],
                                                    detail::framewise_tile<T>(wt, pt, mid[3] * mid[4]));
@@ -127,10 +130,17 @@ void conv2plus1d_fused_into(TensorView<const T, 5> x, TensorView<const T, 5> ws,
     detail::conv2plus1d_chunked<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, tiling, y);
   else if (const index_t m =
                detail::conv2plus1d_banded_tile<T>(x.shape(), ws.shape(), ps, wt.shape(), pt, s_cache != nullptr);
-           m == 4)
-    detail::conv2plus1d_banded<T, WinogradF4>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
-  else if (m == 2)
-    detail::conv2plus1d_banded<T, WinogradF2>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
+           m > 0) {
+    const bool t8 = detail::conv2plus1d_banded_temporal_tile<T>(mid[1], mid[3] * mid[4], out[2]) == WinogradF8::m;
+    if (m == 4 && t8)
+      detail::conv2plus1d_banded<T, WinogradF4, WinogradF8>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
+    else if (m == 4)
+      detail::conv2plus1d_banded<T, WinogradF4>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
+    else if (t8)
+      detail::conv2plus1d_banded<T, WinogradF2, WinogradF8>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
+    else
+      detail::conv2plus1d_banded<T, WinogradF2>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y, s_cache, t_cache);
+  }
   else
     detail::conv2plus1d_framewise<T>(x, ws, ps, s_epi, wt, pt, t_epi, mid, y);
 }

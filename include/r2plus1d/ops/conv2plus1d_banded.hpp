@@ -1,7 +1,8 @@
 #pragma once
 /// \file
 /// The banded path of ops::conv2plus1d_fused, for pairs that run Winograd on
-/// both convs (F(4x4, 3x3) or F(2x2, 3x3) spatial, F(4, 3) temporal): each frame is cut into
+/// both convs (F(4x4, 3x3) or F(2x2, 3x3) spatial, F(4, 3) or F(8, 3)
+/// temporal): each frame is cut into
 /// as many bands of whole tile rows as there are threads, and each thread
 /// takes its band from the first frame to the last through a sliding window
 /// of the band's intermediate frames, as the framewise path does whole
@@ -42,6 +43,17 @@ index_t conv2plus1d_banded_tile(const Shape<5>& x, const Shape<5>& ws, const Con
   return cached && g.out_h * g.out_w >= kWinogradCachedMinPositions ? WinogradF4::m : WinogradF2::m;
 }
 
+/// The tile of the banded path's temporal transform for a pair of Cm
+/// intermediate channels of P positions a frame and Dt output frames: F(8, 3)
+/// (8) where its tiles are whole and a whole frame's window of 10
+/// intermediate frames stays within kWinogradF8WindowBytes, else F(4, 3)
+/// (4). It depends on the sizes only, never on the threads.
+template <class T>
+index_t conv2plus1d_banded_temporal_tile(index_t Cm, index_t P, index_t Dt) {
+  const index_t window = Cm * WinogradF8::alpha * P * static_cast<index_t>(sizeof(T));
+  return Dt % WinogradF8::m == 0 && window <= kWinogradF8WindowBytes ? WinogradF8::m : WinogradF4::m;
+}
+
 /// The transformed weights of one conv for this call: those `cache` keeps for
 /// (tile, w, shape), else `transform(u)` into `size` new values, kept in
 /// `cache` when given (`kept` holds them until the call ends), or else in the
@@ -64,18 +76,18 @@ const T* winograd_weights_for_call(WinogradWeightCache<T>* cache, index_t tile, 
 }
 
 /// The banded path (see the file comment), the spatial conv on the
-/// transform FS, for pairs whose conv2plus1d_banded_tile is FS::m. y may be
+/// transform FS and the temporal on F, for pairs whose
+/// conv2plus1d_banded_tile is FS::m and conv2plus1d_banded_temporal_tile F::m. y may be
 /// x's storage when conv2plus1d_in_place_ok: every band computes a step's new
 /// intermediate frames (reading input frames none has written over yet)
 /// before any band writes the step's output frames. Each conv's transformed
 /// weights come from its cache (s_cache, t_cache) when that holds them, and
 /// go there when one is given.
-template <class T, class FS>
+template <class T, class FS, class F = WinogradF4>
 void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, const Conv3dParams& ps,
                         const ConvEpilogue<T>& s_epi, TensorView<const T, 5> wt, const Conv3dParams& pt,
                         const ConvEpilogue<T>& t_epi, const Shape<5>& mid, TensorView<T, 5> y,
                         WinogradWeightCache<T>* s_cache = nullptr, WinogradWeightCache<T>* t_cache = nullptr) {
-  using F = WinogradF4;  // the temporal transform
   constexpr index_t m = FS::m;
   const Shape<5> out = y.shape();
   const index_t D = x.size(2), H = x.size(3), W = x.size(4), Cin = x.size(1), Cm = mid[1], Cout = out[1];

@@ -143,6 +143,12 @@ inline constexpr index_t kMinChunkColumns = 128;
 inline constexpr index_t kMinSegmentFrames = 4;
 /// Intermediate bytes the framewise path's sliding window aims at (per image; by design).
 inline constexpr index_t kWindowBudgetBytes = index_t(4) << 20;
+/// Most bytes of a whole frame's window of 10 intermediate frames for which
+/// the banded path runs F(8, 3) along time rather than F(4, 3) (whose window
+/// holds 6). Layer2 of r2plus1d_18 (9 MB) took 0.955 of the time with 1
+/// thread and 0.88 with 2; layer1 (18 MB) took 1.015 with 1 thread (AMD Zen
+/// 4, L2 1 MiB a core, L3 32 MiB).
+inline constexpr index_t kWinogradF8WindowBytes = index_t(12) << 20;
 
 // ---- Elementwise and linear
 
