@@ -1,5 +1,5 @@
-// r2plus1d_winograd_error: the error of Winograd's F(2), F(4) and F(6) and of
-// the direct algorithm, in float, against a float64 direct convolution, on
+// r2plus1d_winograd_error: the error of Winograd's F(2), F(4) and F(6) (and
+// F(8) along time, where the banded path may run it) and of the direct algorithm, in float, against a float64 direct convolution, on
 // every stride-1 spatial (1, 3, 3) and temporal (3, 1, 1) conv of r2plus1d_18
 // (conv_shapes.hpp), for two kinds of weights and inputs:
 //
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  std::printf("| conv | weights | direct | F(2) | F(4) | F(6) |\n|---|---|---:|---:|---:|---:|\n");
+  std::printf("| conv | weights | direct | F(2) | F(4) | F(6) | F(8) |\n|---|---|---:|---:|---:|---:|---:|\n");
   std::uint64_t seed = 1;
   for (const ConvShape& c : bench::kConvShapes) {
     if (c.uses_r2plus1d_18 == 0 || c.stride != Triple(1)) continue;
@@ -119,10 +119,12 @@ int main(int argc, char** argv) {
         direct = ops::conv3d<float>(d.x.cview(), d.w.cview(), nullptr, p);
         set_conv_algorithms(ConvAlgorithms::kAuto);
       }
-      std::printf("| %s | %s | %.1e | %.1e | %.1e | %.1e |\n", c.name, trained ? "trained" : "init",
+      char f8[16] = "-";  // F(8, 3) runs along time only
+      if (temporal) std::snprintf(f8, sizeof f8, "%.1e", relative_error(run_winograd<ops::WinogradF8>(c, d, false), want));
+      std::printf("| %s | %s | %.1e | %.1e | %.1e | %.1e | %s |\n", c.name, trained ? "trained" : "init",
                   relative_error(direct, want), relative_error(run_winograd<ops::WinogradF2>(c, d, spatial), want),
                   relative_error(run_winograd<ops::WinogradF4>(c, d, spatial), want),
-                  relative_error(run_winograd<ops::WinogradF6>(c, d, spatial), want));
+                  relative_error(run_winograd<ops::WinogradF6>(c, d, spatial), want), f8);
       std::fflush(stdout);
     }
   }
