@@ -26,4 +26,20 @@ void prefetch_run(const T* p, index_t n) {
 #endif
 }
 
+/// Asks for the cache lines of the n values from p to be brought into the L1
+/// cache for writing, ahead of stores to lines likely out of the near
+/// caches. Writes nothing itself: p need not be dereferenceable.
+template <class T>
+void prefetch_run_for_write(T* p, index_t n) {
+#if defined(__GNUC__) || defined(__clang__)
+  char* const b = reinterpret_cast<char*>(p);
+  const index_t bytes = n * static_cast<index_t>(sizeof(T));
+  for (index_t k = 0; k < bytes; k += 64) __builtin_prefetch(b + k, 1, 3);
+  if (bytes > 0) __builtin_prefetch(b + bytes - 1, 1, 3);
+#else
+  (void)p;
+  (void)n;
+#endif
+}
+
 }  // namespace r2plus1d

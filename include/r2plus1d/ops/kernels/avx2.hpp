@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "r2plus1d/ops/kernels/isa.hpp"
+#include "r2plus1d/core/prefetch.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
 #include "r2plus1d/ops/tuning.hpp"
 

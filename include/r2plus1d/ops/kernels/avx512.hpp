@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "r2plus1d/ops/kernels/isa.hpp"
+#include "r2plus1d/core/prefetch.hpp"
 #include "r2plus1d/ops/kernels/rows_kernels_api.hpp"
 #include "r2plus1d/ops/tuning.hpp"
 
@@ -36,12 +37,10 @@ struct Vec<float> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-  /// Zero in the lanes below zero; NaN and -0 stay (a masked blend, not
-  /// _mm512_max_ps, whose GCC 12 definition warns under -Wall).
-  static V relu(V v) {
-    const V zero = _mm512_setzero_ps();
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, zero);
-  }
+  /// Zero in the lanes below zero; NaN and -0 stay: max(0, v) returns its
+  /// second operand unless 0 > v. (The masked form, all lanes set: GCC 12's
+  /// _mm512_max_ps passes _mm512_undefined_ps() and warns under -Wall.)
+  static V relu(V v) { return _mm512_mask_max_ps(v, 0xFFFF, _mm512_setzero_ps(), v); }
   /// This Vec has load_n, store_n, interleave4 and deinterleave4.
   static constexpr bool kInterleave4 = true;
   /// The first n (at most L) lanes from p, zeros above; nothing past p + n is read.
@@ -110,10 +109,7 @@ struct Vec<double> {
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
   static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
-  static V relu(V v) {
-    const V zero = _mm512_setzero_pd();
-    return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(v, zero, _CMP_LT_OQ), v, zero);
-  }
+  static V relu(V v) { return _mm512_mask_max_pd(v, 0xFF, _mm512_setzero_pd(), v); }
 };
 
 /// The register tile (ops/tuning.hpp, with its measurements).

@@ -32,6 +32,27 @@ inline typename Vec<T>::V epilogue_row(typename Vec<T>::V v, const RowsEpilogue<
   return v;
 }
 
+/// epilogue_row for one row i, its scale and shift broadcast once: for loops
+/// that store many vectors of one row, where epilogue_row would read e's
+/// arrays again after every store that might alias them. One fused
+/// multiply-add whatever e holds, with the same bits: a missing scale is 1
+/// (v * 1 + shift rounds once, as v + shift), a missing shift 0, or -0 when
+/// the scale is missing too (v + -0 is v, -0 included).
+template <class T>
+struct RowEpilogue {
+  using V = typename Vec<T>::V;
+  V scale, shift;
+  bool relu;
+  RowEpilogue(const RowsEpilogue<T>& e, index_t i)
+      : scale(Vec<T>::set1(e.scale != nullptr ? e.scale[i] : T(1))),
+        shift(Vec<T>::set1(e.shift != nullptr ? e.shift[i] : e.scale != nullptr ? T(0) : -T(0))),
+        relu(e.relu) {}
+  V operator()(V v) const {
+    v = Vec<T>::fma(v, scale, shift);
+    return relu ? Vec<T>::relu(v) : v;
+  }
+};
+
 /// gemm_rows's tile: MR rows of C from r0 and `cols` (at most NV vectors)
 /// columns, over k steps (whole runs) of A read as it lies (RowsA) and B's
 /// rows at b + offsets[s], each read for NV whole vectors. The epilogue is
