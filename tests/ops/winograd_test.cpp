@@ -107,7 +107,8 @@ TEST(WinogradTransforms, OneDimensionMatchesTheDefinition) {
 // kernel table: the weights' transform against the one-kernel definition, and
 // the tile-row transforms against B^T d B and A^T M A (with the epilogue) in
 // double, on tile rows of one tile to several vectors of tiles and a partial
-// one, with only the outputs asked for written.
+// one, the input read where it lies with its zero padding at the frame's
+// edges, with only the outputs asked for written.
 template <class F>
 void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
   constexpr int a = F::alpha, m = F::m;
@@ -136,31 +137,45 @@ void check_tile_row_transforms(Isa isa, std::uint64_t seed) {
     if (tiles < 1) continue;
     const std::string where = std::string(isa_name(isa)) + " " + F::name + ", " + std::to_string(tiles) + " tiles";
     const index_t whole = (tiles + L - 1) / L * L;
-    // Input: alpha rows, readable up to tiles * m + 2 rounded up plus a vector.
-    const index_t row_len = whole * m + 2 + 2 * L;
-    std::vector<float> rows(static_cast<std::size_t>(a * row_len), 0.f);
-    for (index_t i = 0; i < a; ++i)
-      for (index_t j = 0; j < tiles * m + 2; ++j) rows[static_cast<std::size_t>(i * row_len + j)] = static_cast<float>(gen.uniform(-1.0, 1.0));
-    const float* row_of[a];
-    for (int i = 0; i < a; ++i) row_of[i] = rows.data() + i * row_len;
-    const index_t v_step = whole + 3;
-    std::vector<float> v(static_cast<std::size_t>(a * a * v_step), 7.f);
-    wk.tile_row_input(tiles, row_of, v.data(), v_step);
-    double worst = 0, scale = 0;
-    for (index_t s = 0; s < tiles; ++s)
-      for (int xi = 0; xi < a; ++xi)
-        for (int xj = 0; xj < a; ++xj) {
-          double want = 0;
-          for (int i = 0; i < a; ++i)
-            for (int j = 0; j < a; ++j)
-              want += F::BT[xi][i] * static_cast<double>(row_of[i][s * m + j]) * F::BT[xj][j];
-          worst = std::max(worst, std::abs(v[static_cast<std::size_t>((xi * a + xj) * v_step + s)] - want));
-          scale = std::max(scale, std::abs(want));
-        }
-    EXPECT_LE(worst, 1e-6 * scale) << "input transform, " << where;
-    for (int xi = 0; xi < a * a; ++xi)
-      for (index_t s = whole; s < v_step; ++s)
-        ASSERT_EQ(v[static_cast<std::size_t>(xi * v_step + s)], 7.f) << "input transform wrote past its vectors, " << where;
+    // Input: alpha rows read where they lie, each its own allocation of
+    // `width` values (nothing outside it may be read): the left padding
+    // column, a frame ending inside the last tile or past it, a run starting
+    // inside the row, and a padding row (null) among them.
+    struct Edge {
+      index_t from, width;
+      int null_row;
+    };
+    for (const Edge edge : {Edge{-1, tiles * m, -1}, Edge{0, tiles * m + 2, 0}, Edge{-1, std::max<index_t>(1, tiles * m - 3), a - 1},
+                            Edge{5, tiles * m + 7, -1}, Edge{-2, 1, -1}}) {
+      std::vector<std::vector<float>> rows(a);
+      const float* row_of[a];
+      for (int i = 0; i < a; ++i) {
+        rows[static_cast<std::size_t>(i)].resize(static_cast<std::size_t>(edge.width));
+        for (float& x : rows[static_cast<std::size_t>(i)]) x = static_cast<float>(gen.uniform(-1.0, 1.0));
+        row_of[i] = i == edge.null_row ? nullptr : rows[static_cast<std::size_t>(i)].data();
+      }
+      auto value = [&](int i, index_t col) {
+        return row_of[i] != nullptr && col >= 0 && col < edge.width ? static_cast<double>(row_of[i][col]) : 0.0;
+      };
+      const index_t v_step = whole + 3;
+      std::vector<float> v(static_cast<std::size_t>(a * a * v_step), 7.f);
+      wk.tile_row_input(tiles, row_of, edge.from, edge.width, v.data(), v_step);
+      double worst = 0, scale = 0;
+      for (index_t s = 0; s < tiles; ++s)
+        for (int xi = 0; xi < a; ++xi)
+          for (int xj = 0; xj < a; ++xj) {
+            double want = 0;
+            for (int i = 0; i < a; ++i)
+              for (int j = 0; j < a; ++j) want += F::BT[xi][i] * value(i, edge.from + s * m + j) * F::BT[xj][j];
+            worst = std::max(worst, std::abs(v[static_cast<std::size_t>((xi * a + xj) * v_step + s)] - want));
+            scale = std::max(scale, std::abs(want));
+          }
+      EXPECT_LE(worst, 1e-6 * std::max(scale, 1e-30))
+          << "input transform, " << where << ", from " << edge.from << ", width " << edge.width;
+      for (int xi = 0; xi < a * a; ++xi)
+        for (index_t s = whole; s < v_step; ++s)
+          ASSERT_EQ(v[static_cast<std::size_t>(xi * v_step + s)], 7.f) << "input transform wrote past its vectors, " << where;
+    }
 
     // Output: two channels, every row and column count the edges of a frame leave.
     const index_t m_step = whole + 5, mm_channel = a * a * m_step + 7;

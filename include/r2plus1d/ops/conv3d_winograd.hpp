@@ -87,17 +87,6 @@ void winograd_transform_weights(const T* w, index_t M, index_t C, T* u) {
   });
 }
 
-/// The zero-padded run of an input row that tile_row_input reads for tiles
-/// [tx0, tx1) of a tile row: out[k] = row[tx0 * m - pw + k] where that lies
-/// in [0, W), else 0 (row null: all zeros), for k < len.
-template <class T>
-void winograd_padded_row(const T* row, index_t W, index_t from, index_t len, T* out) {
-  const index_t lo = std::clamp<index_t>(-from, 0, len), hi = row != nullptr ? std::clamp<index_t>(W - from, lo, len) : lo;
-  std::fill(out, out + lo, T(0));
-  if (hi > lo) std::copy(row + from + lo, row + from + hi, out + lo);
-  std::fill(out + hi, out + len, T(0));
-}
-
 /// Which output rows conv3d_winograd_transformed computes and where it puts
 /// them, beyond whole frames where g says: only tile rows [ty0, ty1) of every
 /// frame (ty1 0: all), into frames `frame_stride` values apart (0: g's
@@ -149,17 +138,13 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
   const index_t chans = std::min(M, std::max<index_t>(1, kWinogradProductBytes / (a2 * ms * size * mr)) * mr);
   std::vector<index_t> offsets(static_cast<std::size_t>(C));
   for (index_t c = 0; c < C; ++c) offsets[static_cast<std::size_t>(c)] = c * vs;
-  // The input rows of a run of tiles, zero-padded: (tiles * m + 2) columns, in
-  // whole vectors and one more, which tile_row_input may read.
-  const index_t padded_len = (ntx * m + 2 + L - 1) / L * L + L;
-  const index_t work = a2 * xs + a2 * chans * ms + a * padded_len;
+  const index_t work = a2 * xs + a2 * chans * ms;
 
   const index_t items = g.batch * per_image_blocks;
   WorkQueue queue(items);
   parallel_region(std::min<index_t>(get_num_threads(), items), [&](const Team&) {
     T* const v = thread_workspace<T>(work, kColumns);
     T* const mm = v + a2 * xs;
-    T* const padded = mm + a2 * chans * ms;
     const T* row_of[a];
     for (index_t item = 0; queue.next(item);) {
       const index_t n = item / per_image_blocks, t0 = (item % per_image_blocks) * block;
@@ -174,20 +159,18 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
           t += run;
         }
       };
-      // The input transform of every channel, a run of a tile row at a time
-      // (each run's last vector spills into the next run's tiles, which
-      // overwrite it, or into the padding after the block).
+      // The input transform of every channel, a run of a tile row at a time,
+      // from the input rows as they lie (null: a padding row; the kernel
+      // zero-pads the columns). Each run's last vector spills into the next
+      // run's tiles, which overwrite it, or into the padding after the block.
       for (index_t c = 0; c < C; ++c)
         for_each_run([&](index_t t, index_t frame, index_t ty, index_t tx, index_t run) {
           const T* const xf = xn + c * ldx + frame * H * W;
-          const index_t len = (run * m + 2 + L - 1) / L * L + L;
           for (index_t i = 0; i < a; ++i) {
             const index_t ih = ty * m - ph + i;
-            T* const pr = padded + i * padded_len;
-            winograd_padded_row<T>(ih >= 0 && ih < H ? xf + ih * W : nullptr, W, tx * m - pw, len, pr);
-            row_of[i] = pr;
+            row_of[i] = ih >= 0 && ih < H ? xf + ih * W : nullptr;
           }
-          wk.tile_row_input(run, row_of, v + c * vs + (t - t0), xs);
+          wk.tile_row_input(run, row_of, tx * m - pw, W, v + c * vs + (t - t0), xs);
         });
       // The GEMMs and the output transform, a block of output channels at a
       // time. Each GEMM's weights are rows of C values, too short for the

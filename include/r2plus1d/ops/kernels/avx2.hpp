@@ -45,6 +45,11 @@ struct Vec<float> {
   static V load_n(const float* p, index_t n) { return _mm256_maskload_ps(p, lanes_below(n)); }
   /// Stores the first n (at most L) lanes of v at p; nothing past p + n is written.
   static void store_n(float* p, index_t n, V v) { _mm256_maskstore_ps(p, lanes_below(n), v); }
+  /// Lane l = p[k + l] for l in [lo, hi) (0 <= lo <= hi <= L), zeros in the
+  /// others, whose values are not read (p + k + l need not lie in an array).
+  static V load_lanes(const float* p, index_t k, index_t lo, index_t hi) {
+    return _mm256_maskload_ps(masked_load_address(p, k), _mm256_andnot_si256(lanes_below(lo), lanes_below(hi)));
+  }
   /// The n (at most 4L) values p[4s + c] = v[c][s], written in order.
   static void interleave4(float* p, index_t n, const V (&v)[4]) {
     // 4 x 4 transposes inside each 128-bit lane, then the lanes paired.

@@ -4,6 +4,8 @@
 /// and the epilogue they apply: one table of entry points per ISA and element
 /// type, chosen once by rows_kernels<T>() (kernels/rows_kernels.hpp).
 
+#include <cstdint>
+
 #include "r2plus1d/core/shape.hpp"
 #include "r2plus1d/ops/kernels/isa.hpp"
 #include "r2plus1d/ops/winograd.hpp"
@@ -22,6 +24,15 @@ struct Epilogue {
 };
 template <class T>
 using RowsEpilogue = Epilogue<T>;
+
+/// p + k computed on the address, for a masked load whose lanes that fall
+/// outside an array are never read (a frame's zero padding): p + k itself
+/// may lie before the array, where pointer arithmetic would be undefined.
+template <class T>
+const T* masked_load_address(const T* p, index_t k) {
+  return reinterpret_cast<const T*>(reinterpret_cast<std::uintptr_t>(p) +
+                                    static_cast<std::uintptr_t>(k) * sizeof(T));
+}
 
 /// How the rows kernels read A(r, s), nothing packed: rows `ld` apart, the
 /// depth in runs of `run` steps `step` apart, each run `run_stride` after the
@@ -49,7 +60,7 @@ struct RowsA {
 template <class T>
 struct WinogradKernels {
   void (*weights)(index_t, const T*, T*, index_t) = nullptr;
-  void (*tile_row_input)(index_t, const T* const*, T*, index_t) = nullptr;
+  void (*tile_row_input)(index_t, const T* const*, index_t, index_t, T*, index_t) = nullptr;
   void (*tile_row_output)(index_t, index_t, const T*, index_t, index_t, T*, index_t, index_t, index_t, index_t,
                           const RowsEpilogue<T>&, index_t) = nullptr;
   void (*rows_input)(index_t, const T* const*, T* const*) = nullptr;

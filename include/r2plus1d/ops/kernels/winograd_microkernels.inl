@@ -233,14 +233,29 @@ void winograd_scatter(index_t tiles, const T* ys, index_t ys_step, T* y, index_t
   }
 }
 
+/// Lanes l of the input row `row` (null: all zeros) at columns col + l,
+/// zero outside [0, width) and never read there: the frame's zero padding,
+/// with no padded copy of the row.
+template <class T>
+inline typename Vec<T>::V winograd_row_vector(const T* row, index_t col, index_t width) {
+  using W = Vec<T>;
+  constexpr index_t L = W::L;
+  if (row == nullptr) return W::set1(T(0));
+  if (col >= 0 && col + L <= width) return W::load(row + col);
+  const index_t lo = std::clamp<index_t>(-col, 0, L), hi = std::clamp<index_t>(width - col, lo, L);
+  return W::load_lanes(row, col, lo, hi);
+}
+
 /// The input transform of one tile row of one channel: `tiles` consecutive
-/// tiles whose alpha input rows are rows[0..alpha) (zero-padded: tile s reads
-/// rows[i][s * m + j]; each row readable up to tiles * m + 2 rounded up to
-/// whole vectors, plus one vector), element xi of tile s to
-/// v[xi * v_step + s]. Written in whole vectors: v writable up to `tiles`
-/// rounded up. The same bits as winograd_gather then winograd_input_tiles.
+/// tiles whose alpha input rows are rows[0..alpha) (null: a row of zeros),
+/// each `width` values: tile s reads column from + s * m + j of each, zero
+/// outside [0, width) (the frame's padding) and never read there. Element xi
+/// of tile s to v[xi * v_step + s], written in whole vectors: v writable up
+/// to `tiles` rounded up. The same bits as winograd_gather then
+/// winograd_input_tiles on the zero-padded rows.
 template <class T, class F>
-void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t v_step) {
+void winograd_tile_row_input(index_t tiles, const T* const* rows, index_t from, index_t width, T* v,
+                             index_t v_step) {
   using W = Vec<T>;
   using V = typename W::V;
   constexpr index_t L = W::L;
@@ -248,15 +263,17 @@ void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t 
   if constexpr (m == 4 && a == 6 && HasInterleave4<W>::value) {
     // B^T d first, on the rows as they lie: a tile's column j is column
     // 4s + j of the tile row, so one combination of whole rows serves all
-    // its tiles. Then each combined row deinterleaved into one vector of
-    // tiles per column j (4-5 from the tile one on), and the row times B.
+    // its tiles (the rows read in place, the vectors over the padding
+    // masked: a padded copy of each row cost as much as this transform).
+    // Then each combined row deinterleaved into one vector of tiles per
+    // column j (4-5 from the tile one on), and the row times B.
     T t[a][5 * L];  // the columns of L tiles, 4L + 2, in whole vectors
     for (index_t s0 = 0; s0 < tiles; s0 += L) {
       const index_t nt = std::min(L, tiles - s0), span = 4 * nt + 2;
       for (index_t q = 0; q < span; q += L) {
         V in[a], out[a];
         R2PLUS1D_UNROLL
-        for (int i = 0; i < a; ++i) in[i] = W::load(rows[i] + 4 * s0 + q);
+        for (int i = 0; i < a; ++i) in[i] = winograd_row_vector<T>(rows[i], from + 4 * s0 + q, width);
         winograd_bt<T, F>(in, out);
         R2PLUS1D_UNROLL
         for (int i = 0; i < a; ++i) W::store(t[i] + q, out[i]);
@@ -273,12 +290,20 @@ void winograd_tile_row_input(index_t tiles, const T* const* rows, T* v, index_t 
       }
     }
   } else {
-    T d[a * a * L];
+    // A vector of tiles at a time: its columns zero-padded into a buffer,
+    // gathered one value per tile, transformed.
+    T d[a * a * L], padded[a][L * m + 2];
     for (index_t s0 = 0; s0 < tiles; s0 += L) {
-      const index_t nt = std::min(L, tiles - s0);
-      const T* from[a];
-      for (int i = 0; i < a; ++i) from[i] = rows[i] + m * s0;
-      winograd_gather<T, F>(nt, from, d, L);
+      const index_t nt = std::min(L, tiles - s0), span = nt * m + 2, first = from + m * s0;
+      const T* from_row[a];
+      for (int i = 0; i < a; ++i) {
+        for (index_t k = 0; k < span; ++k) {
+          const index_t col = first + k;
+          padded[i][k] = rows[i] != nullptr && col >= 0 && col < width ? rows[i][col] : T(0);
+        }
+        from_row[i] = padded[i];
+      }
+      winograd_gather<T, F>(nt, from_row, d, L);
       winograd_input_tiles<T, F>(nt, d, L, v + s0, v_step);
     }
   }
