@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -417,6 +418,35 @@ void check_same_bits(const Shape<5>& xs, const Shape<5>& ws, const ops::Conv3dPa
 TEST(Conv3dWinogradTemporal, SameBitsForAnyThreadCountAndAloneAsInABatch) {
   check_same_bits({2, 20, 9, 17, 19}, {24, 20, 3, 1, 1}, ops::Conv3dParams{1, Triple{1, 0, 0}, 1, 1},
                   "winograd_temporal_f4", 9);
+}
+
+// Its input frames in a ring (FrameRing, the banded path's window): the bits
+// of the same frames in order, wherever the ring starts and wraps.
+TEST(Conv3dWinogradTemporal, FramesInARingGiveTheSameBits) {
+  RowsKernelsScope rows;
+  const index_t C = 12, M = 10, D = 7, P = 150, slots = 9;
+  const auto x = test::random_tensor<float, 5>({1, C, D, 10, 15}, 31);
+  const auto w = test::random_tensor<float, 5>({M, C, 3, 1, 1}, 32);
+  const ops::Conv3dParams p{1, Triple{1, 0, 0}, 1, 1};
+  const ops::detail::Conv3dGeometry g = ops::detail::conv3d_geometry(x.shape(), w.shape(), {1, M, D, 10, 15}, p);
+  std::vector<float> u(static_cast<std::size_t>(ops::detail::winograd_temporal_weights_size<WinogradF4>(M, C)));
+  ops::detail::winograd_temporal_weights<WinogradF4>(w.data(), M, C, u.data());
+  const ops::detail::ConvEpilogue<float> e{nullptr, nullptr, true};
+  std::vector<float> want(static_cast<std::size_t>(M * D * P)), got(want.size());
+  ops::detail::conv3d_winograd_temporal_transformed<WinogradF4>(g, x.data(), u.data(), e, want.data());
+  for (const index_t first : {index_t(0), index_t(2), index_t(5), index_t(8)}) {
+    // frame f of x in slot (first + f) % slots of each channel's ring
+    std::vector<float> ring(static_cast<std::size_t>(C * slots * P), std::nanf(""));
+    for (index_t c = 0; c < C; ++c)
+      for (index_t f = 0; f < D; ++f)
+        std::copy(x.data() + (c * D + f) * P, x.data() + (c * D + f + 1) * P,
+                  ring.begin() + (c * slots + (first + f) % slots) * P);
+    ops::detail::Conv3dGeometry gr = g;
+    gr.in_channel_stride = slots * P;
+    ops::detail::conv3d_winograd_temporal_transformed<WinogradF4>(gr, ring.data(), u.data(), e, got.data(), 0,
+                                                                  ops::detail::FrameRing{slots, first});
+    ASSERT_EQ(0, std::memcmp(want.data(), got.data(), sizeof(float) * want.size())) << "ring from slot " << first;
+  }
 }
 
 TEST(Conv3dWinograd, SameBitsForAnyThreadCountAndAloneAsInABatch) {

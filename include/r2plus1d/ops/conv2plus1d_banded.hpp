@@ -4,7 +4,7 @@
 /// both convs (F(4x4, 3x3) or F(2x2, 3x3) spatial, F(4, 3) or F(8, 3)
 /// temporal): each frame is cut into
 /// as many bands of whole tile rows as there are threads, and each thread
-/// takes its band from the first frame to the last through a sliding window
+/// takes its band from the first frame to the last through a window (a ring)
 /// of the band's intermediate frames, as the framewise path does whole
 /// frames. A thread then reads back only what it wrote itself, with no
 /// barrier between the spatial and the temporal conv's work items; the
@@ -120,14 +120,19 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
         const index_t a = std::max<index_t>(0, u0 * st - pd);
         const index_t b = std::min<index_t>(D, (u1 - 1) * st - pd + kt);
         if (b > a) {
-          const index_t first_new = slide_window(window, Cm, cap, BP, a, wa, wb);
-          if (b > first_new) {  // the spatial conv of input frames [first_new, b), the band's rows, into the window
-            Conv3dGeometry g =
-                conv3d_geometry({1, Cin, b - first_new, H, W}, ws.shape(), {1, Cm, b - first_new, OH, OW}, ps);
+          // The window keeps frames [max(a, wa), wb); the new ones go to
+          // their slots, frame f in slot f % cap, as one run of slots or two
+          // where they wrap around.
+          const index_t keep_from = std::max(a, wa), first_new = wb > keep_from ? wb : a;
+          wa = wb > keep_from ? keep_from : a;
+          for (index_t f0 = first_new; f0 < b;) {  // the spatial conv of input frames [f0, f1), the band's rows
+            const index_t f1 = std::min(b, f0 + cap - f0 % cap);
+            Conv3dGeometry g = conv3d_geometry({1, Cin, f1 - f0, H, W}, ws.shape(), {1, Cm, f1 - f0, OH, OW}, ps);
             g.in_channel_stride = D * H * W;
             g.out_channel_stride = cap * BP;
-            conv3d_winograd_transformed<FS>(g, xn + first_new * H * W, us, s_epi, window + (first_new - wa) * BP,
+            conv3d_winograd_transformed<FS>(g, xn + f0 * H * W, us, s_epi, window + f0 % cap * BP,
                                             WinogradRows{ty0, ty1, BP, row0});
+            f0 = f1;
           }
           wb = b;
         }
@@ -147,7 +152,7 @@ void conv2plus1d_banded(TensorView<const T, 5> x, TensorView<const T, 5> ws, con
                                            Conv3dParams{Triple{st, 1, 1}, Triple{pd + wa - u0 * st, 0, 0}, Triple(1), 1});
         g.in_channel_stride = cap * BP;
         g.out_channel_stride = Dt * P;
-        conv3d_winograd_temporal_transformed<F>(g, window, ut, t_epi, yn + u0 * P, P);
+        conv3d_winograd_temporal_transformed<F>(g, window, ut, t_epi, yn + u0 * P, P, FrameRing{cap, wa % cap});
       }
       team.barrier();  // the next image's first step reads what this one's last may still write
     }

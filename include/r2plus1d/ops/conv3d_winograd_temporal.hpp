@@ -65,14 +65,24 @@ void winograd_temporal_weights(const T* w, index_t M, index_t C, T* u) {
   });
 }
 
+/// Where the input frames of conv3d_winograd_temporal_transformed lie in x
+/// when not in order: in a ring of `slots` frames (0: in order), frame f in
+/// slot (first + f) % slots (the banded path's window of intermediate frames,
+/// which moves on without copying the frames it keeps).
+struct FrameRing {
+  index_t slots = 0, first = 0;
+  index_t slot(index_t f) const { return slots > 0 ? (first + f) % slots : f; }
+};
+
 /// epilogue(conv3d(x, w)) into y by F(m, 3) along time, for
 /// winograd_temporal_ok(g), from the transformed weights u
 /// (winograd_temporal_weights), y's frames `y_frame` values apart (0: the
-/// positions of a frame, out_h * out_w). Work items are (image, tile of
-/// output frames, run of positions).
+/// positions of a frame, out_h * out_w), x's frames where `ring` says. Work
+/// items are (image, tile of output frames, run of positions).
 template <class F, class T>
 void conv3d_winograd_temporal_transformed(const Conv3dGeometry& g, const T* x, const T* u,
-                                          const ConvEpilogue<T>& epilogue, T* y, index_t y_frame = 0) {
+                                          const ConvEpilogue<T>& epilogue, T* y, index_t y_frame = 0,
+                                          const FrameRing& ring = {}) {
   constexpr index_t m = F::m, a = F::alpha;
   const RowsKernelSet<T>& kernels = rows_kernels<T>();
   const WinogradKernels<T>& wk = kernels.template winograd<F>();
@@ -109,11 +119,11 @@ void conv3d_winograd_temporal_transformed(const Conv3dGeometry& g, const T* x, c
         if (c + 2 < C)
           for (index_t j = 0; j < a; ++j) {
             const index_t f = k * m - pd + j;
-            if (f >= 0 && f < D) prefetch_run(x + (n * C + c + 2) * ldx + f * P + p0, count);
+            if (f >= 0 && f < D) prefetch_run(x + (n * C + c + 2) * ldx + ring.slot(f) * P + p0, count);
           }
         for (index_t j = 0; j < a; ++j) {
           const index_t f = k * m - pd + j;
-          in[j] = f >= 0 && f < D ? x + (n * C + c) * ldx + f * P + p0 : nullptr;
+          in[j] = f >= 0 && f < D ? x + (n * C + c) * ldx + ring.slot(f) * P + p0 : nullptr;
           out[j] = v + (j * C + c) * vs;
         }
         wk.rows_input(count, in, out);
