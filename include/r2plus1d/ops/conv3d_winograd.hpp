@@ -123,8 +123,10 @@ void conv3d_winograd_transformed(const Conv3dGeometry& g, const T* x, const T* u
   const index_t size = static_cast<index_t>(sizeof(T));
 
   // Blocks of tiles: as many whole register tiles as hold about
-  // kWinogradBlockBytes of V (at least one), evened out over the image.
-  const index_t fit = std::max<index_t>(1, kWinogradBlockBytes / (a2 * C * size * nr)) * nr;
+  // kWinogradBlockBytes of V (at least one), or kWinogradLargeBlockBytes
+  // where the weights every block reads are large, evened out over the image.
+  const index_t budget = a2 * M * C * size > kWinogradLargeWeightsBytes ? kWinogradLargeBlockBytes : kWinogradBlockBytes;
+  const index_t fit = std::max<index_t>(1, budget / (a2 * C * size * nr)) * nr;
   const index_t blocks = (per_image + fit - 1) / fit;
   const index_t block = std::min(per_image, ((per_image + blocks - 1) / blocks + L - 1) / L * L);
   const index_t per_image_blocks = (per_image + block - 1) / block;
