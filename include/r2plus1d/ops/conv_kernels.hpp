@@ -73,8 +73,8 @@ inline const char* conv_kernels_name() { return conv_kernels() == ConvKernels::k
 /// kernels: results within the parity tolerances of the direct algorithms,
 /// but not the same bits. kDirect keeps every convolution on the direct
 /// algorithms, each output one in-order sum over the kernel, at their speed
-/// (r2plus1d_18 on a 16x112x112 clip took 1.42x the time with 1 thread on an
-/// AMD Zen 5). kAuto: R2PLUS1D_CONV_ALGORITHMS's choice (fast, direct or
+/// (r2plus1d_18 on a 16x112x112 clip took 1.93x the time with 1 thread on an
+/// AMD Zen 4). kAuto: R2PLUS1D_CONV_ALGORITHMS's choice (fast, direct or
 /// auto), else fast.
 enum class ConvAlgorithms { kAuto, kFast, kDirect };
 
